@@ -1,0 +1,60 @@
+"""Money inside polars: exact decimals, rounded half away from zero per currency.
+
+Every amount, price, quantity and percentage is held as ``DECIMAL`` (a
+128-bit fixed-point type with ten decimal places), never as a binary float.
+A line is rated at full precision and rounded once, to the minor unit of
+its own currency, with :func:`round_money`.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from .currency import currency_digits_table, digits_expr
+
+SCALE = 10
+DECIMAL = pl.Decimal(38, SCALE)
+ZERO = pl.lit(0, dtype=DECIMAL)
+
+
+def dec(value: str | int) -> pl.Expr:
+    """A decimal literal ("19.99", 0)."""
+    return pl.lit(str(value)).cast(DECIMAL)
+
+
+def round_to(expr: pl.Expr, digits: int) -> pl.Expr:
+    """Round to a fixed number of digits, half away from zero."""
+    return expr.round(digits, mode="half_away_from_zero")
+
+
+def round_money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """Round each amount to the minor unit of its row's currency, half away from zero.
+
+    Rows of an unknown currency keep two digits (validation rejects them before
+    rating, this only keeps the expression total).
+    """
+    digits = digits_expr(currency)
+    out: pl.Expr | None = None
+    for d in sorted(set(currency_digits_table().values())):
+        branch = round_to(amount, d)
+        out = pl.when(digits == d).then(branch) if out is None else out.when(digits == d).then(branch)
+    assert out is not None
+    return out.otherwise(round_to(amount, 2)).cast(DECIMAL)
+
+
+def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
+    digits = digits_expr(currency)
+    rounded = round_money(amount, currency).cast(pl.String)
+    # the decimal cast prints SCALE digits: cut them to the currency's digits
+    whole = rounded.str.split_exact(".", 1).struct.field("field_0")
+    frac = rounded.str.split_exact(".", 1).struct.field("field_1").fill_null("")
+    kept = frac.str.slice(0, digits.cast(pl.UInt32).fill_null(2))
+    return pl.when(amount.is_null()).then(None).when(digits == 0).then(whole) \
+        .otherwise(pl.concat_str([whole, pl.lit("."), kept]))
+
+
+def number_text(value: pl.Expr) -> pl.Expr:
+    """Decimal text without trailing zeros ("3", "2.5") for quantities and rates."""
+    s = value.cast(DECIMAL).cast(pl.String)
+    trimmed = s.str.replace(r"(\.\d*?)0+$", "$1").str.replace(r"\.$", "")
+    return pl.when(trimmed == "-0").then(pl.lit("0")).otherwise(trimmed)

@@ -1,0 +1,102 @@
+"""The ``billing`` command: validate, verify, synth, run (see README.md, "Command line").
+
+Exit codes: 0 done (findings are results, not failures); 2 the input or the
+call is wrong, with one clear message and no traceback; 1 an unexpected fault.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import BillingInputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="billing", description="Billing analytics and audit workbooks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check that a dataset follows the data contract")
+    v.add_argument("data", help="dataset folder")
+
+    ve = sub.add_parser("verify", help="run every check and write the exceptions")
+    ve.add_argument("data", help="dataset folder")
+    ve.add_argument("--period", help="month to verify, YYYY-MM (default: every invoiced month)")
+    ve.add_argument("--out", required=True, help="output folder (created when missing)")
+    ve.add_argument("--check", action="append", dest="checks", metavar="NAME",
+                    help="run only this check (repeatable)")
+
+    s = sub.add_parser("synth", help="make a realistic dataset with planted mistakes")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--customers", type=int, default=60)
+    s.add_argument("--months", type=int, default=6)
+    s.add_argument("--anomaly-rate", type=float, default=0.03, dest="anomaly_rate")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt")
+
+    r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
+    r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
+    return p
+
+
+def _validate(args) -> int:
+    from .loading import load_dataset
+    ds = load_dataset(args.data)
+    counts = ds.row_counts()
+    print(f"{args.data}: follows the billing data contract "
+          f"({', '.join(f'{n} {t}' for t, n in counts.items())}).")
+    return 0
+
+
+def _verify(args) -> int:
+    from .loading import load_dataset
+    from .periods import parse_period
+    from .verify import verify, write_results
+    months = [parse_period(args.period)] if args.period else None
+    ds = load_dataset(args.data)
+    print(f"loaded {args.data}: {sum(ds.row_counts().values())} rows", file=sys.stderr)
+    result = verify(ds, months, args.checks)
+    write_results(result, args.out)
+    s = result.summary
+    print(f"verified {', '.join(s['periods']) or 'no invoiced period'}: {s['exceptions']} exceptions "
+          f"({s['by_severity']['error']} errors, {s['by_severity']['warning']} warnings) -> {args.out}")
+    return 0
+
+
+def _synth(args) -> int:
+    from .synth import synthesize
+    info = synthesize(args.out, seed=args.seed, customers=args.customers, months=args.months,
+                      anomaly_rate=args.anomaly_rate, fmt=args.fmt)
+    print(info)
+    return 0
+
+
+def _run(args) -> int:
+    from .monthly_run import run_monthly
+    return run_monthly(Path(args.params))
+
+
+COMMANDS = {"validate": _validate, "verify": _verify, "synth": _synth, "run": _run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``billing`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BillingInputError as exc:
+        print(f"billing {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("billing: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # an unexpected fault: say so, with the details for a bug report
+        traceback.print_exc()
+        print(f"billing {args.command}: unexpected error (exit 1); please report it with the traceback above",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

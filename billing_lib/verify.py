@@ -1,0 +1,135 @@
+"""Run the check catalogue over a dataset and write the exceptions a run produces.
+
+``verify(ds, months)`` runs every registered check and returns a
+:class:`VerificationResult`: the exceptions as a polars frame in the
+contract's columns and deterministic order, and a summary. ``write_results``
+writes ``exceptions.csv``, ``exceptions.parquet`` and ``summary.json``
+atomically.
+
+Checks of scope ``customer`` only look at one customer's documents, so they
+can run on shards of customers (``Dataset.only_customers``) in parallel and
+be concatenated; checks of scope ``global`` (the invoice number sequence) need
+the whole dataset.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+
+from . import checks as _checks  # noqa: F401  (registers the catalogue)
+from .checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
+from .checks.context import CheckContext
+from .currency import minor_digits
+from .dataset import Dataset
+from .money import to_text
+from .output import atomic_outputs, neutralize_formulas
+
+EXCEPTION_COLUMNS = ["exception_id", "check", "severity", *KEY_COLUMNS, "expected", "actual", "difference",
+                     "currency", "message", "period", "at_stake"]
+SORT_KEYS = ["check_order", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id", "period",
+             "detail"]
+
+
+@dataclass
+class VerificationResult:
+    """Exceptions of one run and its summary."""
+
+    exceptions: pl.DataFrame
+    summary: dict
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The exceptions as a pandas frame."""
+        return self.exceptions.to_pandas()
+
+
+def select_checks(names: list[str] | None = None, scope: str | None = None) -> list[Check]:
+    """The registered checks, in catalogue order, optionally only some names or one scope."""
+    chosen = [c for c in REGISTRY.values() if (names is None or c.name in names)
+              and (scope is None or c.scope == scope)]
+    if names:
+        unknown = sorted(set(names) - set(REGISTRY))
+        if unknown:
+            from .errors import ParameterError
+            raise ParameterError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
+    return chosen
+
+
+def run_checks(ctx: CheckContext, checks: list[Check]) -> pl.DataFrame:
+    """Run ``checks`` on a context and return their raw findings with ``check`` and ``severity``."""
+    frames = [c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)) for c in checks]
+    if not frames:
+        return pl.DataFrame(schema={**FINDING_SCHEMA, "check": pl.String, "severity": pl.String})
+    return pl.concat(pl.collect_all(frames), how="vertical")
+
+
+def exception_id(row: tuple) -> str:
+    """Stable fingerprint of a finding: the check and the keys that locate it."""
+    text = "\x1f".join("" if v is None else str(v) for v in row)
+    return "EX-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16].upper()
+
+
+def finalize(raw: pl.DataFrame) -> pl.DataFrame:
+    """Give findings their ids and the contract's column order and deterministic row order."""
+    order = {name: i for i, name in enumerate(REGISTRY)}
+    ident = ["check", *KEY_COLUMNS, "period", "detail"]
+    frame = raw.with_columns(check_order=pl.col("check").replace_strict(order, default=len(order)))
+    frame = frame.sort(SORT_KEYS, nulls_last=False, maintain_order=True)
+    ids = [exception_id(r) for r in frame.select(ident).iter_rows()]
+    frame = frame.with_columns(exception_id=pl.Series(ids, dtype=pl.String))
+    # the same finding reported twice (e.g. by two shards) is one exception
+    frame = frame.unique("exception_id", keep="first", maintain_order=True)
+    return frame.select(EXCEPTION_COLUMNS)
+
+
+def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) -> dict:
+    """Counts by check and severity and money at stake by currency (plain data, no clock)."""
+    by_check = {c.name: {"severity": c.severity, "count": 0} for c in checks}
+    for rec in exceptions.group_by("check").len().iter_rows(named=True):
+        by_check.setdefault(rec["check"], {"severity": "", "count": 0})["count"] = rec["len"]
+    by_severity = {s: 0 for s in ("error", "warning", "info")}
+    for rec in exceptions.group_by("severity").len().iter_rows(named=True):
+        by_severity[rec["severity"]] = rec["len"]
+    stake = (exceptions.filter(pl.col("currency").is_not_null() & pl.col("at_stake").is_not_null())
+             .group_by("currency").agg(pl.col("at_stake").sum()).sort("currency"))
+    at_stake = {r["currency"]: _money_text(r["at_stake"], r["currency"]) for r in stake.iter_rows(named=True)}
+    return {
+        "periods": [m.strftime("%Y-%m") for m in ctx.months],
+        "exceptions": exceptions.height,
+        "by_severity": by_severity,
+        "by_check": by_check,
+        "at_stake_by_currency": at_stake,
+        "rows_checked": ctx.ds.row_counts(),
+    }
+
+
+def _money_text(value: Decimal, currency: str) -> str:
+    digits = minor_digits(currency)
+    return f"{value.quantize(Decimal(1).scaleb(-digits)):f}"
+
+
+def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] | None = None) -> VerificationResult:
+    """Run the check catalogue (or the named checks) over ``months`` (default: every invoiced month)."""
+    ctx = CheckContext(ds, months)
+    chosen = select_checks(checks)
+    exceptions = finalize(run_checks(ctx, chosen))
+    return VerificationResult(exceptions, summarize(exceptions, ctx, chosen))
+
+
+def write_results(result: VerificationResult, out_dir: str | Path) -> list[Path]:
+    """Write exceptions.csv, exceptions.parquet and summary.json into ``out_dir`` atomically."""
+    out = Path(out_dir)
+    table = result.exceptions.with_columns(
+        at_stake=pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col("at_stake"), pl.col("currency"))))
+    with atomic_outputs(out) as stage:
+        neutralize_formulas(table).write_csv(stage / "exceptions.csv", line_terminator="\n")
+        table.write_parquet(stage / "exceptions.parquet", statistics=False)
+        (stage / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n",
+                                            encoding="utf-8")
+    return [out / "exceptions.csv", out / "exceptions.parquet", out / "summary.json"]

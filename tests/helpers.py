@@ -1,0 +1,36 @@
+"""Tiny datasets written as CSV text inside the tests, so the fixture sits beside the assertion."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+BASE_TABLES = {
+    "customers": """
+        customer_id,name,email,country,currency,payment_terms_days,tax_exempt
+        C1,Acme GmbH,billing@acme.example,DE,EUR,30,false
+    """,
+    "plans": """
+        plan_id,currency,product,billing,interval,charge_model,unit_price,package_size,free_units,rate_pct,fixed_fee
+        SEAT,EUR,Seats,recurring,month,per_unit,10.00,,,,
+    """,
+    "subscriptions": """
+        subscription_id,customer_id,plan_id,quantity,start_date,end_date,discount_pct,unit_price_override
+        S1,C1,SEAT,3,2024-01-01,,,
+    """,
+    "tax_rates": """
+        country,valid_from,valid_to,rate_pct
+        DE,2000-01-01,,19
+    """,
+}
+
+
+def write_dataset(folder: Path, **tables: str) -> Path:
+    """Write BASE_TABLES overridden by ``tables`` (CSV text; None drops a table) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    merged = {**BASE_TABLES, **tables}
+    for name, text in merged.items():
+        if text is None:
+            continue
+        body = textwrap.dedent(text).strip("\n") + "\n"
+        (folder / f"{name}.csv").write_text(body, encoding="utf-8")
+    return folder

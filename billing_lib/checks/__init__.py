@@ -1,5 +1,5 @@
-"""The check catalogue. Importing this package registers every check in catalogue order."""
-from . import invoice_checks  # noqa: F401  (registration order is the catalogue's order)
+"""The check catalogue. Importing this package registers every check, in the catalogue's order."""
+from . import invoice_checks, sequence_checks, document_checks  # noqa: F401  (order = catalogue order)
 from .base import REGISTRY, Check, check, findings
 
 __all__ = ["REGISTRY", "Check", "check", "findings"]

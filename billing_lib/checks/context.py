@@ -63,6 +63,13 @@ class CheckContext:
         return self.ds.frame("invoice_lines").join(head.lazy(), on="invoice_id", how="inner").collect()
 
     @cached_property
+    def payments(self) -> pl.DataFrame:
+        """Payments received in the verified months."""
+        return (self.ds.frame("payments")
+                .filter(pl.col("received_date").dt.strftime(PERIOD_FMT).is_in(self.period_names.implode()))
+                .collect())
+
+    @cached_property
     def plans(self) -> pl.DataFrame:
         return self.ds.frame("plans").collect()
 

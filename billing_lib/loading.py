@@ -8,6 +8,7 @@ file, row and column.
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import polars as pl
@@ -82,7 +83,8 @@ def _typed(col: Column) -> pl.Expr:
     """Expression turning the (stripped) text column into its contract type; null where invalid."""
     c = pl.col(col.name)
     if col.kind == "date":
-        return c.str.to_date("%Y-%m-%d", strict=False)
+        # a typed Parquet/Excel date often arrives as a timestamp at midnight: take its day
+        return c.str.replace(r"[T ]00:00(:00(\.0*)?)?$", "").str.to_date("%Y-%m-%d", strict=False)
     if col.kind == "timestamp":
         return parse_timestamp(c)
     if col.kind == "decimal":
@@ -220,7 +222,7 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
         try:
             raw = read_raw(path)
         except Exception as exc:  # a file polars cannot parse at all
-            problems.append(Problem(str(path), None, None, f"cannot be read: {_first_line(exc)}"))
+            problems.append(_unreadable(path, exc))
             continue
         typed, found = validate_table(spec, raw, str(path), _row_offset(path))
         problems += found
@@ -235,6 +237,26 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
         if problems:
             raise DatasetError(str(folder), problems)
     return dataset
+
+
+def _unreadable(path: Path, exc: Exception) -> Problem:
+    """Why a file cannot be read; for a CSV, the row at fault when it can be found."""
+    message = f"cannot be read: {_first_line(exc)}"
+    if path.suffix != ".csv":
+        return Problem(str(path), None, None, message)
+    row = 0  # the last row read whole (header = row 1)
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            header, row = next(reader, []), 1
+            for row, record in enumerate(reader, start=2):
+                if len(record) > len(header):
+                    return Problem(str(path), row, None, f"cannot be read: {len(record)} values but the header "
+                                                         f"names {len(header)} columns")
+    except csv.Error as err:  # e.g. a quote that is never closed: the record starting after the last good one
+        why = "a quoted value opened here is never closed" if "end of data" in str(err) else str(err)
+        return Problem(str(path), row + 1, None, f"cannot be read: {why}")
+    return Problem(str(path), None, None, message)
 
 
 def _first_line(exc: Exception) -> str:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import polars as pl
 
 from .contract import TABLES
+
+if TYPE_CHECKING:  # pandas is imported only when a frame is asked for (keeps the command line quick)
+    import pandas as pd
 
 ROW = "_row"  # 0-based record number in the source file, kept for error messages
 

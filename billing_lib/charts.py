@@ -1,0 +1,108 @@
+"""Plotly figures of the summary tables in :mod:`billing_lib.analysis`, with one consistent look.
+
+Each function returns a figure, or None when there is nothing to plot (the
+workbook then says so instead of showing an empty chart). Money is Decimal
+up to here and becomes a float only for plotting. Labels that come from data
+are HTML-escaped: plotly renders a few HTML tags inside text.
+"""
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+import polars as pl
+
+from .money import to_text
+
+SEVERITY_COLORS = {"error": "#c0392b", "warning": "#e67e22", "info": "#2980b9", "": "#7f8c8d"}
+BAR_COLOR = "#34495e"
+FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, rows: int) -> go.Figure:
+    fig.update_layout(template="plotly_white", title=dict(text=html.escape(title)), font=FONT,
+                      height=max(260, 120 + 28 * rows), margin=dict(l=10, r=30, t=60, b=40),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      bargap=0.25)
+    fig.update_xaxes(title_text=html.escape(x_title), rangemode="tozero")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
+
+
+def _floats(frame: pl.DataFrame, col: str) -> list[float]:
+    """Decimal money as floats, for drawing only."""
+    return frame[col].cast(pl.Float64).fill_null(0.0).to_list()
+
+
+def _texts(frame: pl.DataFrame, col: str, currency: str) -> list[str]:
+    return frame.select(to_text(pl.col(col), pl.lit(currency)).fill_null("")).to_series().to_list()
+
+
+def findings_by_check(table: pl.DataFrame, base_currency: str) -> go.Figure | None:
+    """Findings per check (bars coloured by severity), labelled with the money at stake.
+
+    ``table`` is :func:`billing_lib.analysis.by_check`; checks without findings are left out.
+    """
+    hit = table.filter(pl.col("findings") > 0)
+    if hit.is_empty():
+        return None
+    stake = _texts(hit, "at_stake_base", base_currency)
+    fig = go.Figure()
+    for severity in ("error", "warning", "info", ""):
+        part_idx = [i for i, s in enumerate(hit["severity"].to_list()) if (s or "") == severity]
+        if not part_idx:
+            continue
+        part = hit[part_idx]
+        fig.add_trace(go.Bar(
+            name=severity or "other", orientation="h", marker_color=SEVERITY_COLORS[severity],
+            y=[html.escape(c) for c in part["check"].to_list()], x=part["findings"].to_list(),
+            text=[f"{stake[i]} {base_currency}" for i in part_idx], textposition="auto",
+            hovertemplate="%{y}: %{x} findings, %{text} at stake<extra></extra>"))
+    return _layout(fig, "Findings by check", "findings", hit.height)
+
+
+def top_customers(table: pl.DataFrame, base_currency: str) -> go.Figure | None:
+    """Money at stake per customer (base currency), largest first; ``table`` is ``analysis.by_customer``."""
+    if table.is_empty():
+        return None
+    labels = [html.escape(f"{cid} · {name}" if name else cid)
+              for cid, name in zip(table["customer_id"].to_list(), table["customer_name"].to_list())]
+    fig = go.Figure(go.Bar(
+        orientation="h", marker_color=BAR_COLOR, y=labels, x=_floats(table, "at_stake_base"),
+        text=[f"{n} findings" for n in table["findings"].to_list()], textposition="auto",
+        customdata=_texts(table, "at_stake_base", base_currency),
+        hovertemplate="%{y}: %{customdata} " + base_currency + " at stake (%{text})<extra></extra>"))
+    return _layout(fig, f"Top customers by money at stake ({base_currency})", f"at stake ({base_currency})",
+                   table.height)
+
+
+def at_stake_by_currency(table: pl.DataFrame, base_currency: str) -> go.Figure | None:
+    """Money at stake per currency, converted to the base currency; ``table`` is
+    ``analysis.at_stake_by_currency``. Currencies without a rate are not drawn."""
+    conv = table.filter(pl.col("at_stake_base").is_not_null())
+    if conv.is_empty():
+        return None
+    fig = go.Figure(go.Bar(
+        orientation="h", marker_color=BAR_COLOR, y=conv["currency"].to_list(), x=_floats(conv, "at_stake_base"),
+        text=[f"{t} {base_currency}" for t in _texts(conv, "at_stake_base", base_currency)],
+        textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"))
+    return _layout(fig, f"Money at stake by currency, in {base_currency}", f"at stake ({base_currency})",
+                   conv.height)
+
+
+def invoices_by_period(table: pl.DataFrame) -> go.Figure | None:
+    """Invoices per month (void ones apart), months verified in this run marked; ``table`` is
+    ``analysis.periods_covered``."""
+    if table.is_empty() or table["invoices"].sum() == 0:
+        return None
+    live = (table["invoices"] - table["void"]).to_list()
+    months = table["period"].to_list()
+    marks = ["verified" if v else "" for v in table["verified"].to_list()]
+    fig = go.Figure([
+        go.Bar(name="invoices", orientation="h", marker_color=BAR_COLOR, y=months, x=live, text=marks,
+               textposition="auto", hovertemplate="%{y}: %{x} invoices %{text}<extra></extra>"),
+        go.Bar(name="void", orientation="h", marker_color=SEVERITY_COLORS[""], y=months,
+               x=table["void"].to_list(), hovertemplate="%{y}: %{x} void<extra></extra>"),
+    ])
+    fig.update_layout(barmode="stack")
+    return _layout(fig, "Invoices by month", "invoices", table.height)

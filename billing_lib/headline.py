@@ -1,0 +1,33 @@
+"""A workbook's headline figures, carried inside its executed notebook.
+
+A workbook ends with :func:`publish`: its conclusions as HTML (what the report
+shows) and, in the same output, its headline figures as JSON under
+:data:`MIME_TYPE` (what the monthly run reads for the index page; HTML export
+ignores the type).
+"""
+from __future__ import annotations
+
+import html
+
+from IPython.display import display
+from nbformat import NotebookNode
+
+MIME_TYPE = "application/vnd.billing-workbooks.headline+json"
+
+
+def publish(figures: dict, lines: list[str]) -> None:
+    """Display the conclusions ``lines`` (escaped) with the headline ``figures`` attached."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    display({"text/html": f"<ul class=\"billing-conclusions\">{items}</ul>",
+             "text/plain": "\n".join(lines), MIME_TYPE: figures}, raw=True)
+
+
+def read(nb: NotebookNode) -> dict | None:
+    """The headline figures an executed notebook published last, or None."""
+    found = None
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if MIME_TYPE in data:
+                found = dict(data[MIME_TYPE])
+    return found

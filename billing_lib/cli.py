@@ -27,13 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument("--check", action="append", dest="checks", metavar="NAME",
                     help="run only this check (repeatable)")
 
-    s = sub.add_parser("synth", help="make a realistic dataset with planted mistakes")
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--customers", type=int, default=60)
-    s.add_argument("--months", type=int, default=6)
-    s.add_argument("--anomaly-rate", type=float, default=0.03, dest="anomaly_rate")
-    s.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt")
+    s = sub.add_parser("synth", help="make a realistic dataset with planted mistakes",
+                       description="Write a synthetic billing dataset that follows the data contract, with "
+                                   "known mistakes planted in its invoices and listed in ground_truth.csv. "
+                                   "The same arguments always give byte-identical files.")
+    s.add_argument("--out", required=True, help="output folder (created when missing; replaced only on success)")
+    s.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    s.add_argument("--customers", type=int, default=60, help="number of customers (default 60)")
+    s.add_argument("--months", type=int, default=6, help="number of billed months (default 6)")
+    s.add_argument("--start", default="2024-01", metavar="YYYY-MM", help="first billed month (default 2024-01)")
+    s.add_argument("--anomaly-rate", type=float, default=0.03, dest="anomaly_rate",
+                   help="share of the eligible invoices that get each kind of mistake (default 0.03; "
+                        "at least one of each kind whenever possible)")
+    s.add_argument("--usage-events", type=float, default=8.0, dest="usage_events", metavar="N",
+                   help="average usage events per usage subscription per month (default 8); "
+                        "raise it for large benchmark datasets")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
+                   help="file format of the tables (default csv; ground_truth.csv is always CSV)")
 
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
@@ -67,7 +77,8 @@ def _verify(args) -> int:
 def _synth(args) -> int:
     from .synth import synthesize
     info = synthesize(args.out, seed=args.seed, customers=args.customers, months=args.months,
-                      anomaly_rate=args.anomaly_rate, fmt=args.fmt)
+                      anomaly_rate=args.anomaly_rate, fmt=args.fmt, start=args.start,
+                      usage_events=args.usage_events)
     print(info)
     return 0
 

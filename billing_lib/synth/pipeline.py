@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..contract import FILE_SUFFIXES, TABLES
 from ..errors import ParameterError
 from ..output import atomic_outputs
 from ..periods import parse_period, period_name
@@ -98,8 +99,18 @@ def synthesize(out: str | Path, *, seed: int = 7, customers: int = 60, months: i
               "credit_notes": credit_notes_text(notes), "payments": payments_text(pays), "gl_entries": gl_text(gl),
               "ground_truth": truth}
     with atomic_outputs(out) as stage:
-        write_tables(stage, tables, cfg.fmt)
+        written = write_tables(stage, tables, cfg.fmt)
+    _remove_stale(Path(out), {p.name for p in written})
     return _summary(out, cfg, tables)
+
+
+def _remove_stale(out: Path, keep: set[str]) -> None:
+    """Drop tables of an earlier run in another format, so each table is in the folder once."""
+    for name in TABLES:
+        for suffix in FILE_SUFFIXES:
+            path = out / f"{name}{suffix}"
+            if path.name not in keep and path.is_file():
+                path.unlink()
 
 
 def _summary(out: str | Path, cfg: SynthConfig, t: dict[str, pl.DataFrame]) -> str:

@@ -1,0 +1,56 @@
+"""Exporting an executed workbook to an HTML report: no code, charts embedded, nothing fetched online.
+
+nbconvert's ``lab`` template is used with input cells and prompts excluded;
+its head scripts that load require.js, MathJax and mermaid from a CDN are
+left out (the workbooks need none of them: plotly.js is embedded by
+:func:`billing_lib.notebook_env.setup`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from jinja2 import DictLoader
+from nbconvert import HTMLExporter
+
+TEMPLATE_NAME = "billing_offline_report.html.j2"
+TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style>
+  .billing-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
+  .billing-table th, .billing-table td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: left; }
+  .billing-table th { background: #f4f6f7; }
+</style>
+{%- endblock extra_css -%}
+"""
+
+
+def exporter() -> HTMLExporter:
+    """An HTML exporter that shows outputs and markdown only and refers to no online resource."""
+    return HTMLExporter(template_name="lab", template_file=TEMPLATE_NAME,
+                        extra_loaders=[DictLoader({TEMPLATE_NAME: TEMPLATE})],
+                        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+
+
+def export_html(executed: Path, report: Path, title: str) -> None:
+    """Write the HTML report of the executed notebook ``executed`` to ``report`` (the caller stages it)."""
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata["title"] = title
+    body, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(body, encoding="utf-8")
+
+
+def notebook_title(nb_path: Path) -> str:
+    """The first ``# heading`` of a notebook's markdown, else its file name."""
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return nb_path.stem

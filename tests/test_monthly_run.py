@@ -1,0 +1,246 @@
+"""`billing run PARAMS.yaml` for real: papermill executes the workbooks, nbconvert writes the reports.
+
+One run on a small dataset (planted mistakes, a hostile customer name, three currencies) is shared by the
+output tests; wrong parameters and a failing workbook are checked on their own.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from billing_lib.cli import main
+from billing_lib.runner.manifest import sha256
+
+from workbook_data import HOSTILE_NAME, write_workbook_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+CDN_HOSTS = ("cdn.plot.ly", "cdn.jsdelivr", "unpkg", "cdnjs", "googleapis")
+
+
+def _params(folder: Path, text: str) -> Path:
+    path = folder / "run.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def _billing(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "billing_lib", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A successful monthly run of every workbook: (folder, output folder, completed process)."""
+    folder = tmp_path_factory.mktemp("monthly")
+    write_workbook_dataset(folder / "data")
+    params = _params(folder, f"""
+        period: "2024-06"
+        data_dir: data
+        output_dir: out/2024-06
+        base_currency: EUR
+        notebooks_dir: {NOTEBOOKS}
+    """)
+    proc = _billing("run", params.name, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder, folder / "out" / "2024-06", proc
+
+
+def _workbooks() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.slow
+def test_progress_is_shown_per_step(run):
+    _, out, proc = run
+    for i, name in enumerate(_workbooks(), 1):
+        assert re.search(rf"\[{i}/\d+\] {name}: executing\.\.\. done in \d+\.\ds", proc.stderr), proc.stderr
+    assert "WARNING" not in proc.stderr
+    assert proc.stdout.strip() == str(out / "index.html")
+
+
+@pytest.mark.slow
+def test_executed_notebooks_have_no_errors(run):
+    _, out, _ = run
+    for name in _workbooks():
+        nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert errors == []
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+@pytest.mark.slow
+def test_workbook_results_are_written(run):
+    _, out, _ = run
+    summary = json.loads((out / "verification" / "summary.json").read_text())
+    assert summary["periods"] == ["2024-06"]
+    csv = (out / "verification" / "exceptions.csv").read_text()
+    assert "price_mismatch" in csv and "INV-0000005" in csv
+
+
+def _report(out: Path) -> str:
+    return (out / "reports" / "01_invoice_verification.html").read_text(encoding="utf-8")
+
+
+def _without_scripts(html: str) -> str:
+    return re.sub(r"<script\b.*?</script>", "", re.sub(r"<style\b.*?</style>", "", html, flags=re.S), flags=re.S)
+
+
+@pytest.mark.slow
+def test_reports_show_no_code(run):
+    _, out, _ = run
+    for name in _workbooks():
+        html = _without_scripts((out / "reports" / f"{name}.html").read_text(encoding="utf-8"))
+        assert "jp-InputPrompt" not in html and "In [" not in html and "In&nbsp;[" not in html
+        assert "jp-CodeMirrorEditor" not in html and "highlight-ipynb" not in html
+        # no code cell's source made it into the page
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                first = next(line for line in cell.source.splitlines() if line.strip())
+                assert first not in html, first
+
+
+@pytest.mark.slow
+def test_reports_are_offline(run):
+    _, out, _ = run
+    for page in [*sorted((out / "reports").glob("*.html")), out / "index.html"]:
+        html = page.read_text(encoding="utf-8")
+        srcs = re.findall(r"<script\b[^>]*\bsrc\s*=\s*[\"']?([^\"' >]+)", html, flags=re.I)
+        assert [s for s in srcs if re.match(r"(https?:)?//", s)] == [], page
+        for host in CDN_HOSTS:
+            assert host not in html, (page.name, host)
+        assert "<link" not in html or not re.search(r"<link[^>]+href=[\"']https?://", html)
+
+
+@pytest.mark.slow
+def test_report_embeds_plotly_once_and_figures_with_data(run):
+    _, out, _ = run
+    html = _report(out)
+    bundles = [s for s in re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S) if len(s) > 1_000_000]
+    assert len(bundles) == 1 and "plotly" in bundles[0][:2000].lower()  # plotly.js inline, once
+    calls = re.findall(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", html, flags=re.S)
+    assert len(calls) >= 3  # invoices by month, findings by check, top customers (and currencies)
+    for traces in calls:
+        data = json.loads(traces)
+        assert data and all(len(t.get("x", [])) > 0 for t in data), traces[:200]
+    assert "price_mismatch" in "".join(calls)
+
+
+@pytest.mark.slow
+def test_hostile_names_are_escaped(run):
+    _, out, _ = run
+    html = _report(out)
+    assert HOSTILE_NAME not in html
+    assert "<script>alert(" not in html
+    assert '<td>&lt;script&gt;alert("pwned")&lt;/script&gt; &amp; Sons</td>' in html  # tables
+    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;\\u002fscript&gt; &amp; Sons" in html  # chart labels
+
+
+@pytest.mark.slow
+def test_index_links_reports_with_headline_figures(run):
+    _, out, _ = run
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for name in _workbooks():
+        assert f'href="reports/{name}.html"' in index
+        assert (out / "reports" / f"{name}.html").is_file()
+    assert "276.00 EUR" in index  # 300.00 USD at the June rate 0.92; the JPY finding has no rate
+    assert re.search(r"<th>findings</th><td>2</td>", index)
+
+
+@pytest.mark.slow
+def test_manifest_records_inputs_parameters_versions_timings(run):
+    folder, out, _ = run
+    manifest = json.loads((out / "manifest.json").read_text())
+    data = folder / "data"
+    hashed = {f["path"]: f["sha256"] for f in manifest["inputs"]["data"]}
+    assert set(hashed) == {p.name for p in data.iterdir()}
+    assert all(hashed[p.name] == sha256(p) for p in data.iterdir())
+    assert manifest["inputs"]["parameters_file"]["sha256"] == sha256(folder / "run.yaml")
+    assert {w["path"] for w in manifest["inputs"]["workbooks"]} == {f"{n}.ipynb" for n in _workbooks()}
+    assert manifest["parameters"]["period"] == "2024-06"
+    assert manifest["parameters"]["base_currency"] == "EUR"
+    for package in ("polars", "pandas", "plotly", "papermill", "nbconvert", "billing_lib"):
+        assert manifest["versions"][package] not in ("", "not installed")
+    assert [w["workbook"] for w in manifest["workbooks"]] == _workbooks()
+    assert all(w["execute_seconds"] > 0 for w in manifest["workbooks"])
+    assert not list(out.glob(".staging-*"))
+
+
+# ---- wrong parameters: exit 2, one clear message, nothing run ------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("period: [2024-06\n", "not valid YAML"),
+    ('period: "2024-06"\ndata_dir: data\ncolour: blue\n', "unknown key(s) colour"),
+    ('period: "2024-13"\ndata_dir: data\n', "'2024-13' is not a month as YYYY-MM"),
+    ("period: 2024-06-01\ndata_dir: data\n", "must be a month as text"),
+    ('period: "2024-06"\n', "missing key(s) data_dir"),
+    ('period: "2024-06"\ndata_dir: nowhere\n', "data_dir 'nowhere' is not a folder"),
+    ('period: "2024-06"\ndata_dir: data\nbase_currency: EURO\n', "'EURO' is not an ISO 4217 currency"),
+    ('period: "2024-06"\ndata_dir: data\nworkbooks: [99_nothing]\n', "workbook '99_nothing' not found"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_bad_parameters_file_exits_2(tmp_path, monkeypatch, capsys, text, message):
+    write_workbook_dataset(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(f"notebooks_dir: {NOTEBOOKS}\n" + text if text.startswith("period")
+                                       else text, encoding="utf-8")
+    assert main(["run", "bad.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and message in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_parameters_file_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "parameters/none.yaml"]) == 2
+    assert "parameters file 'parameters/none.yaml' does not exist" in capsys.readouterr().err
+
+
+def test_invalid_dataset_exits_2_before_any_workbook(tmp_path, monkeypatch, capsys):
+    write_workbook_dataset(tmp_path / "data")
+    (tmp_path / "data" / "invoices.csv").write_text(
+        "invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,"
+        "status\nINV-1,C1,EUR,2024-07-01,2024-07-31,2024-06-01,2024-06-30,abc,0,0,0,open\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\nnotebooks_dir: {NOTEBOOKS}\n')
+    assert main(["run", "run.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "invoices.csv, row 2, column 'subtotal'" in err
+    assert "executing" not in err
+
+
+# ---- a failing workbook: exit 1, named, nothing published -------------------------------------------------
+
+@pytest.mark.slow
+def test_failing_workbook_exits_1_and_publishes_nothing(tmp_path):
+    write_workbook_dataset(tmp_path / "data")
+    books = tmp_path / "books"
+    books.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('raise RuntimeError("the ledger is on fire")'),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, books / "01_boom.ipynb")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("previous run", encoding="utf-8")
+    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+    proc = _billing("run", "run.yaml", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "workbook 01_boom failed in cell" in proc.stderr
+    assert "RuntimeError: the ledger is on fire" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (out / "index.html").read_text() == "previous run"
+    assert not (out / "manifest.json").exists() and not (out / "reports").exists()
+    failed = nbformat.read(out / "failed" / "01_boom.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .currency import currency_digits_table, digits_expr
+from .currency import digits_expr
 
 SCALE = 10
 DECIMAL = pl.Decimal(38, SCALE)
@@ -29,16 +29,12 @@ def round_to(expr: pl.Expr, digits: int) -> pl.Expr:
 def round_money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Round each amount to the minor unit of its row's currency, half away from zero.
 
-    Rows of an unknown currency keep two digits (validation rejects them before
-    rating, this only keeps the expression total).
+    Scaling by 10^digits, rounding to a whole number and scaling back is exact
+    in decimal arithmetic. Rows of an unknown currency keep two digits
+    (validation rejects them before rating; this only keeps the expression total).
     """
-    digits = digits_expr(currency)
-    out: pl.Expr | None = None
-    for d in sorted(set(currency_digits_table().values())):
-        branch = round_to(amount, d)
-        out = pl.when(digits == d).then(branch) if out is None else out.when(digits == d).then(branch)
-    assert out is not None
-    return out.otherwise(round_to(amount, 2)).cast(DECIMAL)
+    factor = pl.lit(10, dtype=pl.Int64).pow(digits_expr(currency).fill_null(2).cast(pl.Int64)).cast(DECIMAL)
+    return round_to(amount.cast(DECIMAL) * factor, 0).cast(DECIMAL) / factor
 
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:

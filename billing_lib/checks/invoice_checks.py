@@ -57,8 +57,9 @@ def _whole_month(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 @check("line_arithmetic")
 def line_arithmetic(ctx: CheckContext) -> pl.LazyFrame:
     """A line whose tax, discount or (per-unit/flat, whole month) amount does not follow from its own figures."""
-    lines = ctx.lines.lazy()
-    tax = round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR)
+    lines = ctx.lines.lazy().with_columns(
+        _tax=round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR))
+    tax = pl.col("_tax")
     bad_tax = lines.filter(pl.col("tax_amount").ne_missing(tax))
     out = [_money_finding(
         bad_tax, "tax_amount", tax, pl.col("tax_amount"), pl.col("tax_amount") - tax,
@@ -79,7 +80,8 @@ def line_arithmetic(ctx: CheckContext) -> pl.LazyFrame:
         pl.col("charge_model").is_in(["per_unit", "flat"])
         & _whole_month(pl.col("period_start"), pl.col("period_end"))
         & pl.col("quantity").is_not_null() & pl.col("unit_price").is_not_null())
-    amount = round_money(pl.col("quantity") * pl.col("unit_price"), CUR)
+    simple = simple.with_columns(_amount=round_money(pl.col("quantity") * pl.col("unit_price"), CUR))
+    amount = pl.col("_amount")
     out.append(_money_finding(
         simple.filter(pl.col("amount") != amount), "amount", amount, pl.col("amount"),
         pl.col("amount") - amount,
@@ -108,7 +110,8 @@ def invoice_totals(ctx: CheckContext) -> pl.LazyFrame:
             bad, field, pl.col(summed), pl.col(field), pl.col(field) - pl.col(summed),
             pl.format("Invoice {} shows {} {} {}, but its {} add up to {}.", pl.col("invoice_id"), pl.lit(field),
                       _money(pl.col(field)), CUR, pl.lit(label), _money(pl.col(summed))), keys))
-    total = pl.col("subtotal") - pl.col("discount") + pl.col("tax")
+    heads = heads.with_columns(_total=pl.col("subtotal") - pl.col("discount") + pl.col("tax"))
+    total = pl.col("_total")
     out.append(_money_finding(
         heads.filter(pl.col("total") != total), "total", total, pl.col("total"), pl.col("total") - total,
         pl.format("Invoice {} shows total {} {}, but subtotal - discount + tax is {}.", pl.col("invoice_id"),
@@ -165,8 +168,8 @@ def quantity_mismatch(ctx: CheckContext) -> pl.LazyFrame:
 @check("discount_mismatch")
 def discount_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     """A line whose discount is not the subscription's discount_pct of the line amount (missing or wrong)."""
-    m = ctx.matched.lazy()
-    due = round_money(pl.col("amount") * pl.col("discount_pct") / 100, CUR)
+    m = ctx.matched.lazy().with_columns(_due=round_money(pl.col("amount") * pl.col("discount_pct") / 100, CUR))
+    due = pl.col("_due")
     bad = m.filter(pl.col("discount").ne_missing(due))
     return _money_finding(
         bad, "discount", due, pl.col("discount"), pl.col("discount") - due,
@@ -182,8 +185,9 @@ def tax_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     customers = ctx.ds.frame("customers").select("customer_id", "country", "tax_exempt")
     lines = ctx.lines.lazy().join(customers, on="customer_id", how="inner")
     lines = tax_rate_in_force(ctx.ds, lines.rename({"tax_rate_pct": "line_rate"}))
-    bad = lines.filter(pl.col("tax_rate_known") & pl.col("line_rate").ne_missing(pl.col("tax_rate_pct")))
-    due = round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR)
+    bad = lines.filter(pl.col("tax_rate_known") & pl.col("line_rate").ne_missing(pl.col("tax_rate_pct"))) \
+        .with_columns(_due=round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR))
+    due = pl.col("_due")
     why = pl.when(pl.col("tax_exempt")).then(pl.format("customer {} is tax exempt", pl.col("customer_id"))) \
         .otherwise(pl.format("the rate in force in {} on {} is {}%", pl.col("country"),
                              pl.col("issue_date").dt.strftime("%Y-%m-%d"), number_text(pl.col("tax_rate_pct"))))

@@ -21,7 +21,11 @@ _PLAIN = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]
 def _is_current(argv0: str) -> bool:
     if argv0 in _PLAIN:
         return True
-    return os.path.normcase(os.path.abspath(argv0)) == os.path.normcase(os.path.abspath(sys.executable))
+    mine = os.path.normcase(os.path.abspath(sys.executable))
+    theirs = os.path.normcase(os.path.abspath(argv0))
+    # the same environment's python/python3/python3.X are the same interpreter
+    return theirs == mine or (os.path.dirname(theirs) == os.path.dirname(mine)
+                              and os.path.basename(theirs) in _PLAIN)
 
 
 def _spec_argv0(manager: KernelSpecManager, name: str) -> str | None:
@@ -38,7 +42,7 @@ def kernel_for_this_python() -> str:
     argv0 = _spec_argv0(manager, DEFAULT)
     if argv0 is not None and _is_current(argv0):
         return DEFAULT
-    name = "billing-" + hashlib.sha256(sys.executable.encode("utf-8")).hexdigest()[:10]
+    name = "billing-" + hashlib.sha256(sys.prefix.encode("utf-8")).hexdigest()[:10]
     argv0 = _spec_argv0(manager, name)
     if argv0 is not None and _is_current(argv0):
         return name

@@ -126,6 +126,7 @@ def test_report_embeds_plotly_once_and_figures_with_data(run):
     html = _report(out)
     bundles = [s for s in re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S) if len(s) > 1_000_000]
     assert len(bundles) == 1 and "plotly" in bundles[0][:2000].lower()  # plotly.js inline, once
+    assert html.index(bundles[0]) < html.index("Plotly.newPlot(")  # loaded before the first figure draws
     calls = re.findall(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", html, flags=re.S)
     assert len(calls) >= 3  # invoices by month, findings by check, top customers (and currencies)
     for traces in calls:

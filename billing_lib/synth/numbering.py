@@ -20,7 +20,7 @@ def plant_gaps(headers: pl.DataFrame, rate: float, rng: np.random.Generator) -> 
     """
     n = headers.height
     seq = headers["inv"].to_numpy()
-    if n < 2:
+    if n < 2 or rate <= 0:
         return headers.with_columns(number=pl.col("inv")), pl.DataFrame(
             schema={"missing": pl.Int64, "period": pl.Date})
     count = min(n - 1, max(1, round(rate * n)))

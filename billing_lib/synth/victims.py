@@ -23,7 +23,7 @@ def choose_victims(lines: pl.DataFrame, eligible: dict[str, pl.Expr], base: pl.E
     for check, _ in eligible.items():
         cand = pool_lines.filter(pl.col(check)).select("inv", "line_no")
         pool = cand["inv"].n_unique()
-        if pool == 0:
+        if pool == 0 or rate <= 0:
             continue
         wanted = max(1, round(rate * pool))
         free = cand.join(taken, on="inv", how="anti")

@@ -122,6 +122,6 @@ def _summary(out: str | Path, cfg: SynthConfig, t: dict[str, pl.DataFrame]) -> s
             f"{cust['currency'].n_unique()} currencies, {t['subscriptions'].height} subscriptions, "
             f"{t['usage'].height} usage events, {t['invoices'].height} invoices with "
             f"{t['invoice_lines'].height} lines, {t['payments'].height} payments, "
-            f"{t['credit_notes'].height} credit notes and {t['gl_entries'].height} ledger lines; "
+            f"{t['credit_notes'].height} credit note(s) and {t['gl_entries'].height} ledger lines; "
             f"{t['ground_truth'].height} planted mistakes of {checks} kinds (anomaly rate {cfg.anomaly_rate:g}) "
             f"are listed in ground_truth.csv.")

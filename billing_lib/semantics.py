@@ -47,6 +47,10 @@ def reference_problems(ds: Dataset) -> list[Problem]:
         bad = ordered.filter(~pl.col("last") & pl.col("up_to").is_null())
         out += _rows(ds, "plan_tiers", bad, "up_to",
                      lambda r: f"tier {r['tier']} of plan {r['plan_id']!r} has no up_to; only the last tier is open")
+        bad = ordered.filter(pl.col("last") & pl.col("up_to").is_not_null())
+        out += _rows(ds, "plan_tiers", bad, "up_to",
+                     lambda r: f"tier {r['tier']} is the last tier of plan {r['plan_id']!r} ({r['currency']}); "
+                               "its up_to must be empty (no bound), else larger quantities have no price")
         bad = ordered.filter(~pl.col("first") & (pl.col("up_to") <= pl.col("prev")))
         out += _rows(ds, "plan_tiers", bad, "up_to",
                      lambda r: f"tier {r['tier']} of plan {r['plan_id']!r} ends at or below the tier before it; "

@@ -255,6 +255,25 @@ def test_plan_without_what_its_model_needs(tmp_path):
              count=2)
 
 
+def test_tiers_that_do_not_fit_together(tmp_path):
+    d = write_dataset(tmp_path / "d",
+                      plans=table(PLANS_H, "SEAT,EUR,Seats,recurring,month,per_unit,10.00,,,,",
+                                  "VOL,EUR,Volume,usage,month,volume,,,,,",
+                                  "GRAD,EUR,Graduated,usage,month,graduated,,,,,"),
+                      plan_tiers=table("plan_id,currency,tier,up_to,unit_price,flat_fee",
+                                       "VOL,EUR,1,100,1.00,",      # row 2
+                                       "VOL,EUR,2,500,0.50,",      # row 3: the last tier has a bound
+                                       "GRAD,EUR,1,100,1.00,",     # row 4
+                                       "GRAD,EUR,2,,0.50,",        # row 5: open, but not the last tier
+                                       "GRAD,EUR,3,,0.25,"))       # row 6
+    rejected(d,
+             where(d, "plan_tiers.csv", 3, "up_to") + ": tier 2 is the last tier of plan 'VOL' (EUR); its up_to "
+             "must be empty (no bound), else larger quantities have no price",
+             where(d, "plan_tiers.csv", 5, "up_to")
+             + ": tier 2 of plan 'GRAD' has no up_to; only the last tier is open",
+             count=2)
+
+
 def test_subscription_ending_before_it_starts(tmp_path):
     d = write_dataset(tmp_path / "d", subscriptions=table(SUBS_H, "S1,C1,SEAT,3,2024-03-01,2024-02-29,,"))
     rejected(d, where(d, "subscriptions.csv", 2, "end_date")

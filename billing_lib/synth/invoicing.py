@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..money import DECIMAL
+
 REISSUE_AFTER_DAYS = 9
 LINE_ORDER = ["inv", "subscription_id", "kind", "service_start"]
 
@@ -69,7 +71,6 @@ def header_sums(lines: pl.DataFrame, headers: pl.DataFrame) -> pl.DataFrame:
                                      pl.col("discount").sum().alias("discount"),
                                      pl.col("tax_amount").sum().alias("tax"),
                                      pl.len().alias("n_lines"))
-    from ..money import DECIMAL
     return (headers.drop("subtotal", "discount", "tax", "total", "n_lines", strict=False)
             .join(sums, on="inv", how="left")
             .with_columns(pl.col(c).cast(DECIMAL) for c in ("subtotal", "discount", "tax"))

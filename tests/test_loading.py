@@ -280,6 +280,21 @@ def test_subscription_ending_before_it_starts(tmp_path):
              + ": subscription 'S1' ends (2024-02-29) before it starts (2024-03-01)", count=1)
 
 
+def test_many_bad_rows_are_counted_not_dropped(tmp_path):
+    rows = [f"C{i},Name {i},,DE,EUR,30,perhaps" for i in range(1, 26)]
+    d = write_dataset(tmp_path / "d", customers=table(CUST_H, *rows))
+    message = rejected(d, where(d, "customers.csv", 2, "tax_exempt") + ": 'perhaps' is not true or false",
+                       where(d, "customers.csv", 21, "tax_exempt") + ": 'perhaps' is not true or false",
+                       where(d, "customers.csv", column="tax_exempt") + ": 5 more rows like these")
+    assert where(d, "customers.csv", 22, "tax_exempt") not in message  # the first 20, then a count
+
+
+def test_validate_a_folder_that_does_not_exist(tmp_path):
+    result = run_validate(tmp_path / "nowhere")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_duplicate_invoice_id_is_not_a_load_error(tmp_path):
     row = "INV-0000001,C1,EUR,2024-02-01,2024-03-02,2024-01-01,2024-01-31,30.00,0,5.70,35.70,open"
     d = write_dataset(tmp_path / "d", invoices=table(INV_H, row, row),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -68,15 +69,28 @@ def _as_text(frame: pl.DataFrame, name: str) -> pl.Expr:
     return col.cast(pl.String)
 
 
-def _value_problems(frame: pl.DataFrame, bad: pl.Expr, column: str, file: str, offset: int,
+def _value_problems(frame: pl.DataFrame, bad: pl.Expr, column: str, file: str, offset: int, count: int,
                     describe) -> list[Problem]:
-    """Problems for the rows where ``bad`` holds, one per row up to a limit, then a count."""
-    rows = frame.filter(bad).select(ROW, pl.col(column).alias("value"))
-    out = [Problem(file, r[ROW] + offset, column, describe(r["value"]))
-           for r in rows.head(MAX_PROBLEMS_PER_COLUMN).iter_rows(named=True)]
-    if rows.height > MAX_PROBLEMS_PER_COLUMN:
-        out.append(Problem(file, None, column, f"{rows.height - MAX_PROBLEMS_PER_COLUMN} more rows like these"))
+    """Problems for the ``count`` rows where ``bad`` holds, one per row up to a limit, then a count."""
+    rows = frame.filter(bad).select(ROW, pl.col(column).alias("value")).head(MAX_PROBLEMS_PER_COLUMN)
+    out = [Problem(file, r[ROW] + offset, column, describe(r["value"])) for r in rows.iter_rows(named=True)]
+    if count > MAX_PROBLEMS_PER_COLUMN:
+        out.append(Problem(file, None, column, f"{count - MAX_PROBLEMS_PER_COLUMN} more rows like these"))
     return out
+
+
+def _rules(col: Column) -> list[tuple[pl.Expr, Callable[[str], str]]]:
+    """(mask of bad rows, description of a bad value) for one column; the typed value is ``__t_<name>``."""
+    src, val = pl.col(col.name), pl.col(f"__t_{col.name}")
+    rules = []
+    if col.filled:
+        rules.append((src.is_null(), lambda _v: "value is required but empty"))
+    rules.append((src.is_not_null() & val.is_null(), _describe_bad(col)))
+    if col.non_negative:
+        rules.append((val < 0, lambda v: f"{v!r} is negative; it must be 0 or more"))
+    if col.percent:
+        rules.append(((val < 0) | (val > 100), lambda v: f"{v!r} is not a percentage between 0 and 100"))
+    return rules
 
 
 def _typed(col: Column) -> pl.Expr:
@@ -153,21 +167,14 @@ def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int) -
     stripped = raw.with_columns(
         pl.col(c.name).str.strip_chars().replace("", None) for c in present if c.kind not in ("text", "id"))
     stripped = stripped.with_columns(pl.col(c.name).replace("", None) for c in present if c.kind == "id")
-    typed = stripped.with_columns(_typed(c).alias(c.name) for c in present)
-    for col in present:
-        src, val = pl.col(col.name), typed[col.name]
-        checks = stripped.with_columns(_typed_=val)
-        if col.filled:
-            problems += _value_problems(checks, src.is_null(), col.name, file, offset,
-                                        lambda _v: "value is required but empty")
-        problems += _value_problems(checks, src.is_not_null() & pl.col("_typed_").is_null(), col.name, file,
-                                    offset, _describe_bad(col))
-        if col.non_negative:
-            problems += _value_problems(checks, pl.col("_typed_") < 0, col.name, file, offset,
-                                        lambda v: f"{v!r} is negative; it must be 0 or more")
-        if col.percent:
-            problems += _value_problems(checks, (pl.col("_typed_") < 0) | (pl.col("_typed_") > 100), col.name,
-                                        file, offset, lambda v: f"{v!r} is not a percentage between 0 and 100")
+    both = stripped.with_columns(_typed(c).alias(f"__t_{c.name}") for c in present)
+    rules = [(col, mask, describe) for col in present for mask, describe in _rules(col)]
+    # one pass counts every rule's bad rows; only rules that fail go back for their rows
+    counts = both.select(mask.sum().alias(str(i)) for i, (_, mask, _) in enumerate(rules)).row(0)
+    for (col, mask, describe), count in zip(rules, counts):
+        if count:
+            problems += _value_problems(both, mask, col.name, file, offset, count, describe)
+    typed = both.drop([c.name for c in present]).rename({f"__t_{c.name}": c.name for c in present})
     if spec.reference and spec.key:
         problems += _duplicate_keys(typed, spec, file, offset)
 
@@ -190,6 +197,8 @@ def _dtype(col: Column) -> pl.DataType:
 
 def _duplicate_keys(typed: pl.DataFrame, spec: TableSpec, file: str, offset: int) -> list[Problem]:
     keys = list(spec.key)
+    if typed.select(pl.struct(keys).is_unique().all()).item():
+        return []
     dups = (typed.group_by(keys).agg(pl.col(ROW).sort().alias("rows"), pl.len().alias("n"))
             .filter(pl.col("n") > 1).sort(pl.col("rows").list.first()))
     out = []

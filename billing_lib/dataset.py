@@ -50,16 +50,16 @@ class Dataset:
         ids = pl.Series(customer_ids, dtype=pl.String)
         t = self.tables
         out = dict(t)
-        out["customers"] = t["customers"].filter(pl.col("customer_id").is_in(ids))
-        out["subscriptions"] = t["subscriptions"].filter(pl.col("customer_id").is_in(ids))
+        out["customers"] = t["customers"].filter(pl.col("customer_id").is_in(ids.implode()))
+        out["subscriptions"] = t["subscriptions"].filter(pl.col("customer_id").is_in(ids.implode()))
         subs = out["subscriptions"]["subscription_id"]
         if "usage" in t:
-            out["usage"] = t["usage"].filter(pl.col("subscription_id").is_in(subs))
+            out["usage"] = t["usage"].filter(pl.col("subscription_id").is_in(subs.implode()))
         for name in ("invoices", "payments"):
             if name in t:
-                out[name] = t[name].filter(pl.col("customer_id").is_in(ids))
+                out[name] = t[name].filter(pl.col("customer_id").is_in(ids.implode()))
         invoices = out["invoices"]["invoice_id"] if "invoices" in out else pl.Series([], dtype=pl.String)
         for name in ("invoice_lines", "credit_notes"):
             if name in t:
-                out[name] = t[name].filter(pl.col("invoice_id").is_in(invoices))
+                out[name] = t[name].filter(pl.col("invoice_id").is_in(invoices.implode()))
         return Dataset(folder=self.folder, tables=out, files=self.files)

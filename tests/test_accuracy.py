@@ -53,3 +53,14 @@ def test_scoring_counts_a_miss_and_a_false_alarm():
     s = score(exc, truth)
     assert s.recall == 0.5 and s.missed["check"].to_list() == ["unbilled_charge"]
     assert s.precision == 0.5 and s.unexplained["invoice_id"].to_list() == ["INV-7"]
+
+
+def test_sharded_run_equals_whole_run(tmp_path):
+    from billing_lib.verify import customer_shards, verify_sharded
+    synthesize(tmp_path, seed=4, customers=50, months=4, anomaly_rate=0.05)
+    ds = load_dataset(tmp_path)
+    whole = verify(ds).exceptions
+    assert len(customer_shards(ds, 3)) == 3
+    sharded = verify_sharded(ds, 3).exceptions
+    assert whole.height > 0
+    assert sharded.equals(whole)

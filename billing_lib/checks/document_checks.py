@@ -43,9 +43,12 @@ def date_inconsistency(ctx: CheckContext) -> pl.LazyFrame:
     return pl.concat(out)
 
 
-@check("orphan_reference")
+@check("orphan_reference", scope="global")
 def orphan_reference(ctx: CheckContext) -> pl.LazyFrame:
-    """A row naming a customer, subscription, plan or invoice that does not exist."""
+    """A row naming a customer, subscription, plan or invoice that does not exist.
+
+    Global: a row that names no existing customer belongs to no customer's shard.
+    """
     ds = ctx.ds
     customers = ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))
     subs = ds.frame("subscriptions")

@@ -34,3 +34,23 @@ def write_dataset(folder: Path, **tables: str) -> Path:
         body = textwrap.dedent(text).strip("\n") + "\n"
         (folder / f"{name}.csv").write_text(body, encoding="utf-8")
     return folder
+
+
+def header(table_name: str) -> str:
+    """The contract's header row of a table, e.g. header("customers")."""
+    from billing_lib.contract import TABLES
+    return ",".join(TABLES[table_name].names)
+
+
+CUST_H = header("customers")
+PLANS_H = header("plans")
+TIERS_H = header("plan_tiers")
+SUBS_H = header("subscriptions")
+USAGE_H = header("usage")
+TAX_H = header("tax_rates")
+INV_H = header("invoices")
+
+
+def table(head: str, *rows: str) -> str:
+    """CSV text from a header row and data rows."""
+    return "\n".join([head, *rows]) + "\n"

@@ -24,18 +24,10 @@ from billing_lib.loading import load_dataset
 from billing_lib.money import DECIMAL
 
 try:
-    from .helpers import write_dataset
+    from .helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
 except ImportError:  # tests/ run as plain modules (no package)
-    from helpers import write_dataset
+    from helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
 
-CUST_H = "customer_id,name,email,country,currency,payment_terms_days,tax_exempt"
-PLANS_H = "plan_id,currency,product,billing,interval,charge_model,unit_price,package_size,free_units,rate_pct,fixed_fee"
-SUBS_H = "subscription_id,customer_id,plan_id,quantity,start_date,end_date,discount_pct,unit_price_override"
-INV_H = "invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,status"
-
-
-def table(header: str, *rows: str) -> str:
-    return "\n".join([header, *rows]) + "\n"
 
 
 def run_validate(folder: Path) -> subprocess.CompletedProcess:

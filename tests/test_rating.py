@@ -23,26 +23,16 @@ from billing_lib.money import DECIMAL, round_money, to_text
 from billing_lib.rating import expected_charges
 
 try:
-    from .helpers import write_dataset
+    from .helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
 except ImportError:  # tests/ run as plain modules (no package)
-    from helpers import write_dataset
+    from helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
 
-PLANS_H = "plan_id,currency,product,billing,interval,charge_model,unit_price,package_size,free_units,rate_pct,fixed_fee"
-SUBS_H = "subscription_id,customer_id,plan_id,quantity,start_date,end_date,discount_pct,unit_price_override"
-TIERS_H = "plan_id,currency,tier,up_to,unit_price,flat_fee"
-USAGE_H = "event_id,subscription_id,event_time,quantity"
-CUST_H = "customer_id,name,email,country,currency,payment_terms_days,tax_exempt"
-TAX_H = "country,valid_from,valid_to,rate_pct"
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 
 
 def D(text: str) -> Decimal:
     return Decimal(text)
-
-
-def table(header: str, *rows: str) -> str:
-    return "\n".join([header, *rows]) + "\n"
 
 
 def rate(tmp_path: Path, months: list[dt.date], **tables: str) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The ``billing`` command: validate, verify, synth, run (see README.md, "Command line").
+"""The ``billing`` command: validate, verify, synth, run, import (see README.md, "Command line").
 
 Exit codes: 0 done (findings are results, not failures); 2 the input or the
 call is wrong, with one clear message and no traceback; 1 an unexpected fault.
@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
+
+    im = sub.add_parser("import", help="turn a foreign source (Lago JSON, Online Retail CSV...) into a dataset",
+                        description="Map a foreign billing source to a dataset folder that follows the data "
+                                    "contract, with import_report.json accounting for every source row "
+                                    "(see docs/realdata.md).")
+    im.add_argument("source", choices=("lago", "online-retail", "ibm-receivables"),
+                    help="lago: a Lago API JSON file or folder; online-retail: one UCI Online Retail CSV; "
+                         "ibm-receivables: the IBM accounts-receivable sample CSV")
+    im.add_argument("src", help="source file or folder")
+    im.add_argument("--out", required=True, help="dataset folder to write (created when missing; replaced only "
+                                                 "on success)")
     return p
 
 
@@ -94,7 +105,15 @@ def _run(args) -> int:
     return run_monthly(Path(args.params))
 
 
-COMMANDS = {"validate": _validate, "verify": _verify, "synth": _synth, "run": _run}
+def _import(args) -> int:
+    from .importers import IMPORTERS, write_import
+    result = IMPORTERS[args.source](args.src)
+    write_import(result, args.out)
+    print(f"imported {args.src} -> {args.out}: {result.summary()}")
+    return 0
+
+
+COMMANDS = {"validate": _validate, "verify": _verify, "synth": _synth, "run": _run, "import": _import}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,14 +39,11 @@ def round_money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
-    digits = digits_expr(currency)
-    rounded = round_money(amount, currency).cast(pl.String)
-    # the decimal cast prints SCALE digits: cut them to the currency's digits
-    whole = rounded.str.split_exact(".", 1).struct.field("field_0")
-    frac = rounded.str.split_exact(".", 1).struct.field("field_1").fill_null("")
-    kept = frac.str.slice(0, digits.cast(pl.UInt32).fill_null(2))
-    return pl.when(amount.is_null()).then(None).when(digits == 0).then(whole) \
-        .otherwise(pl.concat_str([whole, pl.lit("."), kept]))
+    digits = digits_expr(currency).fill_null(2).cast(pl.Int64)
+    # a DECIMAL prints SCALE fraction digits: cut the ones the currency does not have (and a bare ".")
+    text = round_money(amount, currency).cast(pl.String)
+    cut = (SCALE - digits) + (digits == 0).cast(pl.Int64)
+    return text.str.head(text.str.len_chars().cast(pl.Int64) - cut)
 
 
 def number_text(value: pl.Expr) -> pl.Expr:

@@ -186,3 +186,12 @@ def test_exception_ids_are_stable_and_unique(tmp_path):
     assert first["exception_id"].to_list() == second["exception_id"].to_list()
     assert first["exception_id"].is_unique().all()
     assert first.height == 2
+
+
+def test_sparse_invoice_numbers_are_reported_as_ranges_not_listed(tmp_path):
+    # random 10-digit ids (as some ERPs export) must not make the gap check list billions of numbers
+    found = _findings(tmp_path, [("invoices", "INV-0000002,C2", "INV-9000000002,C2"),
+                                 ("invoice_lines", "INV-0000002,1,S4", "INV-9000000002,1,S4")])
+    gaps = found.filter(pl.col("check") == "invoice_number_gap")
+    assert gaps.height == 2  # INV-0000002 between 1 and 3, then one range up to 9000000002
+    assert any("numbers are missing" in m for m in gaps["message"])

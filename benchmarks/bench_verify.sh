@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark `billing verify` on a large synthetic dataset: about 1,000,000 invoice lines and
-# 10,000,000 usage events (12 months, ~62,000 customers). Prints wall time and peak memory
+# 10,000,000 usage events (12 months, 63,000 customers). Prints wall time and peak memory
 # from GNU time (/usr/bin/time -v). Record the figures in benchmarks/RESULTS.md.
 #
 # usage: benchmarks/bench_verify.sh [DATA_DIR] [OUT_DIR]
@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-benchmarks/.data/large}"
 out="${2:-benchmarks/.data/large-out}"
-customers="${CUSTOMERS:-62000}"
+customers="${CUSTOMERS:-63000}"
 months="${MONTHS:-12}"
-usage_events="${USAGE_EVENTS:-16}"
+usage_events="${USAGE_EVENTS:-16.3}"
 format="${FORMAT:-csv}"
 billing="${BILLING:-billing}"
 

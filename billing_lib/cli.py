@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def _validate(args) -> int:
     return 0
 
 
+def _progress_printer():
+    """A progress callback printing each step with the seconds since the command started (stderr)."""
+    start = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
+    return progress
+
+
 def _verify(args) -> int:
     from .loading import load_dataset
     from .periods import parse_period
@@ -80,10 +90,13 @@ def _verify(args) -> int:
     if args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     months = [parse_period(args.period)] if args.period else None
+    progress = _progress_printer()
+    progress(f"loading and validating {args.data}")
     ds = load_dataset(args.data)
-    print(f"loaded {args.data}: {sum(ds.row_counts().values())} rows", file=sys.stderr)
-    result = verify(ds, months, args.checks) if args.shards == 1 else \
-        verify_sharded(ds, args.shards, months, args.checks)
+    progress(f"loaded {sum(ds.row_counts().values()):,} rows")
+    result = verify(ds, months, args.checks, progress) if args.shards == 1 else \
+        verify_sharded(ds, args.shards, months, args.checks, progress)
+    progress(f"writing {args.out}")
     write_results(result, args.out)
     s = result.summary
     print(f"verified {', '.join(s['periods']) or 'no invoiced period'}: {s['exceptions']} exceptions "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import polars as pl
 
@@ -65,11 +65,23 @@ def select_checks(names: list[str] | None = None, scope: str | None = None) -> l
     return chosen
 
 
-def run_checks(ctx: CheckContext, checks: list[Check]) -> pl.DataFrame:
-    """Run ``checks`` on a context and return their raw findings with ``check`` and ``severity``."""
-    # collected one by one: collect_all optimizes the plans together, which costs more than it saves here
-    frames = [c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)).collect()
-              for c in checks]
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def run_checks(ctx: CheckContext, checks: list[Check], progress: Progress = _quiet) -> pl.DataFrame:
+    """Run ``checks`` on a context and return their raw findings with ``check`` and ``severity``.
+
+    ``progress`` is called with a short line before each check (the CLI prints them).
+    """
+    frames = []
+    for i, c in enumerate(checks, 1):
+        progress(f"[{i}/{len(checks)}] {c.name}")
+        # collected one by one: collect_all optimizes the plans together, which costs more than it saves
+        frames.append(c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)).collect())
     if not frames:
         return pl.DataFrame(schema={**FINDING_SCHEMA, "check": pl.String, "severity": pl.String})
     return pl.concat(frames, how="vertical")
@@ -120,11 +132,14 @@ def _money_text(value: Decimal, currency: str) -> str:
     return f"{value.quantize(Decimal(1).scaleb(-digits)):f}"
 
 
-def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] | None = None) -> VerificationResult:
+def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] | None = None,
+           progress: Progress = _quiet) -> VerificationResult:
     """Run the check catalogue (or the named checks) over ``months`` (default: every invoiced month)."""
     ctx = CheckContext(ds, months)
     chosen = select_checks(checks)
-    exceptions = finalize(run_checks(ctx, chosen))
+    progress(f"rating {len(ctx.months)} month(s) from contracts, usage and the price book")
+    ctx.expected  # noqa: B018  (rated once here, so progress shows where the time goes)
+    exceptions = finalize(run_checks(ctx, chosen, progress))
     return VerificationResult(exceptions, summarize(exceptions, ctx, chosen))
 
 
@@ -135,7 +150,7 @@ def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
 
 
 def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None,
-                   checks: list[str] | None = None) -> VerificationResult:
+                   checks: list[str] | None = None, progress: Progress = _quiet) -> VerificationResult:
     """Like :func:`verify`, but the per-customer checks run on ``shards`` groups of customers.
 
     Each shard is independent (it could run on another worker of a distributed
@@ -144,8 +159,11 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     """
     whole = CheckContext(ds, months)
     chosen = select_checks(checks)
+    progress("global checks on the whole dataset")
     parts = [run_checks(whole, [c for c in chosen if c.scope == "global"])]
-    for ids in customer_shards(ds, max(1, shards)):
+    groups = customer_shards(ds, max(1, shards))
+    for i, ids in enumerate(groups, 1):
+        progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
         shard = CheckContext(ds.only_customers(ids), whole.months)
         parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"]))
     exceptions = finalize(pl.concat(parts, how="vertical"))

@@ -19,12 +19,18 @@ BAR_COLOR = "#34495e"
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
 
 
+def _label(text: str) -> str:
+    """Text from data made safe for a plotly label: plotly reads <, > and & as markup and decodes
+    their entities, but shows &quot; literally, so quotes are left as they are."""
+    return html.escape(text, quote=False)
+
+
 def _layout(fig: go.Figure, title: str, x_title: str, rows: int) -> go.Figure:
-    fig.update_layout(template="plotly_white", title=dict(text=html.escape(title)), font=FONT,
+    fig.update_layout(template="plotly_white", title=dict(text=_label(title)), font=FONT,
                       height=max(260, 120 + 28 * rows), margin=dict(l=10, r=30, t=60, b=40),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
                       bargap=0.25)
-    fig.update_xaxes(title_text=html.escape(x_title), rangemode="tozero")
+    fig.update_xaxes(title_text=_label(x_title), rangemode="tozero")
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
@@ -55,7 +61,7 @@ def findings_by_check(table: pl.DataFrame, base_currency: str) -> go.Figure | No
         part = hit[part_idx]
         fig.add_trace(go.Bar(
             name=severity or "other", orientation="h", marker_color=SEVERITY_COLORS[severity],
-            y=[html.escape(c) for c in part["check"].to_list()], x=part["findings"].to_list(),
+            y=[_label(c) for c in part["check"].to_list()], x=part["findings"].to_list(),
             text=[f"{stake[i]} {base_currency}" for i in part_idx], textposition="auto",
             hovertemplate="%{y}: %{x} findings, %{text} at stake<extra></extra>"))
     return _layout(fig, "Findings by check", "findings", hit.height)
@@ -65,7 +71,7 @@ def top_customers(table: pl.DataFrame, base_currency: str) -> go.Figure | None:
     """Money at stake per customer (base currency), largest first; ``table`` is ``analysis.by_customer``."""
     if table.is_empty():
         return None
-    labels = [html.escape(f"{cid} · {name}" if name else cid)
+    labels = [_label(f"{cid} · {name}" if name else cid)
               for cid, name in zip(table["customer_id"].to_list(), table["customer_name"].to_list())]
     fig = go.Figure(go.Bar(
         orientation="h", marker_color=BAR_COLOR, y=labels, x=_floats(table, "at_stake_base"),
@@ -105,4 +111,6 @@ def invoices_by_period(table: pl.DataFrame) -> go.Figure | None:
                x=table["void"].to_list(), hovertemplate="%{y}: %{x} void<extra></extra>"),
     ])
     fig.update_layout(barmode="stack")
+    # months are categories: plotly would read YYYY-MM as dates and label only every other month
+    fig.update_yaxes(type="category")
     return _layout(fig, "Invoices by month", "invoices", table.height)

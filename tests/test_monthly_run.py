@@ -142,7 +142,7 @@ def test_hostile_names_are_escaped(run):
     assert HOSTILE_NAME not in html
     assert "<script>alert(" not in html
     assert '<td>&lt;script&gt;alert("pwned")&lt;/script&gt; &amp; Sons</td>' in html  # tables
-    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;\\u002fscript&gt; &amp; Sons" in html  # chart labels
+    assert '&lt;script&gt;alert(\\"pwned\\")&lt;\\u002fscript&gt; &amp; Sons' in html  # chart labels (JSON)
 
 
 @pytest.mark.slow

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="fmt",
                    help="file format of the tables (default csv; ground_truth.csv is always CSV)")
 
+    g = sub.add_parser("generate", help="rate a month and write its invoices, lines and invoice documents")
+    g.add_argument("data", help="dataset folder")
+    g.add_argument("--period", required=True, help="month to invoice, YYYY-MM")
+    g.add_argument("--out", required=True, help="output folder (created when missing)")
+
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
 
@@ -104,6 +109,18 @@ def _verify(args) -> int:
     return 0
 
 
+def _generate(args) -> int:
+    from .generate import generate_period, summary, write_generated
+    from .loading import load_dataset
+    from .periods import parse_period
+    month = parse_period(args.period)
+    ds = load_dataset(args.data)
+    generated = generate_period(ds, month)
+    write_generated(generated, ds, args.out)
+    print(f"{summary(generated)} -> {args.out}")
+    return 0
+
+
 def _synth(args) -> int:
     from .synth import synthesize
     info = synthesize(args.out, seed=args.seed, customers=args.customers, months=args.months,
@@ -126,7 +143,7 @@ def _import(args) -> int:
     return 0
 
 
-COMMANDS = {"validate": _validate, "verify": _verify, "synth": _synth, "run": _run, "import": _import}
+COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run, "import": _import}
 
 
 def main(argv: list[str] | None = None) -> int:

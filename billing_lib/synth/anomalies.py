@@ -15,7 +15,7 @@ import polars as pl
 
 from ..money import DECIMAL, ZERO, round_money
 from ..rating import PRICED
-from .invoicing import header_sums
+from ..invoicing import header_sums
 from .money_ops import dec, larger, minor_unit
 from .victims import choose_victims
 

@@ -12,14 +12,14 @@ from ..output import atomic_outputs
 from ..periods import parse_period, period_name
 from .anomalies import TRUTH_COLUMNS, TaxChange, plant_mistakes
 from .config import FORMATS, RATE_CHANGE, SynthConfig
-from .invoicing import build_invoices
+from ..invoicing import build_invoices
 from .ledger import gl_entries
 from .numbering import number_text, plant_gaps
 from .rate import rated_charges, typed_dataset
 from .rates import rate_change_date
 from .reference import reference_tables
 from .settlement import credit_notes, payments, with_status
-from .writer import credit_notes_text, gl_text, invoices_text, lines_text, payments_text, write_tables
+from ..table_text import credit_notes_text, gl_text, invoices_text, lines_text, payments_text, write_tables
 
 
 def make_config(seed: int, customers: int, months: int, anomaly_rate: float, fmt: str, start: str,

@@ -1,4 +1,4 @@
-"""Correct invoices from rated charges: one invoice per customer and month, one line per charge.
+"""Invoices from rated charges: one invoice per customer and month, one line per charge.
 
 Also makes the legitimate void case: one invoice is issued, voided (it keeps
 its number and lines) and re-issued later under a new number for the same
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..money import DECIMAL
+from .money import DECIMAL
 
 REISSUE_AFTER_DAYS = 9
 LINE_ORDER = ["inv", "subscription_id", "kind", "service_start"]

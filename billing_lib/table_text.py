@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..money import number_text, to_text
+from .money import number_text, to_text
 
 DATE_FMT = "%Y-%m-%d"
 

@@ -1,0 +1,120 @@
+"""``billing generate``: the month's invoices rated from contracts, usage and the price book.
+
+The invoices come from the same rating engine the checks compare against, so
+generating a period and verifying it gives no findings. Numbers continue the
+dataset's invoice sequence without gaps; each invoice also gets an HTML
+document rendered from a template with every value from the data escaped.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .dataset import Dataset
+from .invoicing import build_invoices, header_sums
+from .money import to_text
+from .output import atomic_outputs
+from .periods import period_name
+from .rating import expected_charges
+from .table_text import invoices_text, lines_text
+
+DEFAULT_PREFIX, DEFAULT_WIDTH = "INV-", 7
+_NUMBER_RE = r"^(.*?)(\d+)$"
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """Where the dataset's invoice sequence stands: its prefix, digit count and last number."""
+
+    prefix: str
+    width: int
+    last: int
+
+    def text(self, number: pl.Expr) -> pl.Expr:
+        return pl.concat_str([pl.lit(self.prefix), number.cast(pl.String).str.zfill(self.width)])
+
+
+@dataclass(frozen=True)
+class GeneratedInvoices:
+    """Typed invoice headers and lines of one generated period."""
+
+    period: dt.date
+    headers: pl.DataFrame
+    lines: pl.DataFrame
+
+
+def current_numbering(ds: Dataset) -> Numbering:
+    """The sequence to continue: the most used prefix among existing invoices and its highest number."""
+    ids = ds.frame("invoices").select(
+        prefix=pl.col("invoice_id").str.extract(_NUMBER_RE, 1),
+        digits=pl.col("invoice_id").str.extract(_NUMBER_RE, 2)).drop_nulls().collect()
+    if ids.is_empty():
+        return Numbering(DEFAULT_PREFIX, DEFAULT_WIDTH, 0)
+    prefix = ids.group_by("prefix").len().sort(["len", "prefix"], descending=[True, False])["prefix"][0]
+    mine = ids.filter(pl.col("prefix") == prefix)
+    return Numbering(prefix, int(mine["digits"].str.len_chars().max()),
+                     int(mine["digits"].cast(pl.Int64, strict=False).max()))
+
+
+def generate_period(ds: Dataset, period: dt.date) -> GeneratedInvoices:
+    """Rate ``period`` and turn every non-zero charge into invoice lines, one invoice per customer."""
+    charges = expected_charges(ds, [period]).filter(pl.col("amount") != 0).collect()
+    invoices = build_invoices(charges, None)
+    numbering = current_numbering(ds)
+    headers = header_sums(invoices.lines, invoices.headers).with_columns(
+        number=pl.col("inv") + numbering.last).with_columns(
+        invoice_id=numbering.text(pl.col("number")),
+        status=pl.when(pl.col("total") <= 0).then(pl.lit("paid")).otherwise(pl.lit("open")))
+    lines = invoices.lines.join(
+        headers.select("inv", "number", "invoice_id", pl.col("currency").alias("invoice_currency")), on="inv")
+    return GeneratedInvoices(period, headers, lines)
+
+
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("billing_lib", "templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       keep_trailing_newline=True)
+
+
+def invoice_documents(gen: GeneratedInvoices, ds: Dataset) -> dict[str, str]:
+    """One HTML document per invoice, keyed by invoice_id (everything from data escaped)."""
+    template = _environment().get_template("invoice.html.j2")
+    customers = ds.frame("customers").select("customer_id", "name", "email", "country").collect()
+    heads = (invoices_text(gen.headers).join(customers, on="customer_id", how="left")
+             .with_columns(pl.col("name").fill_null(pl.col("customer_id"))))
+    lines = lines_text(gen.lines)
+    by_invoice = lines.partition_by("invoice_id", as_dict=True, maintain_order=True)
+    docs = {}
+    for head in heads.iter_rows(named=True):
+        rows = by_invoice[(head["invoice_id"],)].to_dicts()
+        docs[head["invoice_id"]] = template.render(invoice=head, lines=rows)
+    return docs
+
+
+def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path) -> list[Path]:
+    """Write invoices.csv, invoice_lines.csv and documents/<invoice_id>.html atomically into ``out``."""
+    out = Path(out)
+    docs = invoice_documents(gen, ds)
+    with atomic_outputs(out) as stage:
+        invoices_text(gen.headers).write_csv(stage / "invoices.csv", line_terminator="\n")
+        lines_text(gen.lines).write_csv(stage / "invoice_lines.csv", line_terminator="\n")
+        (stage / "documents").mkdir()
+        for invoice_id, html in sorted(docs.items()):
+            (stage / "documents" / f"{invoice_id}.html").write_text(html, encoding="utf-8")
+    return [out / "invoices.csv", out / "invoice_lines.csv", *(out / "documents" / f"{i}.html" for i in sorted(docs))]
+
+
+def summary(gen: GeneratedInvoices) -> str:
+    """One line for the command line: how many invoices, lines, the number range and totals per currency."""
+    if gen.headers.is_empty():
+        return f"{period_name(gen.period)}: nothing to invoice"
+    totals = (gen.headers.group_by("currency").agg(pl.col("total").sum()).sort("currency")
+              .select(pl.format("{} {}", to_text(pl.col("total"), pl.col("currency")), pl.col("currency"))))
+    ids = gen.headers["invoice_id"].sort()
+    return (f"{period_name(gen.period)}: {gen.headers.height} invoices ({ids[0]} to {ids[-1]}) with "
+            f"{gen.lines.height} lines; totals {', '.join(totals.to_series().to_list())}")
+

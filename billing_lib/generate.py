@@ -8,6 +8,7 @@ document rendered from a template with every value from the data escaped.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +16,17 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .dataset import Dataset
+from .errors import ParameterError
 from .invoicing import build_invoices, header_sums
 from .money import to_text
+from .numbering import number_parts, number_text
 from .output import atomic_outputs
 from .periods import period_name
 from .rating import expected_charges
 from .table_text import invoices_text, lines_text
 
 DEFAULT_PREFIX, DEFAULT_WIDTH = "INV-", 7
-_NUMBER_RE = r"^(.*?)(\d+)$"
+_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Numbering:
     last: int
 
     def text(self, number: pl.Expr) -> pl.Expr:
-        return pl.concat_str([pl.lit(self.prefix), number.cast(pl.String).str.zfill(self.width)])
+        return number_text(self.prefix, number, self.width)
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,12 @@ class GeneratedInvoices:
 
 def current_numbering(ds: Dataset) -> Numbering:
     """The sequence to continue: the most used prefix among existing invoices and its highest number."""
-    ids = ds.frame("invoices").select(
-        prefix=pl.col("invoice_id").str.extract(_NUMBER_RE, 1),
-        digits=pl.col("invoice_id").str.extract(_NUMBER_RE, 2)).drop_nulls().collect()
+    ids = ds.frame("invoices").select(**number_parts(pl.col("invoice_id"))).drop_nulls().collect()
     if ids.is_empty():
         return Numbering(DEFAULT_PREFIX, DEFAULT_WIDTH, 0)
     prefix = ids.group_by("prefix").len().sort(["len", "prefix"], descending=[True, False])["prefix"][0]
     mine = ids.filter(pl.col("prefix") == prefix)
-    return Numbering(prefix, int(mine["digits"].str.len_chars().max()),
-                     int(mine["digits"].cast(pl.Int64, strict=False).max()))
+    return Numbering(prefix, int(mine["digits"].str.len_chars().max()), int(mine["number"].max()))
 
 
 def generate_period(ds: Dataset, period: dt.date) -> GeneratedInvoices:
@@ -95,17 +95,26 @@ def invoice_documents(gen: GeneratedInvoices, ds: Dataset) -> dict[str, str]:
     return docs
 
 
+def document_name(invoice_id: str) -> str:
+    """The file name of an invoice's document; ParameterError for an id that is no safe file name
+    (the numbering prefix comes from the data: ``../`` must not lead out of the output folder)."""
+    if not _SAFE_FILE_NAME.match(invoice_id):
+        raise ParameterError(f"invoice number {invoice_id!r} cannot name a document file; the dataset's "
+                             "invoice numbers should be letters, digits, '.', '_' or '-' (e.g. INV-0000123)")
+    return f"{invoice_id}.html"
+
+
 def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path) -> list[Path]:
     """Write invoices.csv, invoice_lines.csv and documents/<invoice_id>.html atomically into ``out``."""
     out = Path(out)
-    docs = invoice_documents(gen, ds)
+    docs = {document_name(invoice_id): html for invoice_id, html in invoice_documents(gen, ds).items()}
     with atomic_outputs(out) as stage:
         invoices_text(gen.headers).write_csv(stage / "invoices.csv", line_terminator="\n")
         lines_text(gen.lines).write_csv(stage / "invoice_lines.csv", line_terminator="\n")
         (stage / "documents").mkdir()
-        for invoice_id, html in sorted(docs.items()):
-            (stage / "documents" / f"{invoice_id}.html").write_text(html, encoding="utf-8")
-    return [out / "invoices.csv", out / "invoice_lines.csv", *(out / "documents" / f"{i}.html" for i in sorted(docs))]
+        for name, html in sorted(docs.items()):
+            (stage / "documents" / name).write_text(html, encoding="utf-8")
+    return [out / "invoices.csv", out / "invoice_lines.csv", *(out / "documents" / name for name in sorted(docs))]
 
 
 def summary(gen: GeneratedInvoices) -> str:
@@ -114,7 +123,7 @@ def summary(gen: GeneratedInvoices) -> str:
         return f"{period_name(gen.period)}: nothing to invoice"
     totals = (gen.headers.group_by("currency").agg(pl.col("total").sum()).sort("currency")
               .select(pl.format("{} {}", to_text(pl.col("total"), pl.col("currency")), pl.col("currency"))))
-    ids = gen.headers["invoice_id"].sort()
+    ids = gen.headers.sort("number")["invoice_id"]
     return (f"{period_name(gen.period)}: {gen.headers.height} invoices ({ids[0]} to {ids[-1]}) with "
             f"{gen.lines.height} lines; totals {', '.join(totals.to_series().to_list())}")
 

@@ -9,6 +9,8 @@ from typing import Iterator
 
 import polars as pl
 
+from .errors import ParameterError
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = r"^[+-]?\d+(\.\d+)?$"
 
@@ -22,8 +24,7 @@ def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if dtype == pl.String:
             col = pl.col(name)
-            risky = col.str.starts_with("=") | col.str.starts_with("+") | col.str.starts_with("-") \
-                | col.str.starts_with("@") | col.str.starts_with("\t") | col.str.starts_with("\r")
+            risky = col.str.slice(0, 1).is_in(FORMULA_TRIGGERS)
             exprs.append(pl.when(risky & ~col.str.contains(_PLAIN_NUMBER))
                          .then(pl.concat_str([pl.lit("'"), col])).otherwise(col).alias(name))
     return frame.with_columns(exprs) if exprs else frame
@@ -36,8 +37,12 @@ def atomic_outputs(out_dir: str | Path) -> Iterator[Path]:
     If the block raises, nothing in ``out_dir`` changes and the staging folder is removed.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    except OSError as exc:
+        raise ParameterError(f"output folder {str(out)!r} cannot be created or written to: "
+                             f"{exc.strerror or exc}") from None
     try:
         yield staging
         for path in sorted(staging.rglob("*")):

@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from typing import TYPE_CHECKING, Callable
@@ -27,7 +26,7 @@ import polars as pl
 from . import checks as _checks  # noqa: F401  (registers the catalogue)
 from .checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
 from .checks.context import CheckContext
-from .currency import minor_digits
+from .currency import format_money
 from .dataset import Dataset
 from .money import to_text
 from .output import atomic_outputs, neutralize_formulas
@@ -116,7 +115,7 @@ def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) 
         by_severity[rec["severity"]] = rec["len"]
     stake = (exceptions.filter(pl.col("currency").is_not_null() & pl.col("at_stake").is_not_null())
              .group_by("currency").agg(pl.col("at_stake").sum()).sort("currency"))
-    at_stake = {r["currency"]: _money_text(r["at_stake"], r["currency"]) for r in stake.iter_rows(named=True)}
+    at_stake = {r["currency"]: format_money(r["at_stake"], r["currency"]) for r in stake.iter_rows(named=True)}
     return {
         "periods": [m.strftime("%Y-%m") for m in ctx.months],
         "exceptions": exceptions.height,
@@ -125,11 +124,6 @@ def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) 
         "at_stake_by_currency": at_stake,
         "rows_checked": ctx.ds.row_counts(),
     }
-
-
-def _money_text(value: Decimal, currency: str) -> str:
-    digits = minor_digits(currency)
-    return f"{value.quantize(Decimal(1).scaleb(-digits)):f}"
 
 
 def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] | None = None,
@@ -144,8 +138,13 @@ def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] |
 
 
 def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
-    """Split the customers into ``shards`` groups of about equal size (deterministic: by sorted id)."""
-    ids = ds.frame("customers").select("customer_id").collect().to_series().sort().to_list()
+    """Split the customers into ``shards`` groups of about equal size (deterministic: by sorted id).
+
+    Customer ids that documents name but the customers table lacks are shared out too, so their
+    invoices and payments are checked in some shard.
+    """
+    named = [ds.frame(t).select("customer_id") for t in ("customers", "subscriptions", "invoices", "payments")]
+    ids = pl.concat(named).unique().drop_nulls().collect().to_series().sort().to_list()
     return [ids[i::shards] for i in range(shards) if ids[i::shards]]
 
 

@@ -195,3 +195,41 @@ def test_sparse_invoice_numbers_are_reported_as_ranges_not_listed(tmp_path):
     gaps = found.filter(pl.col("check") == "invoice_number_gap")
     assert gaps.height == 2  # INV-0000002 between 1 and 3, then one range up to 9000000002
     assert any("numbers are missing" in m for m in gaps["message"])
+
+
+def test_fewer_days_than_due_is_a_price_mismatch(tmp_path):
+    # S1 is active all January; billing only 1-15 January (prorated right for those days) under-bills it
+    found = _findings(tmp_path, [
+        ("invoice_lines", "INV-0000001,1,S1,SEAT,Seats,2024-01-01,2024-01-31,3,10.00,30.00,3.00,19,5.13",
+         "INV-0000001,1,S1,SEAT,Seats,2024-01-01,2024-01-15,3,10.00,14.52,1.45,19,2.48"),
+        ("invoices", "52.18,3.00,9.35,58.53", "36.70,1.45,6.70,41.95")])
+    assert found["check"].to_list() == ["price_mismatch"]
+    assert found.row(0, named=True)["expected"] == "30.00"
+
+
+def test_late_billing_of_other_days_is_not_a_duplicate(tmp_path):
+    # S5's December days billed late on the January invoice: other days, so no duplicate (S5 started
+    # in January, so the December line is billed outside its term instead)
+    found = _findings(tmp_path, [
+        ("invoice_lines", "INV-0000003,1,S5,SEAT,Seats,2024-01-01,2024-01-31,1,10.00,10.00,0.00,0,0.00",
+         "INV-0000003,1,S5,SEAT,Seats,2024-01-01,2024-01-31,1,10.00,10.00,0.00,0,0.00\n"
+         "INV-0000003,2,S5,SEAT,Seats,2023-12-01,2023-12-31,1,10.00,10.00,0.00,0,0.00"),
+        ("invoices", "10.00,0.00,0.00,10.00", "20.00,0.00,0.00,20.00")])
+    assert "duplicate_charge" not in found["check"].to_list()
+    assert found.filter(pl.col("check") == "billed_outside_term")["line_no"].to_list() == [2]
+
+
+def test_a_month_without_any_invoice_is_still_verified(tmp_path):
+    ds = _dataset(tmp_path, [("invoices", "INV-0000002,C2,JPY,2024-02-01,2024-02-15,2024-01-01,2024-01-31",
+                              "INV-0000002,C2,JPY,2024-04-01,2024-04-15,2024-03-01,2024-03-31")])
+    result = verify(ds)
+    assert result.summary["periods"] == ["2024-01", "2024-02", "2024-03"]
+    unbilled = result.exceptions.filter(pl.col("check") == "unbilled_charge")
+    assert "2024-02" in unbilled["period"].to_list()
+
+
+def test_void_invoice_of_an_unknown_customer_is_skipped(tmp_path):
+    found = _findings(tmp_path, [("invoices", "10.00,0.00,0.00,10.00,paid",
+                                  "10.00,0.00,0.00,10.00,paid\n"
+                                  "INV-0000004,C-GONE,EUR,2024-02-01,2024-03-02,2024-01-01,2024-01-31,0,0,0,0,void")])
+    assert found.height == 0, found.select("check", "message").to_dicts()

@@ -125,3 +125,12 @@ def test_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
     assert "'=HYPERLINK(\"http://evil.example\")" in cells  # the invoice_totals finding names it, defused
     risky = [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:].replace(".", "").isdigit())]
     assert risky == []
+
+
+def test_output_path_that_is_a_file_exits_2(data, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder\n")
+    done = billing("verify", str(data), "--out", str(blocker))
+    assert done.returncode == 2
+    assert "cannot be created or written to" in done.stderr and "Traceback" not in done.stderr
+    assert blocker.read_text() == "not a folder\n"

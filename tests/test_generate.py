@@ -85,3 +85,18 @@ def test_generate_bad_period_exits_2(tmp_path):
     done = billing("generate", str(data), "--period", "July", "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "YYYY-MM" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_invoice_numbers_cannot_lead_documents_out_of_the_output_folder(tmp_path):
+    from helpers import write_dataset
+    data = write_dataset(tmp_path / "data", invoices="""
+        invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,status
+        ../../escape-7,C1,EUR,2024-02-01,2024-03-02,2024-01-01,2024-01-31,30.00,0.00,5.70,35.70,open
+    """, invoice_lines="""
+        invoice_id,line_no,subscription_id,plan_id,description,period_start,period_end,quantity,unit_price,amount,discount,tax_rate_pct,tax_amount
+        ../../escape-7,1,S1,SEAT,Seats,2024-01-01,2024-01-31,3,10.00,30.00,0.00,19,5.70
+    """)
+    out = tmp_path / "deep" / "out"
+    done = billing("generate", str(data), "--period", "2024-02", "--out", str(out))
+    assert done.returncode == 2 and "cannot name a document file" in done.stderr
+    assert not list(tmp_path.rglob("escape-*.html"))

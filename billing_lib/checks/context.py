@@ -13,7 +13,7 @@ from functools import cached_property
 import polars as pl
 
 from ..dataset import Dataset
-from ..periods import periods_frame
+from ..periods import month_range
 from ..rating import expected_charges
 
 PERIOD_FMT = "%Y-%m"
@@ -28,12 +28,13 @@ class CheckContext:
 
     @cached_property
     def months(self) -> list[dt.date]:
-        """The billing months verified: the ones asked for, else every month an invoice covers."""
+        """The billing months verified: the ones asked for, else every month from the first to the last
+        month an invoice covers (a month in between without any invoice is verified too)."""
         if self._months is not None:
             return sorted(self._months)
         starts = (self.ds.frame("invoices").filter(pl.col("status") != "void")
-                  .select(pl.col("period_start").dt.month_start().unique()).collect().to_series())
-        return sorted(d for d in starts.to_list() if d is not None)
+                  .select(pl.col("period_start").dt.month_start()).drop_nulls().collect().to_series())
+        return month_range(starts.min(), starts.max()) if len(starts) else []
 
     @cached_property
     def period_names(self) -> pl.Series:
@@ -84,12 +85,30 @@ class CheckContext:
 
     @cached_property
     def ranked_lines(self) -> pl.DataFrame:
-        """Subscription lines ranked within (subscription, period): rank 1 is compared with the contract,
-        a later line whose service days overlap an earlier one is a duplicate."""
+        """Subscription lines ranked within (subscription, period) in order of issue: rank 1 is the line
+        compared with the contract."""
         lines = self.lines.filter(pl.col("subscription_id").is_not_null())
         return (lines.sort("subscription_id", "period", "issue_date", "invoice_id", "line_no")
-                .with_columns(rank=pl.int_range(pl.len()).over("subscription_id", "period") + 1,
-                              prev_end=pl.col("period_end").cum_max().shift(1).over("subscription_id", "period")))
+                .with_columns(rank=pl.int_range(pl.len()).over("subscription_id", "period") + 1))
+
+    @cached_property
+    def repeated_lines(self) -> pl.DataFrame:
+        """Lines of the verified months whose service days overlap those of a line issued before them for the
+        same subscription (on any live invoice, of any month), with the earlier line as ``first_*``."""
+        issued = self.ds.frame("invoices").filter(pl.col("status") != "void").select(
+            "invoice_id", "issue_date").unique("invoice_id", keep="first")
+        order = ["issue_date", "invoice_id", "line_no"]
+        earlier = (self.ds.frame("invoice_lines").filter(pl.col("subscription_id").is_not_null())
+                   .join(issued, on="invoice_id", how="inner")
+                   .select("subscription_id", *order, "period_start", "period_end")
+                   .rename(lambda c: c if c == "subscription_id" else f"first_{c}"))
+        mine = self.lines.lazy().filter(pl.col("subscription_id").is_not_null())
+        before = _lexicographic_less([pl.col(f"first_{c}") for c in order], [pl.col(c) for c in order])
+        overlap = ((pl.col("first_period_start") <= pl.col("period_end"))
+                   & (pl.col("first_period_end") >= pl.col("period_start")))
+        return (mine.join(earlier, on="subscription_id", how="inner").filter(before & overlap)
+                .sort(*order, *(f"first_{c}" for c in order))
+                .unique(["invoice_id", "line_no"], keep="first", maintain_order=True).collect())
 
     @cached_property
     def matched(self) -> pl.DataFrame:
@@ -104,3 +123,10 @@ class CheckContext:
             pl.col("total").alias("exp_total"), "prorated", "tax_rate_known")
         first = self.ranked_lines.filter(pl.col("rank") == 1)
         return first.join(exp, on=["subscription_id", "period"], how="inner")
+
+
+def _lexicographic_less(left: list[pl.Expr], right: list[pl.Expr]) -> pl.Expr:
+    """True where the tuple ``left`` sorts before the tuple ``right``."""
+    if len(left) == 1:
+        return left[0] < right[0]
+    return (left[0] < right[0]) | ((left[0] == right[0]) & _lexicographic_less(left[1:], right[1:]))

@@ -62,7 +62,7 @@ def orphan_reference(ctx: CheckContext) -> pl.LazyFrame:
                             actual=pl.col(ref),
                             message=pl.format(f"{{}} names {ref} {{}}, which does not exist.", _label, pl.col(ref))))
 
-    inv = ctx.invoices.lazy().join(customers, on="customer_id", how="anti")
+    inv = ctx.live_invoices.lazy().join(customers, on="customer_id", how="anti")
     missing(inv, "invoice", "customer_id", customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
             period=pl.col("period"), _label=pl.format("Invoice {}", pl.col("invoice_id")))
     lines = ds.frame("invoice_lines").join(invoices, on="invoice_id", how="anti").filter(

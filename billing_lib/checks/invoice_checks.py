@@ -119,8 +119,8 @@ def invoice_totals(ctx: CheckContext) -> pl.LazyFrame:
     return pl.concat(out)
 
 
-def _same_days() -> pl.Expr:
-    return (pl.col("period_start") == pl.col("exp_start")) & (pl.col("period_end") == pl.col("exp_end"))
+def _within_days() -> pl.Expr:
+    return (pl.col("period_start") >= pl.col("exp_start")) & (pl.col("period_end") <= pl.col("exp_end"))
 
 
 @check("price_mismatch")
@@ -134,13 +134,14 @@ def price_mismatch(ctx: CheckContext) -> pl.LazyFrame:
         pl.col("amount") - pl.col("exp_amount"),
         pl.format("{} charges unit price {} {} for plan {}, but the contract price is {}.", _line_ref(),
                   _money(pl.col("unit_price")), CUR, pl.col("plan_id"), _money(pl.col("exp_unit_price"))))]
-    # same quantity, price and days, other amount: a tier, package, percentage or proration rated wrongly
+    # same quantity and price, days within the contract's, other amount: a tier, package, percentage or
+    # proration rated wrongly, or fewer days billed than due (days beyond them are billed_outside_term's)
     rated = m.filter(pl.col("unit_price").eq_missing(pl.col("exp_unit_price"))
-                     & pl.col("quantity").eq_missing(pl.col("exp_quantity")) & _same_days()
+                     & pl.col("quantity").eq_missing(pl.col("exp_quantity")) & _within_days()
                      & (pl.col("amount") != pl.col("exp_amount")))
     # a per-unit or flat line over a whole month whose amount is not quantity x price is line_arithmetic's
     own_arithmetic = pl.col("charge_model").is_in(["per_unit", "flat"]) & _whole_month(
-        pl.col("period_start"), pl.col("period_end")) & (pl.col("kind") == "recurring")
+        pl.col("period_start"), pl.col("period_end"))
     rated = rated.filter(~own_arithmetic)
     out.append(_money_finding(
         rated, "amount", pl.col("exp_amount"), pl.col("amount"), pl.col("amount") - pl.col("exp_amount"),
@@ -217,15 +218,17 @@ def unbilled_charge(ctx: CheckContext) -> pl.LazyFrame:
 
 @check("duplicate_charge")
 def duplicate_charge(ctx: CheckContext) -> pl.LazyFrame:
-    """The same subscription and service days billed twice (a later line overlapping an earlier one)."""
-    dup = ctx.ranked_lines.lazy().filter((pl.col("rank") > 1) & (pl.col("period_start") <= pl.col("prev_end")))
+    """The same subscription and service days billed twice (a line overlapping one issued before it)."""
+    dup = ctx.repeated_lines.lazy()
     total = pl.col("amount") - pl.col("discount") + pl.col("tax_amount")
     return findings(
         dup, **_line_keys(), detail=pl.lit("duplicate"), expected=_money(ZERO), actual=_money(total),
         difference=_money(total), at_stake=total,
-        message=pl.format("{} bills subscription {} for {} to {} again; those days are already billed.",
+        message=pl.format("{} bills subscription {} for {} to {} again; invoice {} line {} already bills {} to {}.",
                           _line_ref(), pl.col("subscription_id"), pl.col("period_start").dt.strftime("%Y-%m-%d"),
-                          pl.col("period_end").dt.strftime("%Y-%m-%d")))
+                          pl.col("period_end").dt.strftime("%Y-%m-%d"), pl.col("first_invoice_id"),
+                          pl.col("first_line_no"), pl.col("first_period_start").dt.strftime("%Y-%m-%d"),
+                          pl.col("first_period_end").dt.strftime("%Y-%m-%d")))
 
 
 @check("billed_outside_term")
@@ -233,7 +236,9 @@ def billed_outside_term(ctx: CheckContext) -> pl.LazyFrame:
     """A charge for days outside the subscription's active days."""
     subs = ctx.ds.frame("subscriptions").select("subscription_id", "start_date", "end_date")
     plans = ctx.plans.lazy().select("plan_id", "currency", "interval", "billing")
-    lines = (ctx.ranked_lines.lazy().filter(pl.col("rank") == 1)
+    # every subscription line but those already reported as duplicates
+    repeated = ctx.repeated_lines.lazy().select("invoice_id", "line_no")
+    lines = (ctx.ranked_lines.lazy().join(repeated, on=["invoice_id", "line_no"], how="anti")
              .join(subs, on="subscription_id", how="inner")
              .join(plans, on=["plan_id", "currency"], how="left"))
     year_term = (pl.col("interval") == "year") & (pl.col("billing") == "recurring")
@@ -243,8 +248,10 @@ def billed_outside_term(ctx: CheckContext) -> pl.LazyFrame:
     starts_outside = (pl.col("period_start") < pl.col("start_date")) | (
         pl.col("end_date").is_not_null() & (pl.col("period_start") > pl.col("end_date")))
     bad = lines.filter(starts_outside | ends_late)
+    # the first line of the month is measured against the month's charge; a further line is wholly extra
     exp = ctx.expected.lazy().select("subscription_id", "period", pl.col("amount").alias("exp_amount"))
-    bad = bad.join(exp, on=["subscription_id", "period"], how="left")
+    bad = bad.join(exp, on=["subscription_id", "period"], how="left").with_columns(
+        exp_amount=pl.when(pl.col("rank") == 1).then(pl.col("exp_amount")).otherwise(ZERO))
     active = pl.format("{} to {}", pl.col("start_date").dt.strftime("%Y-%m-%d"),
                        pl.col("end_date").dt.strftime("%Y-%m-%d").fill_null("open"))
     billed = pl.format("{} to {}", pl.col("period_start").dt.strftime("%Y-%m-%d"),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..numbering import number_parts, number_text
 from .base import check, findings
 from .context import PERIOD_FMT, CheckContext
 
-_NUMBER_RE = r"^(.*?)(\d+)$"
 MAX_LISTED_PER_GAP = 100  # a longer run of missing numbers is reported as one range
 
 
@@ -19,11 +19,9 @@ def invoice_number_gap(ctx: CheckContext) -> pl.LazyFrame:
     """A number missing from, or repeated in, the invoice number sequence (void invoices keep their number)."""
     inv = ctx.ds.frame("invoices").select(
         "invoice_id", "customer_id", period=pl.col("period_start").dt.strftime(PERIOD_FMT),
-        prefix=pl.col("invoice_id").str.extract(_NUMBER_RE, 1),
-        digits=pl.col("invoice_id").str.extract(_NUMBER_RE, 2),
-    ).filter(pl.col("digits").is_not_null()).with_columns(
-        number=pl.col("digits").cast(pl.Int64, strict=False), width=pl.col("digits").str.len_chars(),
-        verified=pl.col("period").is_in(ctx.period_names.implode()))
+        **number_parts(pl.col("invoice_id")),
+    ).filter(pl.col("number").is_not_null()).with_columns(
+        width=pl.col("digits").str.len_chars(), verified=pl.col("period").is_in(ctx.period_names.implode()))
     repeated = (inv.group_by("invoice_id").agg(pl.len().alias("times"), pl.col("verified").any(),
                                                pl.col("period").min(), pl.col("customer_id").unique().sort())
                 .filter((pl.col("times") > 1) & pl.col("verified")))
@@ -43,7 +41,7 @@ def invoice_number_gap(ctx: CheckContext) -> pl.LazyFrame:
                .filter((pl.col("next_number") - pl.col("number") > 1)
                        & (pl.col("verified") | pl.col("next_verified"))))
     gaps = numbers.with_columns(run=pl.col("next_number") - pl.col("number") - 1)
-    pad = lambda n: pl.concat_str([pl.col("prefix"), n.cast(pl.String).str.zfill(pl.col("width"))])  # noqa: E731
+    pad = lambda n: number_text(pl.col("prefix"), n, pl.col("width"))  # noqa: E731
     # list the numbers of short gaps only: sparse numbering (random ids) would otherwise list billions
     short = (gaps.filter(pl.col("run") <= MAX_LISTED_PER_GAP)
              .with_columns(missing=pl.int_ranges(pl.col("number") + 1, pl.col("next_number")))

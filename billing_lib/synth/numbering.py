@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from ..numbering import number_text as invoice_number_text
+
 PREFIX = "INV-"
 
 
 def number_text(number: pl.Expr, width: int) -> pl.Expr:
     """``INV-`` and the zero-padded number."""
-    return pl.concat_str([pl.lit(PREFIX), number.cast(pl.String).str.zfill(width)])
+    return invoice_number_text(PREFIX, number, width)
 
 
 def plant_gaps(headers: pl.DataFrame, rate: float, rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:

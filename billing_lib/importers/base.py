@@ -63,6 +63,18 @@ class ImportResult:
                 + (f" ({why})" if why else "") + f". Tables: {tables}.")
 
 
+def read_source_csv(path: str | Path, what: str) -> pl.DataFrame:
+    """A source CSV as text columns with clean header names; ImportSourceError naming ``what`` when unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportSourceError(f"{what} source {str(path)!r} is not a file (give the CSV file)")
+    try:
+        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=True)
+    except Exception as exc:  # polars raises several kinds for an unreadable CSV
+        raise ImportSourceError(f"{path}: cannot be read as CSV: {str(exc).strip().splitlines()[0]}") from None
+    return raw.rename({c: c.strip().lstrip("\ufeff").strip() for c in raw.columns})
+
+
 def cents_to_text(cents: object, currency: str) -> str:
     """Integer minor units (Lago's ``*_amount_cents``) as exact decimal text in ``currency`` (100 EUR -> "1.00")."""
     if isinstance(cents, bool) or not isinstance(cents, (int, str, Decimal)):

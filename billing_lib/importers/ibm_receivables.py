@@ -31,7 +31,7 @@ import polars as pl
 
 from ..currency import is_currency
 from ..money import DECIMAL, to_text
-from .base import PLACEHOLDER_COUNTRY, ImportResult, ImportSourceError, as_text, placeholder_config
+from .base import PLACEHOLDER_COUNTRY, ImportResult, ImportSourceError, as_text, placeholder_config, read_source_csv
 
 COLUMNS = ("countryCode", "customerID", "invoiceNumber", "InvoiceDate", "DueDate", "InvoiceAmount", "Disputed",
            "SettledDate")
@@ -40,13 +40,7 @@ COLUMNS = ("countryCode", "customerID", "invoiceNumber", "InvoiceDate", "DueDate
 def read_ibm_receivables(path: str | Path) -> pl.DataFrame:
     """The CSV as text columns with ``source_row`` (header = row 1); ImportSourceError when unusable."""
     path = Path(path)
-    if not path.is_file():
-        raise ImportSourceError(f"IBM receivables source {str(path)!r} is not a file (give the CSV file)")
-    try:
-        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=True)
-    except Exception as exc:  # polars raises several kinds for an unreadable CSV
-        raise ImportSourceError(f"{path}: cannot be read as CSV: {str(exc).strip().splitlines()[0]}") from None
-    raw = raw.rename({c: c.strip().lstrip("\ufeff").strip() for c in raw.columns})
+    raw = read_source_csv(path, "IBM receivables")
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise ImportSourceError(f"{path}: not the IBM accounts-receivable sample: missing {', '.join(missing)} "

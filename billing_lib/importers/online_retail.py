@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from ..money import DECIMAL, number_text, round_money, to_text
-from .base import PLACEHOLDER_COUNTRY, ImportResult, ImportSourceError, as_text, placeholder_config
+from .base import PLACEHOLDER_COUNTRY, ImportResult, ImportSourceError, as_text, placeholder_config, read_source_csv
 
 NO_CUSTOMER = "NO-CUSTOMER-ID"
 CURRENCY = "GBP"
@@ -63,13 +63,7 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)$"
 def read_online_retail(path: str | Path) -> pl.DataFrame:
     """The CSV as text columns under our working names, with ``source_row`` (header = row 1)."""
     path = Path(path)
-    if not path.is_file():
-        raise ImportSourceError(f"Online Retail source {str(path)!r} is not a file (give one CSV file)")
-    try:
-        raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=True)
-    except Exception as exc:  # polars raises several kinds for an unreadable CSV
-        raise ImportSourceError(f"{path}: cannot be read as CSV: {str(exc).strip().splitlines()[0]}") from None
-    raw = raw.rename({c: c.strip().lstrip("\ufeff").strip() for c in raw.columns})
+    raw = read_source_csv(path, "Online Retail")
     missing = sorted({v for v in HEADERS.values()} - {HEADERS[c] for c in raw.columns if c in HEADERS})
     if missing:
         raise ImportSourceError(f"{path}: not an Online Retail file: no column for {', '.join(missing)} "

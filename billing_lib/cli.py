@@ -14,8 +14,14 @@ from pathlib import Path
 from .errors import BillingInputError, ParameterError
 
 
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="billing", description="Billing analytics and audit workbooks.")
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     v = sub.add_parser("validate", help="check that a dataset follows the data contract")
@@ -23,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ve = sub.add_parser("verify", help="run every check and write the exceptions")
     ve.add_argument("data", help="dataset folder")
-    ve.add_argument("--period", help="month to verify, YYYY-MM (default: every invoiced month)")
+    ve.add_argument("--period", help="month to verify, YYYY-MM (default: every month from the first to the last "
+                         "invoiced month)")
     ve.add_argument("--out", required=True, help="output folder (created when missing)")
     ve.add_argument("--check", action="append", dest="checks", metavar="NAME",
                     help="run only this check (repeatable)")

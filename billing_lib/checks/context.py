@@ -71,6 +71,12 @@ class CheckContext:
                 .collect())
 
     @cached_property
+    def applications(self) -> pl.DataFrame:
+        """Cash application of every payment of the dataset (see :mod:`billing_lib.cash_application`)."""
+        from ..cash_application import apply_payments
+        return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"))
+
+    @cached_property
     def plans(self) -> pl.DataFrame:
         return self.ds.frame("plans").collect()
 

@@ -1,0 +1,193 @@
+"""The general ledger against the billing records (the contract's Accounts paragraph).
+
+Every invoice, payment and credit note of the verified months is compared with
+its postings in ``gl_entries`` (net debit - credit per account, whatever the
+dates, so a void invoice and its reversal net to nothing):
+
+* invoice: Dr 1100 total, Cr 4000 total - tax - year-term net, Cr 2100 year-term net, Cr 2200 tax
+  (a void invoice: nothing, once reversed);
+* payment: Dr 1000, Cr 1100 its amount;
+* credit note: Dr 4000 or 2100 (taken together: how a year-term invoice's share splits is the
+  ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
+
+A document whose postings differ is one finding naming the accounts that differ. Then the balances of
+1000 cash, 1100 receivables and 2200 tax at the end of the last verified month are tied to the same
+documents; what the reported documents do not explain (manual entries, entries naming no document) is a
+finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
+
+A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no customer, so the check needs the whole dataset.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ..money import DECIMAL, ZERO, to_text
+from ..periods import next_month
+from .base import check, findings
+from .context import PERIOD_FMT, CheckContext
+
+CUR = pl.col("currency")
+TIED_ACCOUNTS = ("1000", "1100", "2200")
+ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferred revenue",
+                 "2200": "sales tax payable", "4000": "revenue"}
+REVENUE = "4000/2100"
+KEY = ["source_type", "source_id", "account"]
+
+
+def _signed(value: pl.Expr) -> pl.Expr:
+    """'Dr 12.00' or 'Cr 12.00' for a net debit - credit amount."""
+    return pl.when(value >= 0).then(pl.format("Dr {}", to_text(value, CUR))) \
+        .otherwise(pl.format("Cr {}", to_text(-value, CUR)))
+
+
+def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
+    return pl.concat([frame.select(pl.lit(source_type).alias("source_type"), "source_id", "currency", "date",
+                                   pl.lit(account).alias("account"), amount.cast(DECIMAL).alias("amount"))
+                      for account, amount in accounts])
+
+
+def _documents(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(documents, expected postings). Documents: source_type, source_id, customer_id, invoice_id,
+    payment_id, currency, date, period, verified, label."""
+    ds = ctx.ds
+    periods = ctx.period_names.implode()
+    invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
+    plans = ds.frame("plans").select("plan_id", "currency", "interval")
+    year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency"), on="invoice_id")
+                .join(plans, on=["plan_id", "currency"], how="left").filter(pl.col("interval") == "year")
+                .group_by("invoice_id").agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL)
+                                            .alias("year_net")))
+    inv = (invoices.join(year_net, on="invoice_id", how="left")
+           .with_columns(year_net=pl.col("year_net").fill_null(ZERO),
+                         period=pl.col("period_start").dt.strftime(PERIOD_FMT)))
+    live = inv.filter(pl.col("status") != "void").select(
+        source_id=pl.col("invoice_id"), currency=CUR, date=pl.col("issue_date"), total=pl.col("total"),
+        tax=pl.col("tax"), year_net=pl.col("year_net"))
+    expected = [_posting(live, "invoice", [
+        ("1100", pl.col("total")), ("4000", -(pl.col("total") - pl.col("tax") - pl.col("year_net"))),
+        ("2100", -pl.col("year_net")), ("2200", -pl.col("tax"))])]
+    pays = ds.frame("payments").select(source_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
+                                       amount=pl.col("amount"))
+    expected.append(_posting(pays, "payment", [("1000", pl.col("amount")), ("1100", -pl.col("amount"))]))
+    notes = ds.frame("credit_notes").join(inv.select("invoice_id", "customer_id", "currency"), on="invoice_id",
+                                          how="left").with_columns(tax=pl.col("tax").fill_null(ZERO))
+    cn = notes.select(source_id=pl.col("credit_note_id"), currency=CUR, date=pl.col("issue_date"),
+                      amount=pl.col("amount"), tax=pl.col("tax"))
+    expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
+                                                 ("1100", -(pl.col("amount") + pl.col("tax")))]))
+    null = pl.lit(None, pl.String)
+    docs = pl.concat([
+        inv.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"), customer_id=pl.col("customer_id"),
+                   invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
+                   period=pl.col("period"),
+                   label=pl.format("Invoice {} (total {} {})", pl.col("invoice_id"), to_text(pl.col("total"), CUR),
+                                   CUR)),
+        ds.frame("payments").select(
+            source_type=pl.lit("payment"), source_id=pl.col("payment_id"), customer_id=pl.col("customer_id"),
+            invoice_id=null, payment_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
+            period=pl.col("received_date").dt.strftime(PERIOD_FMT),
+            label=pl.format("Payment {} ({} {})", pl.col("payment_id"), to_text(pl.col("amount"), CUR), CUR)),
+        notes.select(
+            source_type=pl.lit("credit_note"), source_id=pl.col("credit_note_id"), customer_id=pl.col("customer_id"),
+            invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
+            period=pl.col("issue_date").dt.strftime(PERIOD_FMT),
+            label=pl.format("Credit note {} of invoice {} ({} {} + tax {})", pl.col("credit_note_id"),
+                            pl.col("invoice_id"), to_text(pl.col("amount"), CUR), CUR, to_text(pl.col("tax"), CUR))),
+    ]).unique(["source_type", "source_id"], keep="first", maintain_order=True).with_columns(
+        verified=pl.col("period").is_in(periods))
+    return docs, pl.concat(expected)
+
+
+def _ledger(ctx: CheckContext) -> pl.LazyFrame:
+    """Ledger lines as signed amounts (debit - credit); credit notes' 4000 and 2100 taken together."""
+    gl = ctx.ds.frame("gl_entries")
+    account = (pl.when((pl.col("source_type") == "credit_note") & pl.col("account").is_in(["4000", "2100"]))
+               .then(pl.lit(REVENUE)).otherwise(pl.col("account")))
+    return gl.select("source_type", "source_id", "currency", "date", account.alias("account"),
+                     (pl.col("debit").fill_null(ZERO) - pl.col("credit").fill_null(ZERO)).cast(DECIMAL)
+                     .alias("amount"))
+
+
+@check("gl_mismatch", scope="global")
+def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
+    """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
+    receivables and tax that do not tie to the billing records at period end."""
+    if not ctx.months or "gl_entries" not in ctx.ds.tables:  # a dataset without a ledger has nothing to tie
+        from .base import empty_findings
+        return empty_findings()
+    docs, expected = _documents(ctx)
+    ledger = _ledger(ctx)
+    sources = ("invoice", "payment", "credit_note")
+    e = expected.group_by(KEY).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
+    g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(KEY)
+         .agg(pl.col("amount").sum().cast(DECIMAL).alias("got")))
+    both = (e.join(g, on=KEY, how="full", coalesce=True)
+            .with_columns(want=pl.col("want").fill_null(ZERO), got=pl.col("got").fill_null(ZERO))
+            .with_columns(diff=(pl.col("got") - pl.col("want")).cast(DECIMAL)))
+    known = both.join(docs.select("source_type", "source_id", "currency", "customer_id", "invoice_id", "payment_id",
+                                  "period", "date", "verified", "label"), on=["source_type", "source_id"])
+    wrong = known.filter(pl.col("diff") != 0)
+    posted = known.group_by("source_type", "source_id").agg((pl.col("got") != 0).any().alias("posted"))
+    per_doc = (wrong.filter(pl.col("verified")).sort("source_type", "source_id", "account")
+               .group_by("source_type", "source_id", maintain_order=True)
+               .agg(pl.col("customer_id", "invoice_id", "payment_id", "period", "label", "currency").first(),
+                    expected=pl.format("{} {}", pl.col("account"), _signed(pl.col("want"))).str.join("; "),
+                    actual=pl.format("{} {}", pl.col("account"), _signed(pl.col("got"))).str.join("; "),
+                    stake=pl.when(pl.col("diff") < 0).then(-pl.col("diff")).otherwise(pl.col("diff")).max())
+               .join(posted, on=["source_type", "source_id"], how="left"))
+    out = [findings(
+        per_doc, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
+        payment_id=pl.col("payment_id"), period=pl.col("period"),
+        detail=pl.format("{} {}", pl.col("source_type"), pl.col("source_id")), expected=pl.col("expected"),
+        actual=pl.col("actual"), currency=CUR, at_stake=pl.col("stake"),
+        message=pl.when(~pl.col("posted").fill_null(False))
+        .then(pl.format("{} is not posted to the general ledger (expected {}).", pl.col("label"),
+                        pl.col("expected")))
+        .otherwise(pl.format("{} is posted as {}, but its figures give {}.", pl.col("label"), pl.col("actual"),
+                             pl.col("expected"))))]
+
+    # entries that name a document the billing records do not hold
+    unknown = (ledger.filter(pl.col("source_type").is_in(sources)
+                             & pl.col("date").dt.strftime(PERIOD_FMT).is_in(ctx.period_names.implode()))
+               .join(docs.select("source_type", "source_id"), on=["source_type", "source_id"], how="anti")
+               .group_by("source_type", "source_id", "currency")
+               .agg(pl.col("amount").filter(pl.col("amount") > 0).sum().cast(DECIMAL).alias("debits"),
+                    pl.col("date").min().dt.strftime(PERIOD_FMT).alias("period")))
+    out.append(findings(
+        unknown, period=pl.col("period"), detail=pl.format("unknown {} {}", pl.col("source_type"),
+                                                           pl.col("source_id")),
+        expected=pl.lit("an existing document"), actual=pl.col("source_id"), currency=CUR,
+        at_stake=pl.col("debits"),
+        message=pl.format("Ledger entries post {} {} ({} {} of debits), which is not in the billing records.",
+                          pl.col("source_type"), pl.col("source_id"), to_text(pl.col("debits"), CUR), CUR)))
+
+    # balances at period end: ledger against billing records, less what the reported documents explain
+    cutoff = ctx.months[-1].replace(day=1)
+    end = pl.lit(cutoff).dt.month_end()
+    tied = pl.col("account").is_in(list(TIED_ACCOUNTS))
+    in_books = (ledger.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
+                .agg(pl.col("amount").sum().cast(DECIMAL).alias("ledger")))
+    in_records = (expected.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
+                  .agg(pl.col("amount").sum().cast(DECIMAL).alias("records")))
+    explained = (wrong.filter(pl.col("verified") & tied & (pl.col("date") <= end)).group_by("account", "currency")
+                 .agg(pl.col("diff").sum().cast(DECIMAL).alias("explained")))
+    period = ctx.months[-1].strftime(PERIOD_FMT)
+    end_text = (next_month(ctx.months[-1]) - dt.timedelta(days=1)).isoformat()
+    tie = (in_books.join(in_records, on=["account", "currency"], how="full", coalesce=True)
+           .join(explained, on=["account", "currency"], how="left")
+           .with_columns(pl.col("ledger", "records", "explained").fill_null(ZERO))
+           .with_columns(rest=(pl.col("ledger") - pl.col("records") - pl.col("explained")).cast(DECIMAL))
+           .filter(pl.col("rest") != 0))
+    name = pl.col("account").replace_strict(ACCOUNT_NAMES, default="")
+    out.append(findings(
+        tie, period=pl.lit(period), detail=pl.format("balance {} {}", pl.col("account"), CUR),
+        expected=_signed(pl.col("records") + pl.col("explained")), actual=_signed(pl.col("ledger")),
+        difference=to_text(pl.col("rest"), CUR), currency=CUR,
+        at_stake=pl.when(pl.col("rest") < 0).then(-pl.col("rest")).otherwise(pl.col("rest")),
+        message=pl.format("On {} account {} ({}) stands at {} {} in the ledger, but the billing records give {}: "
+                          "{} is not explained by any document.", pl.lit(end_text), pl.col("account"), name,
+                          _signed(pl.col("ledger")), CUR, _signed(pl.col("records") + pl.col("explained")),
+                          to_text(pl.col("rest"), CUR))))
+    return pl.concat(out)

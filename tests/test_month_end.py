@@ -9,13 +9,15 @@ import polars as pl
 import pytest
 
 from billing_lib.loading import load_dataset
-from billing_lib.month_end import receivables
+from billing_lib.month_end import close_checklist, receivables, revenue
 
 from helpers import INV_H, header, table, write_dataset
 
 D = Decimal
 PAY_H = header("payments")
 CN_H = header("credit_notes")
+LINE_H = header("invoice_lines")
+FX_H = header("fx_rates")
 AS_OF = dt.date(2024, 6, 30)
 
 
@@ -91,6 +93,9 @@ def test_unapplied_cash_and_an_applications_frame(aging_ds):
     row = receivables.aging(aging_ds, AS_OF, apps).row(0, named=True)
     assert row["current"] == D("0.00")         # 10.00 - 10.00 applied from P2
     assert row["unapplied_cash"] == D("2.34")  # 12.34 - 10.00
+    # the cash-application module names the column ``applied``
+    same = receivables.aging(aging_ds, AS_OF, apps.rename({"amount": "applied"})).row(0, named=True)
+    assert same == row
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +139,287 @@ def test_dso(rf_ds):
     row = receivables.dso(rf_ds, "2024-03").row(0, named=True)
     assert row["days"] == 31
     assert row["dso"] == D("27.90")           # 214.20 / 238.00 x 31 = 0.9 x 31
+
+
+# ---------------------------------------------------------------- revenue
+
+def _line(inv_id: str, no: int, sub: str, plan: str, start: str, end: str, qty: str, price: str, amount: str,
+          discount: str = "0.00") -> str:
+    return f"{inv_id},{no},{sub},{plan},,{start},{end},{qty},{price},{amount},{discount},0,0.00"
+
+
+FEB = ("2024-02-01", "2024-02-29")
+MAR = ("2024-03-01", "2024-03-31")
+
+
+@pytest.fixture(scope="module")
+def fx_ds(tmp_path_factory):
+    customers = table(header("customers"), "C1,Eins,,DE,EUR,30,false", "C2,Two,,US,USD,30,false",
+                      "C3,San,,JP,JPY,30,false")
+    plans = table(header("plans"), "SEAT,EUR,Seats,recurring,month,per_unit,10.00,,,,",
+                  "SEAT,USD,Seats,recurring,month,per_unit,10.00,,,,",
+                  "SEAT,JPY,Seats,recurring,month,per_unit,1000,,,,")
+    taxes = table(header("tax_rates"), "DE,2000-01-01,,19", "US,2000-01-01,,0", "JP,2000-01-01,,10")
+    subs = table(header("subscriptions"), "S1,C1,SEAT,5,2024-01-01,,,", "S2,C2,SEAT,11,2024-01-01,,,",
+                 "S3,C3,SEAT,1,2024-01-01,,,")
+    rates = table(FX_H, "2024-01-01,EUR,1.5", "2024-02-28,USD,0.90", "2024-03-01,USD,0.92", "2024-03-05,USD,0.95")
+    invoices = table(INV_H,
+                     _inv("INV-0000001", "2024-03-01", "2024-03-31", "50.00", customer="C1", period=FEB),
+                     _inv("INV-0000002", "2024-03-01", "2024-03-31", "100.00", customer="C2", currency="USD",
+                          period=FEB),
+                     _inv("INV-0000003", "2024-03-01", "2024-03-31", "1000", customer="C3", currency="JPY",
+                          period=FEB),
+                     _inv("INV-0000004", "2024-04-01", "2024-05-01", "200.00", customer="C2", currency="USD",
+                          period=MAR))
+    lines = table(LINE_H,
+                  _line("INV-0000001", 1, "S1", "SEAT", *FEB, "5", "10.00", "50.00"),
+                  _line("INV-0000002", 1, "S2", "SEAT", *FEB, "11", "10.00", "110.00", "10.00"),
+                  _line("INV-0000003", 1, "S3", "SEAT", *FEB, "1", "1000", "1000", "0"),
+                  _line("INV-0000004", 1, "S2", "SEAT", *MAR, "20", "10.00", "200.00"))
+    return load_dataset(write_dataset(tmp_path_factory.mktemp("fx") / "data", customers=customers, plans=plans,
+                                      tax_rates=taxes, subscriptions=subs, fx_rates=rates, invoices=invoices,
+                                      invoice_lines=lines))
+
+
+def test_billed_revenue_in_the_base_currency(fx_ds):
+    feb = revenue.billed_revenue(fx_ds, "2024-02", "EUR", by=["customer_id"])
+    rows = {r["customer_id"]: r for r in feb.iter_rows(named=True)}
+    assert rows["C1"]["net_base"] == D("50.00")     # EUR is the base: rate 1 (its 1.5 row is ignored)
+    assert rows["C2"]["net"] == D("100.00")         # 110.00 - 10.00 discount
+    assert rows["C2"]["net_base"] == D("92.00")     # 100.00 x 0.92, the rate dated on the issue date 03-01
+    assert rows["C3"]["net_base"] is None           # no JPY rate: not guessed
+    assert rows["C3"]["unconverted"] == 1
+    mar = revenue.billed_revenue(fx_ds, "2024-03", "EUR", by=["product"])
+    assert mar.select("product", "currency", "net_base").rows() == [("Seats", "USD", D("190.00"))]
+    # issued 04-01: the latest rate before it is the 03-05 one, 200.00 x 0.95
+
+
+def test_missing_fx_rates_are_reported(fx_ds):
+    missing = revenue.missing_fx_rates(fx_ds, "2024-02", "EUR")
+    assert missing.rows() == [("JPY", dt.date(2024, 3, 1), 1, D("1000"))]
+    assert revenue.missing_fx_rates(fx_ds, None, "EUR").height == 1      # March is USD, rated at 0.95
+
+
+@pytest.fixture(scope="module")
+def deferred_ds(tmp_path_factory):
+    customers = table(header("customers"), "C1,Eins,,DE,EUR,30,false", "C2,Zwei,,DE,EUR,30,false")
+    plans = table(header("plans"), "SEAT,EUR,Seats,recurring,month,per_unit,10.00,,,,",
+                  "SEAT-Y,EUR,Annual seats,recurring,year,per_unit,1000.00,,,,")
+    subs = table(header("subscriptions"), "S1,C1,SEAT-Y,1,2024-02-01,,,", "S2,C2,SEAT-Y,1,2024-02-29,,,365.00",
+                 "S3,C1,SEAT,1,2024-03-01,2024-05-31,,")
+    invoices = table(INV_H,
+                     _inv("INV-0000001", "2024-03-01", "2024-03-31", "1000.00", customer="C1", period=FEB),
+                     _inv("INV-0000002", "2024-03-01", "2024-03-31", "365.00", customer="C2", period=FEB),
+                     _inv("INV-0000003", "2024-04-01", "2024-05-01", "92.00", customer="C1", period=MAR))
+    lines = table(LINE_H,
+                  # a 366-day term: 2024-02-01..2025-01-31 holds 2024-02-29
+                  _line("INV-0000001", 1, "S1", "SEAT-Y", "2024-02-01", "2025-01-31", "1", "1000.00", "1000.00"),
+                  # a term starting on the leap day: 2024-02-29..2025-02-27, 365 days
+                  _line("INV-0000002", 1, "S2", "SEAT-Y", "2024-02-29", "2025-02-27", "1", "365.00", "365.00"),
+                  # a month plan billed for three months ahead: deferred by its service days (92 > 31)
+                  _line("INV-0000003", 1, "S3", "SEAT", "2024-03-01", "2024-05-31", "1", "92.00", "92.00"))
+    return load_dataset(write_dataset(tmp_path_factory.mktemp("deferred") / "data", customers=customers,
+                                      plans=plans, subscriptions=subs, invoices=invoices, invoice_lines=lines))
+
+
+def test_a_366_day_term_releases_per_day_and_sums_exactly(deferred_ds):
+    sched = revenue.deferred_schedule(deferred_ds).filter(pl.col("invoice_id") == "INV-0000001")
+    assert sched["term_days"][0] == 366
+    # cumulative = round(1000.00 x days elapsed / 366); release = cumulative - the month before
+    assert sched["recognised"].to_list() == [
+        D("79.23"),   # Feb 2024, 29 days: 79.2349.. -> 79.23
+        D("84.70"),   # Mar, 60 days: 163.9344.. -> 163.93 - 79.23
+        D("81.97"),   # Apr, 90: 245.9016.. -> 245.90 - 163.93
+        D("84.70"),   # May, 121: 330.6010.. -> 330.60 - 245.90
+        D("81.97"),   # Jun, 151: 412.5683.. -> 412.57 - 330.60
+        D("84.70"),   # Jul, 182: 497.2677.. -> 497.27 - 412.57
+        D("84.70"),   # Aug, 213: 581.9672.. -> 581.97 - 497.27
+        D("81.96"),   # Sep, 243: 663.9344.. -> 663.93 - 581.97 (rounding each month alone would give 81.97)
+        D("84.70"),   # Oct, 274: 748.6338.. -> 748.63 - 663.93
+        D("81.97"),   # Nov, 304: 830.6010.. -> 830.60 - 748.63
+        D("84.70"),   # Dec, 335: 915.3005.. -> 915.30 - 830.60
+        D("84.70"),   # Jan 2025, 366: 1000.00 - 915.30
+    ]
+    assert sum(sched["recognised"].to_list()) == D("1000.00")   # rounding each month alone: 1000.01
+    assert sched["remaining"][-1] == D("0")
+
+
+def test_a_term_starting_on_the_leap_day(deferred_ds):
+    sched = revenue.deferred_schedule(deferred_ds).filter(pl.col("invoice_id") == "INV-0000002")
+    assert sched["term_days"][0] == 365                       # 2024-02-29..2025-02-27
+    assert sched["recognised"][0] == D("1.00")                # 365.00 / 365 days x 1 day (Feb 29)
+    assert sched["recognised"][1] == D("31.00")               # March
+    assert sched["recognised"][-1] == D("27.00")              # 2025-02-01..27
+    assert sum(sched["recognised"].to_list()) == D("365.00")
+
+
+def test_deferred_revenue_roll_forward(deferred_ds):
+    feb = revenue.deferred_revenue(deferred_ds, "2024-02").row(0, named=True)
+    assert feb["billed_in_advance"] == D("0")   # the February invoices are issued on 03-01
+    assert feb["recognised"] == D("80.23")      # 79.23 + 1.00
+    assert feb["closing"] == D("-80.23")        # recognised before invoiced
+    mar = revenue.deferred_revenue(deferred_ds, "2024-03").row(0, named=True)
+    assert mar["opening"] == D("-80.23")
+    assert mar["billed_in_advance"] == D("1365.00")  # 1000.00 + 365.00 issued 03-01
+    assert mar["recognised"] == D("146.70")          # 84.70 + 31.00 + 31.00 (S3: 92.00 / 92 days x 31)
+    assert mar["closing"] == D("1138.07")            # -80.23 + 1365.00 - 146.70 = 1365.00 - 226.93 released
+    assert mar["ties"] is True
+    apr = revenue.deferred_revenue(deferred_ds, "2024-04").row(0, named=True)
+    assert apr["closing"] == D("1088.10")            # 1138.07 + 92.00 - (81.97 + 30.00 + 30.00)
+
+
+def test_deferred_waterfall(deferred_ds):
+    wf = {r["billing_month"]: r for r in revenue.deferred_waterfall(deferred_ds).iter_rows(named=True)}
+    assert wf["2024-02"]["billed"] == D("1365.00")
+    assert wf["2024-02"]["2024-02"] == D("80.23")     # 79.23 + 1.00
+    assert wf["2024-02"]["2024-03"] == D("115.70")    # 84.70 + 31.00
+    assert wf["2024-02"]["2025-02"] == D("27.00")
+    assert wf["2024-03"]["2024-03"] == D("31.00") and wf["2024-03"]["2024-05"] == D("31.00")
+    months = [c for c in wf["2024-02"] if c[:2] == "20"]
+    assert sum(wf["2024-02"][m] for m in months) == D("1365.00")
+
+
+def test_revenue_recognised_from_deferrals(deferred_ds):
+    row = revenue.revenue_recognised(deferred_ds, "2024-03").row(0, named=True)
+    assert row["from_billings"] == D("0")            # every March line is a deferred one
+    assert row["from_deferred"] == D("146.70")
+    assert row["unbilled"] == D("0")                 # S3's March charge is covered by its 3-month line
+    assert row["total"] == D("146.70")
+
+
+@pytest.fixture(scope="module")
+def bridge_ds(tmp_path_factory):
+    invoices = table(INV_H, _inv("INV-0000001", "2024-03-01", "2024-03-31", "124.48", period=FEB),
+                     _inv("INV-0000002", "2024-04-01", "2024-05-01", "133.35", period=MAR))
+    lines = table(LINE_H,
+                  _line("INV-0000001", 1, "S1", "SEAT", *FEB, "3", "10.00", "30.00"),
+                  _line("INV-0000001", 2, "S2", "SEAT", *FEB, "2", "10.00", "20.00"),
+                  _line("INV-0000001", 3, "S3", "SEAT", *FEB, "4", "10.00", "40.00"),
+                  _line("INV-0000001", 4, "S5", "SEAT", *FEB, "2", "10.00", "20.00"),
+                  _line("INV-0000001", 5, "S6", "SEAT", "2024-02-16", "2024-02-29", "3", "10.00", "14.48"),
+                  _line("INV-0000002", 1, "S1", "SEAT", *MAR, "5", "10.00", "50.00"),
+                  _line("INV-0000002", 2, "S2", "SEAT", *MAR, "2", "12.00", "24.00"),
+                  _line("INV-0000002", 3, "S3", "SEAT", "2024-03-01", "2024-03-15", "4", "10.00", "19.35"),
+                  _line("INV-0000002", 4, "S4", "SEAT", *MAR, "1", "10.00", "10.00"),
+                  _line("INV-0000002", 5, "S6", "SEAT", *MAR, "3", "10.00", "30.00"))
+    return load_dataset(write_dataset(tmp_path_factory.mktemp("bridge") / "data", invoices=invoices,
+                                      invoice_lines=lines))
+
+
+def test_revenue_bridge_per_subscription(bridge_ds):
+    frame = revenue.revenue_bridge_detail(bridge_ds, "2024-03")
+    detail = {r["subscription_id"]: r for r in frame.iter_rows(named=True)}
+    assert detail["S1"]["volume"] == D("20.00")      # (5 - 3) seats x 30.00 / 3
+    assert detail["S2"]["price"] == D("4.00")        # 2 x 12.00 - 2 x 10.00
+    assert detail["S3"]["proration"] == D("-20.65")  # 40 x 15/31 = 19.35 - 40.00; full month still 4 x 10.00
+    assert detail["S4"]["new"] == D("10.00")
+    assert detail["S5"]["churned"] == D("-20.00")
+    assert detail["S6"]["proration"] == D("15.52")   # 30.00 - 14.48 (30 x 14/29 in February)
+    for r in detail.values():
+        assert r["new"] + r["churned"] + r["price"] + r["volume"] + r["proration"] == r["change"]
+
+
+def test_revenue_bridge_sums_to_the_change(bridge_ds):
+    row = revenue.revenue_bridge(bridge_ds, "2024-03").row(0, named=True)
+    assert row["previous"] == D("124.48")    # 30 + 20 + 40 + 20 + 14.48
+    assert row["current"] == D("133.35")     # 50 + 24 + 19.35 + 10 + 30
+    assert row["change"] == D("8.87")
+    assert (row["new"], row["churned"], row["price"], row["volume"], row["proration"]) == (
+        D("10.00"), D("-20.00"), D("4.00"), D("20.00"), D("-5.13"))   # -20.65 + 15.52
+    assert row["new"] + row["churned"] + row["price"] + row["volume"] + row["proration"] == D("8.87")
+    assert row["ties"] is True
+
+
+@pytest.fixture(scope="module")
+def unbilled_ds(tmp_path_factory):
+    subs = table(header("subscriptions"), "S1,C1,SEAT,3,2024-01-01,,,", "S2,C1,SEAT,2,2024-03-11,,10,")
+    invoices = table(INV_H, _inv("INV-0000001", "2024-04-01", "2024-05-01", "35.70", period=MAR))
+    lines = table(LINE_H, "INV-0000001,1,S1,SEAT,,2024-03-01,2024-03-31,3,10.00,30.00,0.00,19,5.70")
+    return load_dataset(write_dataset(tmp_path_factory.mktemp("unbilled") / "data", subscriptions=subs,
+                                      invoices=invoices, invoice_lines=lines))
+
+
+def test_unbilled_revenue(unbilled_ds):
+    mar = revenue.unbilled_revenue(unbilled_ds, "2024-03")
+    assert mar["subscription_id"].to_list() == ["S2"]           # S1 is on INV-0000001
+    row = mar.row(0, named=True)
+    assert row["amount"] == D("13.55")     # 2 x 10.00 x 21/31 days = 13.5483.. -> 13.55
+    assert row["discount"] == D("1.36")    # 10 % of 13.55 = 1.355 -> 1.36 (half away from zero)
+    assert row["net"] == D("12.19")        # 13.55 - 1.36
+    assert row["tax_amount"] == D("2.32")  # 19 % of 12.19 = 2.3161
+    apr = revenue.unbilled_revenue(unbilled_ds, "2024-04")   # no April invoice at all
+    assert apr.select("subscription_id", "net").rows() == [("S1", D("30.00")), ("S2", D("18.00"))]
+    # S1 3 x 10.00; S2 2 x 10.00 - 10 %
+
+
+# ---------------------------------------------------------------- close checklist
+
+NO_FINDINGS = pl.DataFrame(schema={"check": pl.String, "severity": pl.String})
+
+
+def test_checklist_controls_on_a_month_without_ledger(rf_ds):
+    found = pl.DataFrame({"check": ["tax_mismatch", "date_inconsistency"], "severity": ["error", "warning"]})
+    rows = {r["control"]: r for r in close_checklist.close_checklist(rf_ds, "2024-03", exceptions=found)
+            .iter_rows(named=True)}
+    assert rows["ar_roll_forward_ties"]["status"] == "pass"
+    assert "= closing 214.20" in rows["ar_roll_forward_ties"]["evidence"]
+    assert rows["ar_ties_to_ledger"]["status"] == "n/a" and rows["ar_ties_to_ledger"]["passed"] is None
+    assert rows["verify_errors_resolved"]["status"] == "fail"
+    assert rows["verify_errors_resolved"]["evidence"] == "1 error findings open: tax_mismatch 1"
+    clean = close_checklist.close_checklist(rf_ds, "2024-03", exceptions=NO_FINDINGS)
+    assert clean.filter(pl.col("control") == "verify_errors_resolved")["passed"].item() is True
+
+
+def test_checklist_flags_old_unapplied_cash(aging_ds):
+    # P2 (12.34 EUR, no invoice named) was received 2024-06-10: held 20 days at the June close
+    relaxed = close_checklist.close_checklist(aging_ds, "2024-06", exceptions=NO_FINDINGS)
+    assert relaxed.filter(pl.col("control") == "no_unapplied_cash_over_30_days")["passed"].item() is True
+    strict = close_checklist.close_checklist(aging_ds, "2024-06", exceptions=NO_FINDINGS, max_unapplied_days=14)
+    row = strict.filter(pl.col("control") == "no_unapplied_cash_over_14_days").row(0, named=True)
+    assert row["status"] == "fail"
+    assert row["evidence"] == "P2 (C1) EUR 12.34 held 20 days"
+
+
+# ---------------------------------------------------------------- the sample dataset
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_dataset(SAMPLE)
+
+
+@pytest.mark.parametrize("period", ["2024-02", "2024-04", "2024-06"])
+def test_sample_schedules_run_and_tie(sample, period):
+    start = dt.date(int(period[:4]), int(period[5:]), 1)
+    rf = receivables.roll_forward(sample, period)
+    assert rf.height > 0 and rf["ties"].all()
+    assert (rf["ledger_difference"] == 0).all()          # the synthetic ledger posts every document
+    assert receivables.dso(sample, period).height == rf.height
+    assert receivables.aging(sample, start).height > 0
+    dr = revenue.deferred_revenue(sample, period)
+    assert dr["ties"].all() and (dr["ledger_difference"] == 0).all()
+    assert revenue.revenue_bridge(sample, period)["ties"].all()
+    assert revenue.billed_revenue(sample, period, "EUR")["unconverted"].sum() == 0
+    assert revenue.revenue_recognised(sample, period).height > 0
+    assert revenue.deferred_waterfall(sample).height > 0
+    schedule = revenue.deferred_schedule(sample)
+    last = schedule.group_by("invoice_id", "line_no").agg(pl.col("recognised").sum(), pl.col("net").first())
+    assert (last["recognised"] == last["net"]).all()     # every term releases exactly its net
+
+
+def test_sample_unbilled_revenue_finds_the_planted_left_off_lines(sample):
+    # ground_truth.csv: line_left_off for S-0000030 in 2024-04 and S-0000069 in 2024-06
+    assert revenue.unbilled_revenue(sample, "2024-04")["subscription_id"].to_list() == ["S-0000030"]
+    assert revenue.unbilled_revenue(sample, "2024-06")["subscription_id"].to_list() == ["S-0000069"]
+
+
+def test_sample_close_checklist(sample):
+    checklist = close_checklist.close_checklist(sample, "2024-06")
+    assert checklist.columns == ["control", "status", "passed", "evidence"]
+    status = dict(zip(checklist["control"], checklist["status"]))
+    assert status["ar_roll_forward_ties"] == status["ar_ties_to_ledger"] == "pass"
+    assert status["deferred_revenue_ties"] == status["deferred_revenue_ties_to_ledger"] == "pass"
+    assert status["no_unbilled_revenue"] == "fail"       # the planted left-off line
+    assert status["verify_errors_resolved"] == "fail"    # the sample carries planted mistakes

@@ -53,9 +53,14 @@ def default_applications(ds: Dataset) -> pl.DataFrame:
 def payment_applications(ds: Dataset, applications: pl.DataFrame | None = None) -> pl.DataFrame:
     """Valid applications with their date: payment_id, invoice_id, customer_id, currency, date, amount.
 
+    ``applications`` has payment_id, invoice_id and amount (or ``applied``); None
+    takes :func:`default_applications`.
+
     An application counts when its payment exists and its invoice exists, is not
     void and is in the payment's currency; anything else leaves the cash unapplied.
     """
+    if applications is not None and "amount" not in applications.columns and "applied" in applications.columns:
+        applications = applications.rename({"applied": "amount"})  # the output of cash_application
     apps = default_applications(ds) if applications is None else applications.select(
         "payment_id", "invoice_id", pl.col("amount").cast(DECIMAL))
     pays = ds.frame("payments").select("payment_id", pl.col("currency").alias("pay_currency"),

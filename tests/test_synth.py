@@ -13,7 +13,8 @@ from billing_lib.synth import synthesize
 
 CATALOGUE = {"line_arithmetic", "invoice_totals", "price_mismatch", "quantity_mismatch", "discount_mismatch",
              "tax_mismatch", "unbilled_charge", "duplicate_charge", "billed_outside_term", "currency_mismatch",
-             "invoice_number_gap", "date_inconsistency", "orphan_reference"}
+             "invoice_number_gap", "date_inconsistency", "orphan_reference", "unapplied_payment", "payment_mismatch",
+             "status_mismatch", "credit_note_excess", "gl_mismatch"}
 TABLES = {"customers", "plans", "plan_tiers", "subscriptions", "usage", "tax_rates", "fx_rates", "invoices",
           "invoice_lines", "credit_notes", "payments", "gl_entries"}
 TRUTH_COLUMNS = ["anomaly", "check", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id", "period"]
@@ -75,7 +76,7 @@ def test_every_check_is_planted_at_default_size(default_set):
     # at most one planted mistake per invoice
     on_invoices = truth.filter(pl.col("check") != "invoice_number_gap").drop_nulls("invoice_id")
     assert on_invoices["invoice_id"].n_unique() == on_invoices.height
-    key = ["check", "customer_id", "invoice_id", "line_no", "subscription_id", "period", "anomaly"]
+    key = ["check", "customer_id", "invoice_id", "line_no", "subscription_id", "period", "anomaly", "payment_id"]
     assert truth.equals(truth.sort(key, nulls_last=False))
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import polars as pl
 
 from ..money import DECIMAL, ZERO, round_money
+from .money_ops import dec, larger, minor_unit
 
 GL_ORDER = {"invoice": 0, "credit_note": 1, "payment": 2, "revenue_release": 3}
 REVERSAL = 9
@@ -55,8 +56,12 @@ def _releases(lines: pl.DataFrame, headers: pl.DataFrame, months: list[dt.date])
 
 
 def gl_entries(headers: pl.DataFrame, lines: pl.DataFrame, notes: pl.DataFrame, pays: pl.DataFrame,
-               months: list[dt.date], void_dates: pl.DataFrame) -> pl.DataFrame:
-    """The journal: entry_id, line_no, date, account, debit, credit, currency, source_type, source_id."""
+               months: list[dt.date], void_dates: pl.DataFrame, plants: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The journal: entry_id, line_no, date, account, debit, credit, currency, source_type, source_id.
+
+    ``plants`` (source_type, source_id, action) plants ledger mistakes: ``drop`` leaves the document
+    unposted, ``amount`` posts every line of it about 10% higher (the entry still balances).
+    """
     year_net = (lines.filter(pl.col("kind") == "year_term").group_by("inv")
                 .agg((pl.col("amount") - pl.col("discount")).sum().alias("year_net")))
     inv = (headers.join(year_net, on="inv", how="left")
@@ -79,7 +84,17 @@ def gl_entries(headers: pl.DataFrame, lines: pl.DataFrame, notes: pl.DataFrame, 
                     [("1000", "debit", pl.col("amount")), ("1100", "credit", pl.col("amount"))])
     release = _posting(_releases(lines, headers, months), "revenue_release", GL_ORDER["revenue_release"],
                        [("2100", "debit", pl.col("amount")), ("4000", "credit", pl.col("amount"))])
-    journal = pl.concat([posted, reversed_, credit, cash, release]).sort("date", "order", "source_id", "slot")
+    journal = pl.concat([posted, reversed_, credit, cash, release])
+    if plants is not None and plants.height:
+        cur = pl.col("currency")
+        journal = (journal.join(plants, on=["source_type", "source_id"], how="left")
+                   .filter(pl.col("action").is_null() | (pl.col("action") != "drop"))
+                   .with_columns(value=pl.when(pl.col("action") == "amount")
+                                 .then(pl.col("value") + larger(round_money(pl.col("value") * dec("0.1"), cur),
+                                                                minor_unit(cur)))
+                                 .otherwise(pl.col("value")).cast(DECIMAL))
+                   .drop("action"))
+    journal = journal.sort("date", "order", "source_id", "slot")
     keys = journal.select("date", "order", "source_id").unique(maintain_order=True)
     width = max(7, len(str(keys.height)))
     keys = keys.with_columns(entry_id=pl.format("JE-{}", pl.int_range(1, pl.len() + 1).cast(pl.String)

@@ -19,6 +19,7 @@ from .rate import rated_charges, typed_dataset
 from .rates import rate_change_date
 from .reference import reference_tables
 from .settlement import credit_notes, payments, with_status
+from .settlement_mistakes import Planter, excess_notes, ledger_mistakes, payment_mistakes, status_mistakes
 from ..table_text import credit_notes_text, gl_text, invoices_text, lines_text, payments_text, write_tables
 
 
@@ -48,7 +49,8 @@ def _void_key(charges: pl.DataFrame, customer_id: str | None, cfg: SynthConfig) 
     return (customer_id, period) if has else None
 
 
-def _truth_text(truth: pl.DataFrame, gaps: pl.DataFrame, numbers: pl.DataFrame, width: int) -> pl.DataFrame:
+def _truth_text(truth: pl.DataFrame, gaps: pl.DataFrame, numbers: pl.DataFrame, width: int,
+                extra: pl.DataFrame) -> pl.DataFrame:
     rows = (truth.join(numbers, on="inv", how="left")
             .select("anomaly", "check", "customer_id", number_text(pl.col("number"), width).alias("invoice_id"),
                     "line_no", "subscription_id", pl.lit(None, pl.String).alias("payment_id"), "period"))
@@ -57,10 +59,10 @@ def _truth_text(truth: pl.DataFrame, gaps: pl.DataFrame, numbers: pl.DataFrame, 
                            number_text(pl.col("missing"), width).alias("invoice_id"),
                            pl.lit(None, pl.Int64).alias("line_no"), pl.lit(None, pl.String).alias("subscription_id"),
                            pl.lit(None, pl.String).alias("payment_id"), "period")
-    return (pl.concat([rows, gap_rows])
+    return (pl.concat([rows, gap_rows, extra.select(rows.columns)], how="vertical_relaxed")
             .with_columns(period=pl.col("period").dt.strftime("%Y-%m"))
             .sort("check", "customer_id", "invoice_id", "line_no", "subscription_id", "period", "anomaly",
-                  nulls_last=False)
+                  "payment_id", nulls_last=False)
             .select(TRUTH_COLUMNS))
 
 
@@ -86,14 +88,18 @@ def synthesize(out: str | Path, *, seed: int = 7, customers: int = 60, months: i
     numbers = headers.select("inv", "number", "invoice_id", pl.col("currency").alias("invoice_currency"))
     lines = planted.lines.join(numbers, on="inv")
     notes = credit_notes(headers, lines, cfg.rng(51))
-    pays = payments(headers, notes, cfg.rng(61))
-    headers = with_status(headers, notes, pays)
+    planter = Planter(headers, lines, sorted(ref.people.roles.values()), cfg.anomaly_rate, cfg.rng(71))
+    notes, truth_notes = excess_notes(planter, notes)
+    pays, truth_pays = payment_mistakes(planter, payments(headers, notes, cfg.rng(61)), cfg.last_day)
+    headers, truth_status = status_mistakes(planter, with_status(headers, notes, pays))
+    gl_plants, truth_gl = ledger_mistakes(planter, pays, cfg.last_day)
     void_dates = (headers.filter(pl.col("variant") == "void").select("inv", "customer_id", "period")
                   .join(headers.filter(pl.col("variant") == "reissue").select("customer_id", "period",
                                                                               pl.col("issue_date").alias("date")),
                         on=["customer_id", "period"]).select("inv", "date"))
-    gl = gl_entries(headers, lines, notes, pays, cfg.month_starts, void_dates)
-    truth = _truth_text(planted.truth, gaps, numbers, width)
+    gl = gl_entries(headers, lines, notes, pays, cfg.month_starts, void_dates, gl_plants)
+    truth = _truth_text(planted.truth, gaps, numbers, width,
+                        pl.concat([truth_notes, truth_pays, truth_status, truth_gl]))
 
     tables = {**ref.tables, "invoices": invoices_text(headers), "invoice_lines": lines_text(lines),
               "credit_notes": credit_notes_text(notes), "payments": payments_text(pays), "gl_entries": gl_text(gl),

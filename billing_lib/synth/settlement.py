@@ -2,7 +2,7 @@
 
 All of it is kept consistent: a credit note never exceeds its invoice, a
 payment never overpays, and the status follows the balance (total - payments
-- credit notes <= 0 is ``paid``). Mistakes in these documents are not planted.
+- credit notes <= 0 is ``paid``). Their mistakes are planted by ``settlement_mistakes``.
 """
 from __future__ import annotations
 

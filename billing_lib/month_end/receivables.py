@@ -96,19 +96,22 @@ def receivable_events(ds: Dataset, applications: pl.DataFrame | None = None) -> 
 
 
 def open_invoices(ds: Dataset, as_of: dt.date, applications: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Each non-void invoice issued on or before ``as_of`` with its figures up to then and its open balance.
+    """Each non-void invoice with a movement on or before ``as_of``, its figures up to then and its open balance.
 
-    Columns: invoice_id, customer_id, currency, issue_date, due_date, status, total,
-    collected, credited, written_off, open_balance, days_past_due (``as_of`` - due
-    date; 0 or less means not yet due). Invoices with a zero balance are kept.
+    Columns: invoice_id, customer_id, currency, issue_date, due_date, status, total
+    (0 for an invoice issued after ``as_of`` that a payment was already applied
+    to), collected, credited, written_off, open_balance = total - collected -
+    credited - written_off, days_past_due (``as_of`` - due date; 0 or less means
+    not yet due). Invoices with a zero balance are kept.
     """
     events = receivable_events(ds, applications).filter(pl.col("date") <= as_of)
     sums = events.group_by("invoice_id").agg(
-        *[pl.col("amount").filter(pl.col("kind") == k).sum().alias(k) for k in EVENT_KINDS[1:]],
+        *[pl.col("amount").filter(pl.col("kind") == k).sum().alias(k) for k in EVENT_KINDS],
         pl.col("amount").sum().alias("open_balance"))
-    inv = _live_invoices(ds).collect().filter(pl.col("issue_date") <= as_of)
-    return (inv.join(sums, on="invoice_id", how="left")
-            .with_columns(*[(-pl.col(k)).fill_null(ZERO).cast(DECIMAL) for k in EVENT_KINDS[1:]],
+    inv = _live_invoices(ds).drop("total").collect()
+    return (inv.join(sums, on="invoice_id", how="inner")
+            .with_columns(pl.col("invoiced").fill_null(ZERO).cast(DECIMAL).alias("total"),
+                          *[(-pl.col(k)).fill_null(ZERO).cast(DECIMAL) for k in EVENT_KINDS[1:]],
                           pl.col("open_balance").cast(DECIMAL),
                           days_past_due=(pl.lit(as_of) - pl.col("due_date")).dt.total_days())
             .select("invoice_id", "customer_id", "currency", "issue_date", "due_date", "status", "total",

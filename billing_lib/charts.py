@@ -114,3 +114,53 @@ def invoices_by_period(table: pl.DataFrame) -> go.Figure | None:
     # months are categories: plotly would read YYYY-MM as dates and label only every other month
     fig.update_yaxes(type="category")
     return _layout(fig, "Invoices by month", "invoices", table.height)
+
+
+BRIDGE_COLORS = {"increasing": "#27ae60", "decreasing": "#c0392b", "totals": BAR_COLOR}
+AGING_LABELS = {"current": "current", "days_1_30": "1-30 days", "days_31_60": "31-60 days",
+                "days_61_90": "61-90 days", "over_90": "over 90 days"}
+AGING_COLORS = ("#27ae60", "#f1c40f", "#e67e22", "#d35400", "#c0392b")
+
+
+def revenue_bridge(steps: pl.DataFrame, base_currency: str) -> go.Figure | None:
+    """Waterfall from last month's billed revenue to this month's: previous, new, churned, price, volume,
+    proration, this month. ``steps`` is :func:`billing_lib.month_end.report.bridge_steps` (first and last
+    rows are the totals)."""
+    if steps.is_empty():
+        return None
+    n = steps.height
+    texts = [f"{t} {base_currency}" for t in _texts(steps, "amount", base_currency)]
+    fig = go.Figure(go.Waterfall(
+        orientation="v", measure=["absolute", *["relative"] * (n - 2), "total"],
+        x=[_label(s) for s in steps["step"].to_list()], y=_floats(steps, "amount"), text=texts,
+        textposition="outside", connector=dict(line=dict(color="#95a5a6")),
+        increasing=dict(marker=dict(color=BRIDGE_COLORS["increasing"])),
+        decreasing=dict(marker=dict(color=BRIDGE_COLORS["decreasing"])),
+        totals=dict(marker=dict(color=BRIDGE_COLORS["totals"])),
+        hovertemplate="%{x}: %{text}<extra></extra>"))
+    fig.update_layout(template="plotly_white", title=dict(text=_label(f"Revenue bridge ({base_currency})")),
+                      font=FONT, height=420, margin=dict(l=10, r=30, t=60, b=40), showlegend=False)
+    fig.update_yaxes(title_text=_label(f"billed revenue ({base_currency})"), automargin=True)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def aging_buckets(aging_base: pl.DataFrame, base_currency: str) -> go.Figure | None:
+    """Open receivables by age (current to over 90 days) in the base currency; ``aging_base`` is
+    :func:`billing_lib.month_end.report.aging_in_base` (one row, one column per bucket)."""
+    if aging_base.is_empty():
+        return None
+    buckets = list(AGING_LABELS)
+    row = aging_base.select(buckets)
+    values = [float(v or 0) for v in row.row(0)]
+    if not any(values):
+        return None
+    texts = [f"{t} {base_currency}" for t in
+             row.select(to_text(pl.col(b), pl.lit(base_currency)).fill_null("") for b in buckets).row(0)]
+    fig = go.Figure(go.Bar(x=list(AGING_LABELS.values()), y=values, marker_color=list(AGING_COLORS), text=texts,
+                           textposition="auto", hovertemplate="%{x}: %{text}<extra></extra>"))
+    fig.update_layout(template="plotly_white", title=dict(text=_label(f"Receivables by age ({base_currency})")),
+                      font=FONT, height=380, margin=dict(l=10, r=30, t=60, b=40), showlegend=False)
+    fig.update_yaxes(title_text=_label(f"open balance ({base_currency})"), automargin=True)
+    fig.update_xaxes(type="category")
+    return fig

@@ -97,7 +97,8 @@ def run_monthly(params_path: Path) -> int:
                 secs_export = _step(prefix, "writing the HTML report",
                                     lambda: export_html(executed, stage / "reports" / f"{name}.html", title))
                 entries.append(Entry(name, title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
-                                     read_headline(_read_nb(executed)), secs_run + secs_export))
+                                     read_headline(_read_nb(executed)), secs_run + secs_export,
+                                     _downloads(parameters.get("output_dir"), out)))
                 timings.append({"workbook": name, "parameters": parameters, "execute_seconds": round(secs_run, 3),
                                 "export_seconds": round(secs_export, 3)})
             subtitle = (f"Period {params.period or 'every invoiced month'} · data {params.data_dir.name} · "
@@ -115,6 +116,18 @@ def run_monthly(params_path: Path) -> int:
          f"{(dt.datetime.now(dt.timezone.utc) - started).total_seconds():.1f}s")
     print(out / "index.html")
     return 0
+
+
+DOWNLOADS = ("*.xlsx",)
+
+
+def _downloads(folder: str | None, out: Path) -> tuple[str, ...]:
+    """Result files of a workbook worth linking from the index (spreadsheets), relative to the run's output."""
+    if not folder or not Path(folder).is_dir():
+        return ()
+    found = sorted({p for pattern in DOWNLOADS for p in Path(folder).rglob(pattern) if not p.name.startswith(".")})
+    root = out.resolve()
+    return tuple(p.resolve().relative_to(root).as_posix() for p in found if p.resolve().is_relative_to(root))
 
 
 def _read_nb(path: Path):

@@ -21,6 +21,7 @@ class Entry:
     notebook: str        # relative link to the executed notebook
     headline: dict | None
     seconds: float
+    files: tuple[str, ...] = ()  # relative links to result files for download (e.g. Excel schedules)
 
 
 def _value(key: str, value, headline: dict) -> str:
@@ -53,7 +54,9 @@ def render(title: str, subtitle: str, entries: list[Entry]) -> str:
     items = "".join(
         f"<section><h2><a href=\"{html.escape(e.report)}\">{html.escape(e.title)}</a></h2>"
         f"<p class=\"meta\">{html.escape(e.name)} · <a href=\"{html.escape(e.notebook)}\">executed notebook</a>"
-        f" · ran in {e.seconds:.1f}s</p>{_figures(e.headline)}</section>"
+        f" · ran in {e.seconds:.1f}s"
+        + "".join(f" · <a href=\"{html.escape(f)}\">{html.escape(f.rsplit('/', 1)[-1])}</a>" for f in e.files)
+        + f"</p>{_figures(e.headline)}</section>"
         for e in entries)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

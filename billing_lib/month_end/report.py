@@ -1,0 +1,235 @@
+"""The month-end close workbook's tables, shaped for display and for the finance schedules.
+
+Each function takes the schedules of :mod:`.receivables`, :mod:`.revenue` and
+:mod:`.close_checklist` (or the dataset) and returns a polars DataFrame with
+money still Decimal (the workbook formats it with :func:`billing_lib.display.show_table`,
+the Excel file writes it as numbers). Nothing here computes a figure the
+schedules do not already compute, except converting to the base currency.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+
+from ..dataset import Dataset
+from ..fx import RATE, rates, round_base, with_base_amount
+from ..money import DECIMAL, ZERO, to_text
+from .receivables import BUCKETS
+from .revenue import BRIDGE_PARTS
+
+AGING_MONEY = (*BUCKETS, "total", "unapplied_cash", "net")
+BRIDGE_MONEY = ("previous", *BRIDGE_PARTS, "current")
+BRIDGE_LABELS = {"previous": "previous month", "new": "new", "churned": "churned", "price": "price",
+                 "volume": "volume", "proration": "proration", "current": "this month"}
+
+
+def customer_names(ds: Dataset) -> pl.DataFrame:
+    """customer_id, customer_name of every customer."""
+    return ds.frame("customers").select("customer_id", pl.col("name").alias("customer_name")).collect()
+
+
+def _named(frame: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
+    """``frame`` with ``customer_name`` right after its ``customer_id`` column."""
+    cols = list(frame.columns)
+    at = cols.index("customer_id") + 1
+    return (frame.join(customer_names(ds), on="customer_id", how="left", maintain_order="left")
+            .select(*cols[:at], "customer_name", *cols[at:]))
+
+
+def with_customer_name(frame: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
+    """``frame`` (with a customer_id column) with each customer's name beside the id, rows kept in order."""
+    return _named(frame, ds)
+
+
+def billed_revenue_by(billed: pl.DataFrame, dimension: str, ds: Dataset | None = None) -> pl.DataFrame:
+    """Billed revenue per ``dimension`` and currency, largest in the base currency first.
+
+    ``billed`` is :func:`billing_lib.month_end.revenue.billed_revenue` of every
+    dimension; customers get their name when ``ds`` is given. The base-currency
+    figure of a group is null when a line of it has no exchange rate.
+    """
+    out = (billed.group_by(dimension, "currency").agg(
+        pl.col("lines").sum(), pl.col("net").sum().cast(DECIMAL),
+        pl.when(pl.col("net_base").is_null().any()).then(None).otherwise(pl.col("net_base").sum())
+        .first().cast(DECIMAL).alias("net_base"),
+        pl.col("unconverted").sum())
+        .sort(["net_base", dimension, "currency"], descending=[True, False, False], nulls_last=True))
+    return _named(out, ds) if ds is not None and dimension == "customer_id" else out
+
+
+def billed_total(billed: pl.DataFrame, base_currency: str) -> pl.DataFrame:
+    """One row: lines, billed revenue in the base currency (rounded sums), lines without a rate."""
+    return billed.select(
+        pl.lit(base_currency).alias("currency"), pl.col("lines").sum().cast(pl.Int64),
+        round_base(pl.col("net_base").fill_null(ZERO).sum(), base_currency).cast(DECIMAL).alias("net_base"),
+        pl.col("unconverted").sum().cast(pl.Int64))
+
+
+def aging_by_customer(aging: pl.DataFrame, ds: Dataset) -> pl.DataFrame:
+    """The aging per customer with the customer's name, largest total first."""
+    return _named(aging, ds).sort(["total", "customer_id", "currency"], descending=[True, False, False])
+
+
+def aging_totals(aging: pl.DataFrame) -> pl.DataFrame:
+    """The aging buckets summed per currency (the totals row of each currency)."""
+    return (aging.group_by("currency").agg(pl.len().alias("customers"),
+                                          *[pl.col(c).sum().cast(DECIMAL) for c in AGING_MONEY])
+            .select("currency", "customers", *AGING_MONEY).sort("currency"))
+
+
+def aging_in_base(totals: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date) -> pl.DataFrame:
+    """Aging totals per bucket summed over the currencies with a rate at ``as_of`` (for the chart)."""
+    conv = to_base(totals, ds, base_currency, as_of, BUCKETS).filter(pl.col(RATE).is_not_null())
+    return conv.select(pl.lit(base_currency).alias("currency"),
+                       *[round_base(pl.col(f"{b}_base").sum(), base_currency).cast(DECIMAL).alias(b)
+                         for b in BUCKETS])
+
+
+def to_base(frame: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date,
+            columns: tuple[str, ...] | list[str]) -> pl.DataFrame:
+    """Add ``<column>_base`` for each money column: converted with the rate in force at ``as_of`` (full
+    precision; null when the currency has no rate) and ``rate_to_base``."""
+    dated = frame.with_columns(pl.lit(as_of).alias("__as_of"))
+    conv = with_base_amount(dated, rates(ds), base_currency, amount=columns[0], currency="currency",
+                            on="__as_of", out="__first")
+    return conv.with_columns((pl.col(c) * pl.col(RATE)).cast(DECIMAL).alias(f"{c}_base")
+                             for c in columns).drop("__as_of", "__first")
+
+
+def unconverted_currencies(frame: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date) -> list[str]:
+    """Currencies of ``frame`` that have no exchange rate at ``as_of``."""
+    if frame.is_empty():
+        return []
+    one = frame.select("currency").unique().with_columns(__one=pl.lit(1).cast(DECIMAL))
+    conv = to_base(one, ds, base_currency, as_of, ["__one"])
+    return sorted(conv.filter(pl.col(RATE).is_null())["currency"].to_list())
+
+
+def bridge_in_base(bridge: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date) -> pl.DataFrame:
+    """The revenue bridge of every currency, converted at the rate in force at ``as_of`` and summed.
+
+    Both months convert at the same rate (a constant-currency bridge), so a
+    change of exchange rate is not mistaken for a change of revenue. Each step
+    is rounded to the base currency and ``current`` is previous + the steps, so
+    the bridge closes exactly (it may differ from the rounded converted current
+    by rounding). One row (currency = base) with ``currencies`` converted;
+    empty when no currency converts.
+    """
+    if bridge.is_empty():
+        return pl.DataFrame(schema={"currency": pl.String, **{c: DECIMAL for c in BRIDGE_MONEY},
+                                    "currencies": pl.String})
+    conv = to_base(bridge, ds, base_currency, as_of, BRIDGE_MONEY[:-1]).filter(pl.col(RATE).is_not_null())
+    if conv.is_empty():
+        return bridge_in_base(bridge.clear(), ds, base_currency, as_of)
+    steps = conv.select(*[round_base(pl.col(f"{c}_base").sum(), base_currency).cast(DECIMAL).alias(c)
+                          for c in BRIDGE_MONEY[:-1]],
+                        pl.col("currency").sort().str.join(", ").alias("currencies"))
+    return steps.select(pl.lit(base_currency).alias("currency"), *BRIDGE_MONEY[:-1],
+                        pl.sum_horizontal(BRIDGE_MONEY[:-1]).cast(DECIMAL).alias("current"), "currencies")
+
+
+def bridge_steps(bridge_base: pl.DataFrame) -> pl.DataFrame:
+    """The converted bridge as rows (step, amount) in waterfall order, for the chart and the table."""
+    if bridge_base.is_empty():
+        return pl.DataFrame(schema={"step": pl.String, "amount": DECIMAL, "currency": pl.String})
+    row = bridge_base.row(0, named=True)
+    return pl.DataFrame({"step": [BRIDGE_LABELS[c] for c in BRIDGE_MONEY],
+                         "amount": [row[c] for c in BRIDGE_MONEY],
+                         "currency": [row["currency"]] * len(BRIDGE_MONEY)},
+                        schema={"step": pl.String, "amount": DECIMAL, "currency": pl.String})
+
+
+def ledger_tie_out(roll_forward: pl.DataFrame, deferred: pl.DataFrame) -> pl.DataFrame:
+    """The schedules against the ledger per currency: receivables (1100, closing less unapplied cash) and
+    deferred revenue (2100). Columns: account, currency, schedule, ledger, difference (ledger - schedule),
+    ties. Empty when the dataset has no ledger."""
+    ar = roll_forward.filter(pl.col("ledger_ar").is_not_null()).select(
+        pl.lit("1100 receivables").alias("account"), "currency",
+        (pl.col("closing") - pl.col("unapplied_cash")).cast(DECIMAL).alias("schedule"),
+        pl.col("ledger_ar").alias("ledger"), pl.col("ledger_difference").alias("difference"))
+    dr = deferred.filter(pl.col("ledger_deferred").is_not_null()).select(
+        pl.lit("2100 deferred revenue").alias("account"), "currency", pl.col("closing").alias("schedule"),
+        pl.col("ledger_deferred").alias("ledger"), pl.col("ledger_difference").alias("difference"))
+    return pl.concat([ar, dr]).with_columns(ties=pl.col("difference") == 0).sort("account", "currency")
+
+
+def checklist_table(checklist: pl.DataFrame) -> pl.DataFrame:
+    """The close checklist as shown: control, result (PASS / FAIL / n/a), evidence."""
+    return checklist.select(
+        "control", pl.col("status").replace_strict({"pass": "PASS", "fail": "FAIL"}, default=pl.col("status"))
+        .alias("result"), "evidence")
+
+
+def _money_by_currency(frame: pl.DataFrame, column: str) -> dict[str, str]:
+    rows = frame.select("currency", to_text(pl.col(column), pl.col("currency")).alias("t")).rows()
+    return {cur: text for cur, text in rows}
+
+
+def headline(period: str, base_currency: str, billed: pl.DataFrame, roll_forward: pl.DataFrame,
+             dso: pl.DataFrame, aging_totals_: pl.DataFrame, checklist: pl.DataFrame,
+             bridge_base: pl.DataFrame, unbilled: pl.DataFrame) -> dict:
+    """The headline figures of the close (JSON-ready: money as text), for the index page."""
+    total = billed_total(billed, base_currency).row(0, named=True)
+    failed = checklist.filter(pl.col("status") == "fail")["control"].to_list()
+    applicable = checklist.filter(pl.col("status") != "n/a").height
+    figures = {
+        "period": period, "base_currency": base_currency,
+        "billed_revenue_base": to_text_value(total["net_base"], base_currency),
+        "billed_lines_without_rate": total["unconverted"],
+        "receivables_closing": _money_by_currency(roll_forward, "closing"),
+        "receivables_over_90_days": _money_by_currency(aging_totals_, "over_90"),
+        "dso_days": {cur: None if d is None else str(d.quantize(Decimal("0.01")))
+                     for cur, d in dso.select("currency", "dso").rows()},
+        "unbilled_charges": unbilled.height,
+        "controls_passed": f"{applicable - len(failed)} of {applicable}",
+        "controls_failed": failed,
+    }
+    if not bridge_base.is_empty():
+        row = bridge_base.row(0, named=True)
+        figures["revenue_change_base"] = to_text_value(row["current"] - row["previous"], base_currency)
+    return figures
+
+
+def to_text_value(amount, currency: str) -> str | None:
+    """One Decimal amount as text with the currency's digits (None stays None)."""
+    if amount is None:
+        return None
+    return pl.select(to_text(pl.lit(amount, dtype=DECIMAL), pl.lit(currency))).item()
+
+
+def conclusions(figures: dict) -> list[str]:
+    """The close in a few sentences, from :func:`headline`."""
+    base = figures["base_currency"]
+    lines = [f"Billed revenue for {figures['period']}: {figures['billed_revenue_base']} {base}"
+             + (f" ({figures['billed_lines_without_rate']} lines without an exchange rate are left out)."
+                if figures["billed_lines_without_rate"] else ".")]
+    if "revenue_change_base" in figures:
+        lines.append(f"Change on the previous month at constant rates: {figures['revenue_change_base']} {base}.")
+    ar = ", ".join(f"{v} {k}" for k, v in sorted(figures["receivables_closing"].items())) or "none"
+    lines.append(f"Receivables at month end: {ar}.")
+    late = {k: v for k, v in figures["receivables_over_90_days"].items() if v.strip("0.-") != ""}
+    lines.append("Over 90 days past due: " + (", ".join(f"{v} {k}" for k, v in sorted(late.items())) or "nothing")
+                 + ".")
+    if figures["unbilled_charges"]:
+        lines.append(f"{figures['unbilled_charges']} expected charges are not invoiced: bill them before closing.")
+    if figures["controls_failed"]:
+        lines.append(f"Close controls passed: {figures['controls_passed']}. To resolve before signing off: "
+                     + ", ".join(figures["controls_failed"]) + ".")
+    else:
+        lines.append(f"Close controls passed: {figures['controls_passed']}. The month can be closed.")
+    return lines
+
+
+def schedules(*, aging: pl.DataFrame, aging_totals_: pl.DataFrame, roll_forward: pl.DataFrame,
+              dso: pl.DataFrame, billed: dict[str, pl.DataFrame], unbilled: pl.DataFrame,
+              deferred: pl.DataFrame, waterfall: pl.DataFrame, recognised: pl.DataFrame,
+              bridge: pl.DataFrame, bridge_detail: pl.DataFrame, checklist: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The finance schedules, one per sheet of the Excel file, in reading order."""
+    out = {"Checklist": checklist, "AR aging": aging, "AR aging totals": aging_totals_,
+           "AR roll-forward": roll_forward, "DSO": dso}
+    out |= {f"Billed by {name}": frame for name, frame in billed.items()}
+    out |= {"Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Unbilled revenue": unbilled, "Deferred revenue": deferred, "Deferred waterfall": waterfall,
+            "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail}
+    return out

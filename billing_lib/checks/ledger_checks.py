@@ -11,7 +11,7 @@ dates, so a void invoice and its reversal net to nothing):
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
 
 A document whose postings differ is one finding naming the accounts that differ. Then the balances of
-1000 cash, 1100 receivables and 2200 tax at the end of the last verified month are tied to the same
+1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100 together) at the end of the last verified month are tied to the same
 documents; what the reported documents do not explain (manual entries, entries naming no document) is a
 finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
 
@@ -29,10 +29,11 @@ from .base import check, findings
 from .context import PERIOD_FMT, CheckContext
 
 CUR = pl.col("currency")
-TIED_ACCOUNTS = ("1000", "1100", "2200")
-ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferred revenue",
-                 "2200": "sales tax payable", "4000": "revenue"}
 REVENUE = "4000/2100"
+# revenue and deferred revenue are tied together: releases move money between them, the sum is billed net
+TIED_ACCOUNTS = ("1000", "1100", "2200", REVENUE)
+ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferred revenue",
+                 "2200": "sales tax payable", "4000": "revenue", REVENUE: "revenue and deferred revenue"}
 KEY = ["source_type", "source_id", "account"]
 
 
@@ -113,7 +114,7 @@ def _ledger(ctx: CheckContext) -> pl.LazyFrame:
 @check("gl_mismatch", scope="global")
 def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
-    receivables and tax that do not tie to the billing records at period end."""
+    receivables, tax and revenue (with deferred revenue) that do not tie to the billing records at period end."""
     if not ctx.months or "gl_entries" not in ctx.ds.tables:  # a dataset without a ledger has nothing to tie
         from .base import empty_findings
         return empty_findings()
@@ -166,6 +167,8 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     # balances at period end: ledger against billing records, less what the reported documents explain
     cutoff = ctx.months[-1].replace(day=1)
     end = pl.lit(cutoff).dt.month_end()
+    as_tied = pl.when(pl.col("account").is_in(["4000", "2100"])).then(pl.lit(REVENUE)).otherwise(pl.col("account"))
+    ledger, expected, wrong = (f.with_columns(account=as_tied) for f in (ledger, expected, wrong))
     tied = pl.col("account").is_in(list(TIED_ACCOUNTS))
     in_books = (ledger.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                 .agg(pl.col("amount").sum().cast(DECIMAL).alias("ledger")))

@@ -37,6 +37,16 @@ def round_money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     return round_to(amount.cast(DECIMAL) * factor, 0).cast(DECIMAL) / factor
 
 
+def line_discount(amount: pl.Expr, discount_pct: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """A line's discount: the percentage of its (already rounded) amount, rounded once."""
+    return round_money(amount * discount_pct / 100, currency)
+
+
+def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """A line's tax: the rate of its rounded amount less its rounded discount, rounded once."""
+    return round_money((amount - discount) * tax_rate_pct / 100, currency)
+
+
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
     digits = digits_expr(currency).fill_null(2).cast(pl.Int64)

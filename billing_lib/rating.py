@@ -25,7 +25,7 @@ import datetime as dt
 import polars as pl
 
 from .dataset import Dataset
-from .money import DECIMAL, ZERO, round_money
+from .money import DECIMAL, ZERO, line_discount, line_tax, round_money
 from .periods import month_diff, periods_frame
 
 CHARGE_COLUMNS = [
@@ -197,11 +197,10 @@ def expected_charges(ds: Dataset, months: list[dt.date]) -> pl.LazyFrame:
             .otherwise(pl.col("full_exact")), pl.col("currency")),
         full_amount=round_money(pl.col("full_exact"), pl.col("currency")),
     ).with_columns(
-        discount=round_money(pl.col("amount") * pl.col("discount_pct") / 100, pl.col("currency")),
+        discount=line_discount(pl.col("amount"), pl.col("discount_pct"), pl.col("currency")),
     )
     rows = tax_rate_in_force(ds, rows).with_columns(
-        tax_amount=round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100,
-                               pl.col("currency")),
+        tax_amount=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), pl.col("currency")),
     ).with_columns(
         total=(pl.col("amount") - pl.col("discount") + pl.col("tax_amount")).cast(DECIMAL),
         quantity=pl.when(pl.col("charge_model") == "flat").then(_dec(pl.lit(1))).otherwise(pl.col("units")),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO, number_text, round_money, to_text
+from ..money import DECIMAL, ZERO, line_discount, line_tax, number_text, round_money, to_text
 from ..rating import tax_rate_in_force
 from .base import check, findings
 from .context import CheckContext
@@ -58,7 +58,7 @@ def _whole_month(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 def line_arithmetic(ctx: CheckContext) -> pl.LazyFrame:
     """A line whose tax, discount or (per-unit/flat, whole month) amount does not follow from its own figures."""
     lines = ctx.lines.lazy().with_columns(
-        _tax=round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR))
+        _tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR))
     tax = pl.col("_tax")
     bad_tax = lines.filter(pl.col("tax_amount").ne_missing(tax))
     out = [_money_finding(
@@ -169,7 +169,7 @@ def quantity_mismatch(ctx: CheckContext) -> pl.LazyFrame:
 @check("discount_mismatch")
 def discount_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     """A line whose discount is not the subscription's discount_pct of the line amount (missing or wrong)."""
-    m = ctx.matched.lazy().with_columns(_due=round_money(pl.col("amount") * pl.col("discount_pct") / 100, CUR))
+    m = ctx.matched.lazy().with_columns(_due=line_discount(pl.col("amount"), pl.col("discount_pct"), CUR))
     due = pl.col("_due")
     bad = m.filter(pl.col("discount").ne_missing(due))
     return _money_finding(
@@ -187,7 +187,7 @@ def tax_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     lines = ctx.lines.lazy().join(customers, on="customer_id", how="inner")
     lines = tax_rate_in_force(ctx.ds, lines.rename({"tax_rate_pct": "line_rate"}))
     bad = lines.filter(pl.col("tax_rate_known") & pl.col("line_rate").ne_missing(pl.col("tax_rate_pct"))) \
-        .with_columns(_due=round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, CUR))
+        .with_columns(_due=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR))
     due = pl.col("_due")
     why = pl.when(pl.col("tax_exempt")).then(pl.format("customer {} is tax exempt", pl.col("customer_id"))) \
         .otherwise(pl.format("the rate in force in {} on {} is {}%", pl.col("country"),

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ..money import DECIMAL, ZERO, round_money
+from ..money import DECIMAL, ZERO, dec, line_discount, line_tax, round_money
 from ..rating import PRICED
 from ..invoicing import header_sums
-from .money_ops import dec, larger, minor_unit
+from .money_ops import larger, minor_unit
 from .victims import choose_victims
 
 TRUTH_COLUMNS = ["anomaly", "check", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id",
@@ -64,7 +64,7 @@ def _candidates(lines: pl.DataFrame, change: TaxChange) -> pl.DataFrame:
         _n_lines=pl.len().over("inv"),
     ).with_columns(
         _price_amount=price_amount.cast(DECIMAL), _qty_amount=qty_amount.cast(DECIMAL),
-        _wrong_tax=round_money((pl.col("amount") - pl.col("discount")) * pl.col("_wrong_rate") / 100, cur),
+        _wrong_tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("_wrong_rate"), cur),
     )
 
 
@@ -102,11 +102,11 @@ def _apply_line_mistakes(lines: pl.DataFrame) -> pl.DataFrame:
         tax_rate_pct=pl.when(p == "tax_mismatch").then("_wrong_rate").otherwise("tax_rate_pct"),
     ).with_columns(
         discount=pl.when(p == "discount_mismatch").then(ZERO)
-        .when(p.is_in(RE_DERIVED)).then(round_money(pl.col("amount") * pl.col("discount_pct") / 100, cur))
+        .when(p.is_in(RE_DERIVED)).then(line_discount(pl.col("amount"), pl.col("discount_pct"), cur))
         .otherwise("discount"),
     ).with_columns(
         tax_amount=pl.when(p.is_in([*RE_DERIVED, "discount_mismatch", "tax_mismatch"]))
-        .then(round_money((pl.col("amount") - pl.col("discount")) * pl.col("tax_rate_pct") / 100, cur))
+        .then(line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), cur))
         .when(p == "line_arithmetic").then(pl.col("tax_amount") + pl.col("_minor") * (pl.col("r") + 1))
         .otherwise("tax_amount").cast(DECIMAL),
     )

@@ -7,11 +7,6 @@ from ..currency import digits_expr
 from ..money import DECIMAL
 
 
-def dec(value: str | int) -> pl.Expr:
-    """A decimal literal."""
-    return pl.lit(str(value)).cast(DECIMAL)
-
-
 def minor_unit(currency: pl.Expr) -> pl.Expr:
     """The smallest amount of each row's currency (0.01, 1, 0.001) as a decimal."""
     text = digits_expr(currency).replace_strict(

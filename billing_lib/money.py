@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .currency import digits_expr
+from .currency import currency_digits_table, digits_expr
 
 SCALE = 10
 DECIMAL = pl.Decimal(38, SCALE)
@@ -49,11 +49,17 @@ def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
-    digits = digits_expr(currency).fill_null(2).cast(pl.Int64)
-    # a DECIMAL prints SCALE fraction digits: cut the ones the currency does not have (and a bare ".")
+    digits = digits_expr(currency).fill_null(2)
+    # a DECIMAL prints SCALE fraction digits: keep as many as the currency has, with one literal pattern
+    # per digit count (no per-row lengths in string functions: a CI run hit a polars streaming-engine
+    # panic, "assertion failed: i < self.len()", inside one)
     text = round_money(amount, currency).cast(pl.String)
-    cut = (SCALE - digits) + (digits == 0).cast(pl.Int64)
-    return text.str.head(text.str.len_chars().cast(pl.Int64) - cut)
+    out: pl.Expr | None = None
+    for d in sorted(set(currency_digits_table().values())):
+        kept = text.str.extract(r"^(-?\d+)" if d == 0 else rf"^(-?\d+\.\d{{{d}}})", 1)
+        out = pl.when(digits == d).then(kept) if out is None else out.when(digits == d).then(kept)
+    assert out is not None
+    return out.otherwise(text.str.extract(r"^(-?\d+\.\d{2})", 1))
 
 
 def number_text(value: pl.Expr) -> pl.Expr:

@@ -17,4 +17,12 @@ def number_parts(invoice_id: pl.Expr) -> dict[str, pl.Expr]:
 def number_text(prefix: str | pl.Expr, number: pl.Expr, width: int | pl.Expr) -> pl.Expr:
     """The invoice id of ``number`` in a sequence: prefix and the number padded to ``width`` digits."""
     prefix = pl.lit(prefix) if isinstance(prefix, str) else prefix
-    return pl.concat_str([prefix, number.cast(pl.String).str.zfill(width)])
+    if isinstance(width, int):
+        return pl.concat_str([prefix, number.cast(pl.String).str.zfill(width)])
+    # a per-row width without per-row lengths in string functions (see money.to_text): 10^width + number
+    # printed without its leading 1; numbers as wide as 10^width or wider (or widths past Int64) print as is
+    width = width.cast(pl.Int64)
+    bound = pl.when(width <= 18).then(pl.lit(10, dtype=pl.Int64).pow(width))
+    padded = pl.when(bound.is_not_null() & (number < bound)) \
+        .then((bound + number).cast(pl.String).str.slice(1)).otherwise(number.cast(pl.String))
+    return pl.concat_str([prefix, padded])

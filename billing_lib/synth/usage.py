@@ -79,7 +79,9 @@ def usage_events(subs: pl.DataFrame, customers: pl.DataFrame, cfg: SynthConfig, 
         "units": units, "scale": scale,
     })
     pow10 = pl.lit(10, dtype=pl.Int64).pow(pl.col("scale"))
-    frac = (pl.col("units") % pow10).cast(pl.String).str.zfill(pl.col("scale").cast(pl.UInt64))
+    # the fraction padded to `scale` digits: 10^scale + fraction printed without its leading 1 (no per-row
+    # width in a string function, see money.to_text)
+    frac = (pow10 + pl.col("units") % pow10).cast(pl.String).str.slice(1)
     quantity = pl.when(pl.col("scale") == 0).then(pl.col("units").cast(pl.String)).otherwise(
         pl.concat_str([(pl.col("units") // pow10).cast(pl.String), pl.lit("."), frac]))
     width = max(7, len(str(total)))

@@ -80,7 +80,8 @@ def run_checks(ctx: CheckContext, checks: list[Check], progress: Progress = _qui
     for i, c in enumerate(checks, 1):
         progress(f"[{i}/{len(checks)}] {c.name}")
         # collected one by one: collect_all optimizes the plans together, which costs more than it saves
-        frames.append(c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)).collect())
+        frames.append(c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity))
+                      .collect(engine=ctx.engine))
     if not frames:
         return pl.DataFrame(schema={**FINDING_SCHEMA, "check": pl.String, "severity": pl.String})
     return pl.concat(frames, how="vertical")

@@ -43,6 +43,12 @@ class Check:
 
 REGISTRY: dict[str, Check] = {}
 
+# Datasets up to this many rows are checked with polars' in-memory engine: on the many small plans of a
+# verification run it is about ten times faster than the streaming engine that "auto" picks. Larger ones
+# keep "auto", whose streaming keeps the peak memory low (on the 1M-line benchmark the in-memory engine
+# needed 6.2 GiB instead of 4.2).
+IN_MEMORY_UP_TO_ROWS = 2_000_000
+
 
 def check(name: str, *, severity: Severity = "error", scope: Scope = "customer"):
     """Register a check function under its catalogue ``name``; its docstring is its description."""

@@ -15,6 +15,7 @@ import polars as pl
 from ..dataset import Dataset
 from ..periods import month_range
 from ..rating import expected_charges
+from .base import IN_MEMORY_UP_TO_ROWS
 
 PERIOD_FMT = "%Y-%m"
 
@@ -27,13 +28,19 @@ class CheckContext:
         self._months = months
 
     @cached_property
+    def engine(self) -> str:
+        """The polars engine the checks collect with (see ``IN_MEMORY_UP_TO_ROWS``)."""
+        return "in-memory" if sum(self.ds.row_counts().values()) <= IN_MEMORY_UP_TO_ROWS else "auto"
+
+    @cached_property
     def months(self) -> list[dt.date]:
         """The billing months verified: the ones asked for, else every month from the first to the last
         month an invoice covers (a month in between without any invoice is verified too)."""
         if self._months is not None:
             return sorted(self._months)
         starts = (self.ds.frame("invoices").filter(pl.col("status") != "void")
-                  .select(pl.col("period_start").dt.month_start()).drop_nulls().collect().to_series())
+                  .select(pl.col("period_start").dt.month_start()).drop_nulls()
+                  .collect(engine=self.engine).to_series())
         return month_range(starts.min(), starts.max()) if len(starts) else []
 
     @cached_property
@@ -46,7 +53,7 @@ class CheckContext:
         return (self.ds.frame("invoices")
                 .with_columns(period=pl.col("period_start").dt.strftime(PERIOD_FMT))
                 .filter(pl.col("period").is_in(self.period_names.implode()))
-                .collect())
+                .collect(engine=self.engine))
 
     @cached_property
     def live_invoices(self) -> pl.DataFrame:
@@ -61,14 +68,15 @@ class CheckContext:
             pl.col("period_start").alias("invoice_period_start"), pl.col("period_end").alias("invoice_period_end"))
         # a repeated invoice number is reported by invoice_number_gap; lines are taken once per number here
         head = head.unique("invoice_id", keep="first", maintain_order=True)
-        return self.ds.frame("invoice_lines").join(head.lazy(), on="invoice_id", how="inner").collect()
+        return (self.ds.frame("invoice_lines").join(head.lazy(), on="invoice_id", how="inner")
+                .collect(engine=self.engine))
 
     @cached_property
     def payments(self) -> pl.DataFrame:
         """Payments received in the verified months."""
         return (self.ds.frame("payments")
                 .filter(pl.col("received_date").dt.strftime(PERIOD_FMT).is_in(self.period_names.implode()))
-                .collect())
+                .collect(engine=self.engine))
 
     @cached_property
     def applications(self) -> pl.DataFrame:
@@ -78,14 +86,15 @@ class CheckContext:
 
     @cached_property
     def plans(self) -> pl.DataFrame:
-        return self.ds.frame("plans").collect()
+        return self.ds.frame("plans").collect(engine=self.engine)
 
     @cached_property
     def expected(self) -> pl.DataFrame:
         """Expected charges of the verified months, with ``period`` as YYYY-MM."""
         if not self.months:
             return expected_charges(self.ds, [dt.date(1970, 1, 1)]).head(0).with_columns(
-                period=pl.lit("")).collect()
+                period=pl.lit("")).collect(engine=self.engine)
+        # rating meets the whole usage table: the engine polars picks (streaming) keeps its memory low
         return (expected_charges(self.ds, self.months)
                 .with_columns(period=pl.col("period").dt.strftime(PERIOD_FMT)).collect())
 
@@ -114,7 +123,8 @@ class CheckContext:
                    & (pl.col("first_period_end") >= pl.col("period_start")))
         return (mine.join(earlier, on="subscription_id", how="inner").filter(before & overlap)
                 .sort(*order, *(f"first_{c}" for c in order))
-                .unique(["invoice_id", "line_no"], keep="first", maintain_order=True).collect())
+                .unique(["invoice_id", "line_no"], keep="first", maintain_order=True)
+                .collect(engine=self.engine))
 
     @cached_property
     def matched(self) -> pl.DataFrame:

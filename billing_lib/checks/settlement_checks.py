@@ -44,7 +44,8 @@ def _invoice_balances(ctx: CheckContext, without: pl.LazyFrame | None = None) ->
     """Live invoices of the verified months with ``credited``, ``paid`` and ``balance`` = total - paid -
     credited; ``without`` drops those payments from ``paid``."""
     from ..cash_application import owed_before_payments
-    owed = owed_before_payments(ctx.live_invoices, ctx.ds.frame("credit_notes").collect()).lazy()
+    notes = ctx.ds.frame("credit_notes").collect(engine=ctx.engine)
+    owed = owed_before_payments(ctx.live_invoices, notes).lazy()
     apps = ctx.applications.lazy()
     if without is not None:
         apps = apps.join(without.select("payment_id"), on="payment_id", how="anti")

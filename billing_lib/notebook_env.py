@@ -18,6 +18,8 @@ from IPython.display import HTML, display
 from plotly.io.base_renderers import MimetypeRenderer
 from plotly.offline import get_plotlyjs
 
+from . import friendly_errors
+
 RENDERER = "billing"
 _CDN_DEFAULTS = {
     "https://cdn.plot.ly/un/": "",
@@ -48,6 +50,7 @@ def offline_plotlyjs() -> str:
 
 def setup() -> None:
     """Prepare a workbook: offline plotly renderer with plotly.js embedded once; pandas/polars display options."""
+    friendly_errors.install()  # a wrong parameter or dataset shows as one message, not a traceback
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"

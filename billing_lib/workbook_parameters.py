@@ -74,8 +74,23 @@ def base_currency_problem(value: object) -> str | None:
     return None
 
 
+def import_problem(kind: object, source: object) -> str | None:
+    """What is wrong with an optional import (``import_kind`` and ``import_source`` go together), or None."""
+    from .importers import IMPORTERS
+    if kind is None and source is None:
+        return None
+    if kind is None or source is None:
+        return "import_kind and import_source go together: set both to import a foreign export, or neither"
+    if kind not in IMPORTERS:
+        return f"import_kind {kind!r} is not one of {', '.join(repr(k) for k in sorted(IMPORTERS))}"
+    if not _is_path_text(source) or not Path(source).expanduser().exists():
+        return f"import_source {source!r} does not exist (resolved to {Path(str(source)).expanduser().resolve()})"
+    return None
+
+
 def check_parameters(*, data_dir: object = _UNSET, period: object = _UNSET, output_dir: object = _UNSET,
-                     base_currency: object = _UNSET, period_required: bool = False) -> None:
+                     base_currency: object = _UNSET, period_required: bool = False,
+                     import_kind: object = None, import_source: object = None) -> None:
     """Check the parameters given; ParameterError naming every wrong one and how to fix it."""
     found = []
     if data_dir is not _UNSET:
@@ -86,6 +101,7 @@ def check_parameters(*, data_dir: object = _UNSET, period: object = _UNSET, outp
         found.append(output_dir_problem(output_dir))
     if base_currency is not _UNSET:
         found.append(base_currency_problem(base_currency))
+    found.append(import_problem(import_kind, import_source))
     problems = [p for p in found if p]
     if problems:
         # the first line names every problem: the monthly run reports a failed workbook by it

@@ -152,6 +152,9 @@ def test_good_parameters_pass(tmp_path):
     ({"base_currency": "eur"}, "base currency 'eur' is not an ISO 4217 currency code"),
     ({"data_dir": ""}, "data_dir must be the path of a dataset folder as text"),
     ({"output_dir": None}, "output_dir must be the path of a folder as text"),
+    ({"import_kind": "lago"}, "import_kind and import_source go together"),
+    ({"import_kind": "sap", "import_source": "."}, "import_kind 'sap' is not one of 'ibm-receivables', 'lago'"),
+    ({"import_kind": "lago", "import_source": "/no/such/export.json"}, "import_source '/no/such/export.json' does not"),
 ])
 def test_wrong_values_are_named(kwargs, message):
     with pytest.raises(ParameterError) as err:

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from ..headline import read as read_headline
+from .export import notebook_title
 
 GENERATOR = "billing-workbooks run history"
 MARKER = f'<meta name="generator" content="{GENERATOR}">'
@@ -52,7 +53,7 @@ class MonthRun:
     finished_utc: str | None
     data: str | None
     base_currency: str | None
-    reports: tuple[tuple[str, str], ...]       # (workbook, link)
+    reports: tuple[tuple[str, str], ...]       # (workbook title, link)
     figures: tuple[tuple[str, str], ...]       # (label, value)
     failures: tuple[Failure, ...]
 
@@ -89,6 +90,11 @@ def _figures(folder: Path, workbooks: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple((label, found[label]) for label, _ in FIGURES if label in found)
 
 
+def _title(folder: Path, workbook: str) -> str:
+    executed = folder / "notebooks" / f"{workbook}.ipynb"
+    return notebook_title(executed) if executed.is_file() else workbook
+
+
 def month_run(folder: Path) -> MonthRun | None:
     """The run recorded in ``folder``, or None when it holds neither a published run nor a failed one."""
     manifest_path, failed = folder / "manifest.json", folder / "failed"
@@ -104,7 +110,7 @@ def month_run(folder: Path) -> MonthRun | None:
     except (ValueError, KeyError, TypeError):
         return MonthRun(folder.name, folder.name, None, None, None, (), (), failures)
     workbooks = [w["workbook"] for w in manifest.get("workbooks", [])]
-    reports = tuple((name, f"{folder.name}/reports/{name}.html") for name in workbooks
+    reports = tuple((_title(folder, name), f"{folder.name}/reports/{name}.html") for name in workbooks
                     if (folder / "reports" / f"{name}.html").is_file())
     return MonthRun(folder.name, params.get("period") or folder.name, run.get("finished_utc"),
                     Path(params.get("data_dir", "")).name or None, params.get("base_currency"), reports,

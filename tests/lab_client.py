@@ -54,7 +54,7 @@ class LabServer:
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
         for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                          ("IPYTHONDIR", "ipython")):
+                          ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipython")):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
             env[name] = str(self.home / sub)
         env["JUPYTER_PLATFORM_DIRS"] = "1"

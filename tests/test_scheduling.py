@@ -140,6 +140,7 @@ def test_no_parameters_and_no_template_exits_2(tmp_path):
     proc = _cron(tmp_path, "--period", "2024-06")
     assert proc.returncode == 2
     assert "monthly billing run for 2024-06: FAILED (wrong parameters or data) (exit 2)" in proc.stdout
+    assert "month: 2024-06 (as asked)" in proc.stdout
     assert "no template parameters/template.yaml" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
 

@@ -88,6 +88,7 @@ class Summary:
 
     period: str
     today: dt.date
+    asked: bool = False  # the month was given (--period), not derived from today
     parameters: Path | None = None
     created_from: Path | None = None
     exit_code: int = 0
@@ -101,7 +102,8 @@ class Summary:
                 f"(exit {self.exit_code})")
 
     def details(self) -> list[str]:
-        out = [f"month: {self.period} (the month before {self.today:%Y-%m-%d})"]
+        why = "as asked" if self.asked else f"the month before {self.today:%Y-%m-%d}"
+        out = [f"month: {self.period} ({why})"]
         if self.parameters is not None:
             made = f" (created from {self.created_from})" if self.created_from else ""
             out.append(f"parameters: {self.parameters}{made}")
@@ -141,7 +143,7 @@ def run_scheduled(today: dt.date, parameters_dir: Path = Path("parameters"), tem
                   period: str | None = None, summary_file: Path | None = None) -> int:
     """Run the month before ``today`` (or ``period``); print the summary (and append it to ``summary_file``)."""
     from ..monthly_run import run_monthly
-    summary = Summary(period or previous_month(today), today)
+    summary = Summary(period or previous_month(today), today, asked=period is not None)
     try:
         summary.parameters, summary.created_from = parameters_file(summary.period, parameters_dir, template)
         summary.output_dir = load_params(summary.parameters).output_dir

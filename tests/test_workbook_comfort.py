@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -175,3 +176,21 @@ def test_folders_are_checked(tmp_path):
         check_parameters(data_dir=str(tmp_path / "empty"))
     with pytest.raises(ParameterError, match="is a file, not a folder"):
         check_parameters(output_dir=str(tmp_path / "a-file"))
+
+
+@pytest.mark.slow
+def test_the_monthly_run_stops_with_the_friendly_message(tmp_path):
+    """A month-end close needs a month: `period: null` stops `billing run` with the workbook's own message."""
+    import subprocess
+    import sys
+    write_workbook_dataset(tmp_path / "data")
+    (tmp_path / "run.yaml").write_text(f"period: null\ndata_dir: data\nnotebooks_dir: {ROOT / 'notebooks'}\n"
+                                       "workbooks: [03_month_end_close]\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "billing_lib", "run", "run.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert re.search(r"workbook 03_month_end_close failed in cell \d+: ParameterError: period is required by this "
+                     r"workbook: a month as text, e.g. \"2024-06\"\n", proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr
+    [shown] = _error_outputs(nbformat.read(tmp_path / "out" / "all" / "failed" / "03_month_end_close.ipynb", 4))
+    assert shown.traceback[0].startswith("Stopped: period is required")

@@ -97,7 +97,8 @@ class Summary:
     lines: list[str] = field(default_factory=list)
 
     def headline(self) -> str:
-        outcome = {0: "done", 1: "FAILED (a workbook failed)", 2: "FAILED (wrong parameters or data)"}
+        outcome = {0: "done", 1: "FAILED (a workbook failed)" if not self.problem else "FAILED (unexpected error)",
+                   2: "FAILED (wrong parameters or data)"}
         return (f"monthly billing run for {self.period}: {outcome.get(self.exit_code, 'FAILED')} "
                 f"(exit {self.exit_code})")
 
@@ -150,9 +151,17 @@ def run_scheduled(today: dt.date, parameters_dir: Path = Path("parameters"), tem
         summary.exit_code = run_monthly(summary.parameters)
     except BillingInputError as exc:
         summary.exit_code, summary.problem = exc.exit_code, str(exc)
+    except Exception as exc:  # a fault: summarised too, then raised for the traceback (exit 1)
+        summary.exit_code, summary.problem = 1, f"unexpected error {type(exc).__name__}: {exc}"
+        _publish(summary, summary_file)
+        raise
+    _publish(summary, summary_file)
+    return summary.exit_code
+
+
+def _publish(summary: Summary, summary_file: Path | None) -> None:
     summary.lines = _outcome_lines(summary)
     print(summary.text(), flush=True)
     if summary_file is not None:
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(summary.markdown())
-    return summary.exit_code

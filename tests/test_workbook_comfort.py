@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -181,8 +183,6 @@ def test_folders_are_checked(tmp_path):
 @pytest.mark.slow
 def test_the_monthly_run_stops_with_the_friendly_message(tmp_path):
     """A month-end close needs a month: `period: null` stops `billing run` with the workbook's own message."""
-    import subprocess
-    import sys
     write_workbook_dataset(tmp_path / "data")
     (tmp_path / "run.yaml").write_text(f"period: null\ndata_dir: data\nnotebooks_dir: {ROOT / 'notebooks'}\n"
                                        "workbooks: [03_month_end_close]\n", encoding="utf-8")

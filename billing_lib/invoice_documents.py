@@ -27,12 +27,12 @@ PLAN_TERMS = ["package_size", "free_units", "rate_pct", "fixed_fee"]
 
 @dataclass(frozen=True)
 class DocumentLine:
-    """One invoice line as shown: description, the arithmetic behind it and formatted figures."""
+    """One invoice line as shown: description (it names the service days), the arithmetic behind it and
+    formatted figures."""
 
     line_no: int
     description: str
     detail: str
-    service: str
     quantity: str
     unit_price: str
     amount: str
@@ -99,9 +99,11 @@ def _tiered(row: dict, tiers: list[dict], f: _Formats) -> str:
         return "graduated: " + " + ".join(parts)
     for t in tiers:
         if q > t["lower"] and (t["up_to"] is None or q <= t["up_to"]):
-            band = (f"above {f.number(t['lower'])}" if t["up_to"] is None
-                    else f"{f.number(t['lower'])} to {f.number(t['up_to'])}")
-            text = f"volume: all {f.units(q)} at the {band} tier, {f.number(q)} × {f.money(t['tier_price'], exact=True)}"
+            over = f"over {f.number(t['lower'])}" if t["lower"] else ""
+            upto = f"up to {f.number(t['up_to'])}" if t["up_to"] is not None else ""
+            band = " ".join(part for part in (over, upto) if part) or "of every quantity"
+            text = (f"volume: all {f.units(q)} in the tier {band}, "
+                    f"{f.number(q)} × {f.money(t['tier_price'], exact=True)}")
             if t["tier_fee"]:
                 text += f" + tier fee {f.money(t['tier_fee'], exact=True)}"
             return text
@@ -204,7 +206,6 @@ def invoice_documents(headers: pl.DataFrame, lines: pl.DataFrame, ds: Dataset) -
 def _document_line(row: dict, tiers: list[dict], f: _Formats) -> DocumentLine:
     return DocumentLine(
         line_no=row["line_no"], description=row["description"] or "", detail=line_detail(row, tiers, f),
-        service=f"{row['period_start']:{DATE_FMT}} to {row['period_end']:{DATE_FMT}}",
         quantity=f.number(row["quantity"]), unit_price=f.money(row["unit_price"], exact=True),
         amount=f.money(row["amount"]), discount=f.money(row["discount"]),
         tax_rate=f"{f.number(row['tax_rate_pct'])}%", tax=f.money(row["tax_amount"]))

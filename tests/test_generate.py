@@ -254,7 +254,7 @@ def test_documents_explain_the_arithmetic_in_the_customers_locale(models):
     nbsp = "\u00a0"
     for text in (
         f"graduated: 1.000 units × 0,05{nbsp}€ + 500 units × 0,04{nbsp}€",  # de_DE: 1.000 and 0,05 €
-        f"volume: all 12 units at the above 10 tier, 12 × 6,00{nbsp}€ + tier fee 5,00{nbsp}€",
+        f"volume: all 12 units in the tier over 10, 12 × 6,00{nbsp}€ + tier fee 5,00{nbsp}€",
         f"discount 10% of 77,00{nbsp}€ = 7,70{nbsp}€",
         f"2 packages of 100 (250 units, first 50 free) × 20,00{nbsp}€",
         f"2,9% of 1.234,00{nbsp}€ + 2 × 0,30{nbsp}€ per transaction",

@@ -49,8 +49,7 @@ def test_customer_locale(country, preferred, locale):
 
 
 def _doc(name: str) -> InvoiceDocument:
-    line = DocumentLine(1, "Seats (SEAT) subscription 2024-06-01 to 2024-06-30", "3 units × 10,00 €",
-                        "2024-06-01 to 2024-06-30", "3", "10,00 €", "30,00 €", "0,00 €", "19%", "5,70 €")
+    line = DocumentLine(1, "Seats (SEAT) subscription 2024-06-01 to 2024-06-30", "3 units × 10,00 €", "3", "10,00 €", "30,00 €", "0,00 €", "19%", "5,70 €")
     return InvoiceDocument("INV-0000042", "C1", name, "a@b.example", "DE", "de_DE", "EUR", "2024-07-01",
                            "2024-07-31", "2024-06-01", "2024-06-30", (line,), "30,00 €", "0,00 €", "5,70 €",
                            "35,70 €", Decimal("35.70"))

@@ -120,8 +120,14 @@ def _generate(args) -> int:
     from .generate import generate_period, summary, write_generated
     from .loading import load_dataset
     from .periods import parse_period
+    from .prebilling import issued_invoices
     month = parse_period(args.period)
     ds = load_dataset(args.data)
+    issued = issued_invoices(ds, month)
+    if issued.height:
+        print(f"billing generate: note: {args.data} already holds {issued.height} invoice(s) for {args.period} "
+              f"({issued['invoice_id'].min()} to {issued['invoice_id'].max()}); the generated ones would bill "
+              "the month again", file=sys.stderr)
     generated = generate_period(ds, month)
     write_generated(generated, ds, args.out, progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{summary(generated)} -> {args.out}")

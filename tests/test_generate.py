@@ -148,7 +148,7 @@ MODELS = {
         S9,CJ,SEAT,7,2024-06-30,,,
         S10,CK,SEAT,3,2024-01-01,,,
         S11,CB,BASE,,2024-06-01,2024-06-30,,
-        S12,CX,SEAT,1,2024-06-01,,,
+        S12,CX,SEAT,1,2024-06-01,,,9.50
     """,
     "usage": """
         event_id,subscription_id,event_time,quantity
@@ -174,7 +174,7 @@ INV-0000001,C1,EUR,2024-07-01,2024-07-31,2024-06-01,2024-06-30,483.46,7.70,90.40
 INV-0000002,CB,BHD,2024-07-01,2024-07-31,2024-06-01,2024-06-30,12.345,0.000,1.235,13.580,open
 INV-0000003,CJ,JPY,2024-07-01,2024-07-16,2024-06-01,2024-06-30,454,0,45,499,open
 INV-0000004,CK,KWD,2024-07-01,2024-08-15,2024-06-01,2024-06-30,12.375,0.000,0.000,12.375,open
-INV-0000005,CX,USD,2024-07-01,2024-07-31,2024-06-01,2024-06-30,12.00,0.00,0.00,12.00,open
+INV-0000005,CX,USD,2024-07-01,2024-07-31,2024-06-01,2024-06-30,9.50,0.00,0.00,9.50,open
 """
 # invoice_id, line_no, subscription_id, period_start, period_end, quantity, unit_price, amount, discount,
 # tax_rate_pct, tax_amount
@@ -201,8 +201,8 @@ EXPECTED_LINES = [
     "INV-0000003,1,S9,2024-06-30,2024-06-30,7,1944,454,0,10,45",
     # KWD, 3 digits: 3 x 4.125 = 12.375; Kuwait 0%
     "INV-0000004,1,S10,2024-06-01,2024-06-30,3,4.125,12.375,0.000,0,0.000",
-    # tax-exempt customer: 12.00, rate 0
-    "INV-0000005,1,S12,2024-06-01,2024-06-30,1,12,12.00,0.00,0,0.00",
+    # tax-exempt customer with a negotiated price: the override 9.50 replaces the plan's 12.00; rate 0
+    "INV-0000005,1,S12,2024-06-01,2024-06-30,1,9.5,9.50,0.00,0,0.00",
 ]
 LINE_COLUMNS = ["invoice_id", "line_no", "subscription_id", "period_start", "period_end", "quantity", "unit_price",
                 "amount", "discount", "tax_rate_pct", "tax_amount"]
@@ -267,7 +267,7 @@ def test_documents_explain_the_arithmetic_in_the_customers_locale(models):
     assert "￥499" in (docs / "INV-0000003.html").read_text(encoding="utf-8")  # ja_JP, no minor unit
     assert f"BHD{nbsp}13.580" in (docs / "INV-0000002.html").read_text(encoding="utf-8")  # 3 digits
     assert f"KWD{nbsp}12.375" in (docs / "INV-0000004.html").read_text(encoding="utf-8")
-    assert "$12.00" in (docs / "INV-0000005.html").read_text(encoding="utf-8")  # en_US
+    assert "1 unit × $9.50" in (docs / "INV-0000005.html").read_text(encoding="utf-8")  # en_US, override
 
 
 def test_html_documents_escape_hostile_names(models):
@@ -293,7 +293,7 @@ def test_pdfs_open_and_hold_the_invoice_number_name_and_total(models):
     from pypdf import PdfReader
     _, out = models
     expected_totals = {"INV-0000001": "566,16\u00a0€", "INV-0000002": "BHD\u00a013.580", "INV-0000003": "￥499",
-                       "INV-0000004": "KWD\u00a012.375", "INV-0000005": "$12.00"}
+                       "INV-0000004": "KWD\u00a012.375", "INV-0000005": "$9.50"}
     for invoice_id, total in expected_totals.items():
         reader = PdfReader(out / "documents" / f"{invoice_id}.pdf")
         text = "\n".join(page.extract_text() for page in reader.pages)
@@ -319,3 +319,11 @@ def test_generate_writes_a_pdf_for_every_invoice_and_removes_stale_documents(mod
     for path in sorted(out.rglob("*")):  # same input, same bytes (PDFs included)
         if path.is_file():
             assert (again / path.relative_to(out)).read_bytes() == path.read_bytes(), path.name
+
+
+def test_generating_a_month_already_invoiced_says_so(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data" / "sample"
+    done = billing("generate", str(data), "--period", "2024-06", "--out", str(tmp_path / "g"))
+    assert done.returncode == 0, done.stderr
+    assert "already holds 32 invoice(s) for 2024-06 (INV-0000160 to INV-0000192)" in done.stderr
+    assert "invoice documents written" in done.stderr  # progress

@@ -140,6 +140,8 @@ def situation(run: InvoiceRun) -> str:
     """One sentence on what the drafts are: the month's invoices to send, or a comparison when the
     period was already invoiced."""
     n = run.drafts.headers.height
+    if n == 0 and not run.already_invoiced:
+        return f"Nothing to invoice for {period_name(run.period)}: no subscription has a charge this month."
     first_last = ""
     if n:
         ids = run.drafts.headers.sort("number")["invoice_id"]

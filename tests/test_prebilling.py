@@ -213,3 +213,14 @@ def test_workbook_00_runs_with_papermill_and_writes_the_review(review_data, tmp_
                         "flagged customers": 6}
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
     assert "<script>alert(1)</script> New" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; New" in html
+
+
+def test_a_month_with_nothing_to_invoice_is_no_go(review_data, tmp_path):
+    run = prebilling.prepare_run(load_dataset(review_data), "2023-01", tmp_path)
+    decision = prebilling.decide(run)
+    assert run.drafts.headers.is_empty() and not decision.go
+    assert decision.reasons == ("nothing to invoice for 2023-01",)
+    assert prebilling.situation(run).startswith("Nothing to invoice for 2023-01")
+    prebilling.write_review(run, decision, tmp_path)
+    assert (tmp_path / "approved_invoices.csv").read_text() == "invoice_id\n"
+    assert prebilling.customer_changes(run).is_empty() and prebilling.totals_by_product(run).is_empty()

@@ -143,7 +143,7 @@ def _generate(args) -> int:
     month = parse_period(args.period)
     ds = load_dataset(args.data)
     generated = generate_period(ds, month)
-    write_generated(generated, ds, args.out)
+    write_generated(generated, ds, args.out, progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{summary(generated)} -> {args.out}")
     return 0
 

@@ -66,7 +66,7 @@ def smtp_server(inbox: Inbox, port: int | None = None, tls_context: ssl.SSLConte
     def authenticate(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and logins is not None and \
             logins.get(auth_data.login.decode()) == auth_data.password.decode()
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     port = port or free_port()
     options = {}

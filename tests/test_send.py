@@ -9,6 +9,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ import pytest
 import trustme
 from pypdf import PdfReader
 
+from billing_lib.currency import customer_locale, format_money_local
 from billing_lib.generate import generate_period, write_generated
 from billing_lib.loading import load_dataset
 from billing_lib.periods import parse_period
@@ -79,6 +81,8 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
     data, gen = make_month(tmp_path)
     expected = {row["invoice_id"]: row for row in invoices(gen)}
     address = emails(data)
+    customers = pl.read_csv(data / "customers.csv", infer_schema=False)
+    locale = {c: customer_locale(country) for c, country in zip(customers["customer_id"], customers["country"])}
     assert len(expected) >= 5
     inbox = Inbox()
     with smtp_server(inbox) as port:
@@ -102,13 +106,14 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
         assert msg["Date"].datetime.isoformat() == f"{invoice['issue_date']}T00:00:00+00:00"
         assert msg.get_content_type() == "multipart/mixed"
         text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+        total = format_money_local(Decimal(invoice["total"]), invoice["currency"], locale[invoice["customer_id"]])
         for body in (text, html):
-            assert invoice_id in body and f"{invoice['total']} {invoice['currency']}" in body
+            assert invoice_id in body and f"Total due" in body and total in body
         attachments = list(msg.iter_attachments())
         assert [(a.get_content_type(), a.get_filename()) for a in attachments] == \
             [("application/pdf", f"{invoice_id}.pdf")]
         pdf_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(attachments[0].get_content())).pages)
-        assert invoice_id in pdf_text
+        assert invoice_id in pdf_text and total in pdf_text, "the email and the PDF show the total alike"
     assert expected == {}, "invoices not received"
     rows = log_rows(gen)
     assert [r["outcome"] for r in rows] == ["sent"] * len(inbox.received)

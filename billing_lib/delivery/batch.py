@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
+from ..currency import customer_locale
 from ..errors import ParameterError
 from ..generate import document_name
 from ..loading import load_dataset
@@ -27,6 +30,7 @@ class InvoiceToSend:
     lines: tuple[dict[str, str], ...]
     customer_name: str
     customer_email: str
+    locale: str
     pdf: Path
     content_hash: str
 
@@ -107,8 +111,9 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
     the dataset, a missing PDF) is a ParameterError listing every problem, before anything is sent.
     """
     generated = Path(generated)
-    if not (generated / "invoices.csv").is_file():
-        raise ParameterError(f"{generated} is not a folder written by billing generate (no invoices.csv in it)")
+    if not ((generated / "invoices.csv").is_file() and (generated / "documents").is_dir()):
+        raise ParameterError(f"{generated} is not a folder written by billing generate (it needs invoices.csv, "
+                             "invoice_lines.csv and documents/)")
     invoices = read_csv_rows(generated / "invoices.csv", INVOICE_COLUMNS)
     by_id = {row["invoice_id"]: row for row in invoices}
     lines: dict[str, list[dict[str, str]]] = {}
@@ -117,13 +122,14 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
     source = _approved_source(generated, Path(approved) if approved else None, send_all)
     ids = [row["invoice_id"] for row in invoices if row["status"] != "void"] if source is None \
         else approved_ids(source, by_id)
-    customers = (load_dataset(data).frame("customers").select("customer_id", "name", "email").collect()
+    frame = load_dataset(data).frame("customers")
+    preferred = pl.col("locale").cast(pl.String) if "locale" in frame.collect_schema().names() else pl.lit(None)
+    customers = (frame.select("customer_id", "name", "email", "country", preferred.alias("locale")).collect()
                  .rows_by_key("customer_id", named=True, unique=True))
     problems, batch = [], []
     for invoice_id in ids:
         invoice = by_id[invoice_id]
-        document_name(invoice_id)  # an id that is no safe file name stops here
-        pdf = generated / "documents" / f"{invoice_id}.pdf"
+        pdf = generated / "documents" / document_name(invoice_id, ".pdf")
         customer = customers.get(invoice["customer_id"])
         if customer is None:
             problems.append(f"{generated / 'invoices.csv'}: invoice {invoice_id} names customer "
@@ -135,6 +141,7 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
             problems.append(f"{generated / 'invoice_lines.csv'}: invoice {invoice_id} has no lines")
         else:
             batch.append(InvoiceToSend(invoice, tuple(lines[invoice_id]), customer["name"] or invoice["customer_id"],
-                                       customer["email"] or "", pdf, content_hash(invoice, lines[invoice_id])))
+                                       customer["email"] or "", customer_locale(customer["country"], customer["locale"]),
+                                       pdf, content_hash(invoice, lines[invoice_id])))
     _raise_if(problems, f"cannot send the invoices of {generated}")
     return batch

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..currency import format_money_local, format_number_local
 from .addresses import mailbox
 from .batch import InvoiceToSend
 
@@ -33,6 +34,11 @@ def _nonzero(amount: str) -> bool:
         return Decimal(amount) != 0
     except (InvalidOperation, TypeError):
         return bool(amount)
+
+
+def money_text(amount: str, item: InvoiceToSend) -> str:
+    """An amount of the invoice as its customer reads it, the same way as on the PDF ("1.234,50 €")."""
+    return format_money_local(Decimal(amount), item.invoice["currency"], item.locale)
 
 
 def subject(item: InvoiceToSend) -> str:
@@ -58,7 +64,10 @@ def compose(item: InvoiceToSend, sender: Address, recipient: str) -> EmailMessag
     """The invoice's email to ``recipient``: text and HTML alternatives, the PDF attached, headers set."""
     context = {"invoice": item.invoice, "lines": item.lines, "name": item.customer_name,
                "period_label": _period_label(item), "attachment": item.pdf.name, "nonzero": _nonzero,
-               "money": lambda amount: f"{amount} {item.invoice['currency']}"}
+               "money": lambda amount: money_text(amount, item),
+               "price": lambda amount: format_money_local(Decimal(amount), item.invoice["currency"], item.locale,
+                                                          exact=True),
+               "number": lambda value: format_number_local(Decimal(value), item.locale)}
     msg = EmailMessage(policy=policy.default)
     msg["From"] = sender
     msg["To"] = mailbox(item.customer_name, recipient)

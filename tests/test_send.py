@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import sqlite3
+import shutil
 import ssl
 import subprocess
 import sys
@@ -74,11 +75,20 @@ def send_smtp(data: Path, gen: Path, port: int, *extra: str, **env: str) -> subp
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory) -> tuple[Path, Path]:
+    """One generated month, shared: tests that send copy it first (see ``fresh``)."""
     return make_month(tmp_path_factory.mktemp("month"))
 
 
+def fresh(month: tuple[Path, Path], root: Path) -> tuple[Path, Path]:
+    """A copy of the shared month with no delivery log yet."""
+    data, gen = root / "data", root / "gen"
+    shutil.copytree(month[0], data)
+    shutil.copytree(month[1], gen)
+    return data, gen
+
+
 def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
-    data, gen = make_month(tmp_path)
+    data, gen = fresh(month, tmp_path)
     expected = {row["invoice_id"]: row for row in invoices(gen)}
     address = emails(data)
     customers = pl.read_csv(data / "customers.csv", infer_schema=False)
@@ -120,8 +130,8 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
     assert all(r["message_id"].startswith(f"<{r['invoice_id']}.") and r["finished_at"] for r in rows)
 
 
-def test_refused_and_unreachable_deliveries_are_retried_on_the_next_run(tmp_path):
-    data, gen = make_month(tmp_path)
+def test_refused_and_unreachable_deliveries_are_retried_on_the_next_run(tmp_path, month):
+    data, gen = fresh(month, tmp_path)
     rows = invoices(gen)
     address = emails(data)
     refused = {address[rows[0]["customer_id"]]: "550 5.1.1 mailbox unavailable",
@@ -149,8 +159,8 @@ def test_refused_and_unreachable_deliveries_are_retried_on_the_next_run(tmp_path
     assert dict(outcomes.iter_rows()) == {"failed": len(rows) + 2, "sent": len(rows)}
 
 
-def test_starttls_with_login_from_the_environment(tmp_path):
-    data, gen = make_month(tmp_path)
+def test_starttls_with_login_from_the_environment(tmp_path, month):
+    data, gen = fresh(month, tmp_path)
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
@@ -180,10 +190,9 @@ def test_a_login_without_tls_to_another_host_is_refused_before_sending(month):
     assert not (gen / "delivery_log.sqlite").exists()
 
 
-def test_hostile_names_are_escaped_and_cannot_add_headers(tmp_path):
-    probe = make_month(tmp_path / "probe")[1]
-    victim = invoices(probe)[0]["customer_id"]
-    data, gen = make_month(tmp_path / "run", edit={victim: {"name": HOSTILE_NAME}})
+def test_hostile_names_are_escaped_and_cannot_add_headers(tmp_path, month):
+    victim = invoices(month[1])[0]["customer_id"]  # the same seed invoices the same customers
+    data, gen = make_month(tmp_path, edit={victim: {"name": HOSTILE_NAME}})
     inbox = Inbox()
     with smtp_server(inbox) as port:
         done = send_smtp(data, gen, port)
@@ -202,11 +211,9 @@ def test_hostile_names_are_escaped_and_cannot_add_headers(tmp_path):
     assert not any("<script>" in h for h in showcase)
 
 
-def test_invalid_addresses_are_reported_and_sent_once_fixed(tmp_path):
-    probe = make_month(tmp_path / "probe")[1]
-    first, second = invoices(probe)[0]["customer_id"], invoices(probe)[1]["customer_id"]
-    data, gen = make_month(tmp_path / "run", edit={first: {"email": "billing at example.com"},
-                                                   second: {"email": ""}})
+def test_invalid_addresses_are_reported_and_sent_once_fixed(tmp_path, month):
+    first, second = invoices(month[1])[0]["customer_id"], invoices(month[1])[1]["customer_id"]
+    data, gen = make_month(tmp_path, edit={first: {"email": "billing at example.com"}, second: {"email": ""}})
     inbox = Inbox()
     with smtp_server(inbox) as port:
         done = send_smtp(data, gen, port)
@@ -226,8 +233,8 @@ def test_invalid_addresses_are_reported_and_sent_once_fixed(tmp_path):
     assert [r["outcome"] for r in log_rows(gen)].count("invalid_address") == 2
 
 
-def test_outbox_holds_one_identical_eml_per_invoice(tmp_path):
-    data_a, gen_a = make_month(tmp_path / "a")
+def test_outbox_holds_one_identical_eml_per_invoice(tmp_path, month):
+    data_a, gen_a = fresh(month, tmp_path / "a")
     data_b, gen_b = make_month(tmp_path / "b")
     for data, gen in ((data_a, gen_a), (data_b, gen_b)):
         done = billing("send", str(gen), "--data", str(data), "--outbox", str(gen / "outbox"), "--all")
@@ -289,8 +296,8 @@ def test_wrong_calls_stop_with_exit_2_before_anything_is_sent(month, tmp_path):
     assert not (gen / "delivery_log.sqlite").exists()
 
 
-def test_an_invoice_changed_after_sending_is_not_sent_again(tmp_path):
-    data, gen = make_month(tmp_path)
+def test_an_invoice_changed_after_sending_is_not_sent_again(tmp_path, month):
+    data, gen = fresh(month, tmp_path)
     outbox = tmp_path / "out"
     assert billing("send", str(gen), "--data", str(data), "--outbox", str(outbox), "--all").returncode == 0
     table = pl.read_csv(gen / "invoices.csv", infer_schema=False)
@@ -304,10 +311,10 @@ def test_an_invoice_changed_after_sending_is_not_sent_again(tmp_path):
     assert (outbox / f"{first}.eml").read_bytes() == before
 
 
-def test_an_interrupted_attempt_is_tried_again(tmp_path):
+def test_an_interrupted_attempt_is_tried_again(tmp_path, month):
     from billing_lib.delivery import Outbox, load_batch, open_log, send_invoices
     from billing_lib.delivery.addresses import sender_from_env
-    data, gen = make_month(tmp_path)
+    data, gen = fresh(month, tmp_path)
     batch = load_batch(gen, data, send_all=True)
     with open_log(gen / "delivery_log.sqlite") as log:  # a run that stopped while handing over the first one
         log.record(batch[0].invoice_id, batch[0].content_hash, "C", "x@example.com", "<m@x>", "smtp", "sending")

@@ -113,7 +113,16 @@ def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path,
             written += [out / "documents" / html_name, out / "documents" / pdf_name]
             if progress is not None and (done % 100 == 0 or done == len(docs)):
                 progress(f"{done}/{len(docs)} invoice documents written")
+    _remove_stale_documents(out / "documents", set(written))
     return written
+
+
+def _remove_stale_documents(folder: Path, keep: set[Path]) -> None:
+    """Documents of an earlier run into the same folder that this run did not write (another period,
+    fewer invoices) would be taken for this run's: remove them."""
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".html", ".pdf") and path.is_file() and path not in keep:
+            path.unlink()
 
 
 def summary(gen: GeneratedInvoices) -> str:

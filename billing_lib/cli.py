@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--starttls", action="store_true", help="encrypt the SMTP session with STARTTLS")
     sd_which = sd.add_mutually_exclusive_group()
     sd_which.add_argument("--approved", metavar="FILE", help="CSV with an invoice_id column (default "
-                                                             "GENERATED/approved_invoices.csv)")
+                                                             "GENERATED/approved_invoices.csv, or the one a pre-billing "
+                                                             "review wrote beside its drafts folder)")
     sd_which.add_argument("--all", action="store_true", dest="send_all", help="send every generated invoice")
     sd.add_argument("--log", metavar="FILE", help="delivery log, SQLite (default GENERATED/delivery_log.sqlite)")
     return p

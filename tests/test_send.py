@@ -335,3 +335,17 @@ def test_a_second_run_on_the_same_log_is_refused_while_one_is_running(month, tmp
         with pytest.raises(ParameterError, match="another billing send is using"):
             with open_log(tmp_path / "log.sqlite"):
                 pass
+
+
+def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(month, tmp_path):
+    from billing_lib.prebilling import decide, prepare_run, write_review
+    data = month[0]
+    review = tmp_path / "invoice_run"
+    run = prepare_run(load_dataset(data), "2024-03", review)
+    write_review(run, decide(run), review)
+    approved = pl.read_csv(review / "approved_invoices.csv", infer_schema=False)["invoice_id"].to_list()
+    assert approved, "a clean month has drafts to approve"
+    done = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(approved)
+    assert (review / "drafts" / "delivery_log.sqlite").is_file()

@@ -15,6 +15,7 @@ from ..generate import document_name
 from ..loading import load_dataset
 
 APPROVED_FILE = "approved_invoices.csv"
+REVIEW_FILE = "review.json"  # written by the pre-billing review next to its drafts folder
 INVOICE_COLUMNS = ("invoice_id", "customer_id", "currency", "issue_date", "due_date", "period_start",
                    "period_end", "subtotal", "discount", "tax", "total", "status")
 LINE_COLUMNS = ("invoice_id", "line_no", "description", "period_start", "period_end", "quantity", "unit_price",
@@ -90,10 +91,24 @@ def _raise_if(problems: list[str], headline: str) -> None:
                                         *shown]))
 
 
+def default_approved_file(generated: Path) -> Path:
+    """``GENERATED/approved_invoices.csv``; for the drafts folder of a pre-billing review (whose
+    ``review.json`` one level up names it), the review's ``approved_invoices.csv`` beside it."""
+    review = generated.parent / REVIEW_FILE
+    if not (generated / APPROVED_FILE).is_file() and review.is_file():
+        try:
+            meta = json.loads(review.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+        if isinstance(meta, dict) and meta.get("drafts_folder") == generated.name:
+            return generated.parent / str(meta.get("approved_file") or APPROVED_FILE)
+    return generated / APPROVED_FILE
+
+
 def _approved_source(generated: Path, approved: Path | None, send_all: bool) -> Path | None:
     if send_all:
         return None
-    source = approved or generated / APPROVED_FILE
+    source = approved or default_approved_file(generated)
     if not source.is_file():
         raise ParameterError(f"no list of approved invoices: {source} does not exist. Review the drafts "
                              "(notebooks/00_invoice_run.ipynb writes approved_invoices.csv), then pass "
@@ -106,7 +121,7 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
                send_all: bool = False) -> list[InvoiceToSend]:
     """The approved invoices of a ``billing generate`` folder, in number order, with their customers' addresses.
 
-    Approved ids come from ``approved`` (default ``GENERATED/approved_invoices.csv``); ``send_all`` takes
+    Approved ids come from ``approved`` (default: :func:`default_approved_file`); ``send_all`` takes
     every generated invoice. Anything that does not fit together (an unknown id, a customer missing from
     the dataset, a missing PDF) is a ParameterError listing every problem, before anything is sent.
     """

@@ -23,18 +23,15 @@ def send_generated(generated: str | Path, data: str | Path, *, outbox: str | Pat
     documents): a problem there raises ParameterError and nothing is sent or logged.
     """
     sender = sender_from_env()
-    transport: Transport
     if (outbox is None) == (smtp_host is None):
         raise ParameterError("give exactly one destination: --outbox DIR or --smtp-host HOST")
-    if outbox is None:
-        transport = SmtpTransport(SmtpSettings.from_env(str(smtp_host), smtp_port, starttls))
-    else:
-        if smtp_port is not None or starttls:
-                raise ParameterError("--smtp-port and --starttls go with --smtp-host, not with --outbox")
-        transport = Outbox(outbox)
+    if outbox is not None and (smtp_port is not None or starttls):
+        raise ParameterError("--smtp-port and --starttls go with --smtp-host, not with --outbox")
+    smtp = SmtpSettings.from_env(str(smtp_host), smtp_port, starttls) if smtp_host is not None else None
     batch = load_batch(generated, data, approved, send_all)
     log_path = Path(log) if log else Path(generated) / DEFAULT_LOG_NAME
     with open_log(log_path) as delivery_log:
+        transport: Transport = SmtpTransport(smtp) if smtp is not None else Outbox(outbox)
         if progress:
             progress(f"sending {len(batch)} approved invoices via {transport.channel}")
         try:
@@ -51,9 +48,6 @@ def run_send(args) -> int:
     report = send_generated(args.generated, args.data, outbox=args.outbox, smtp_host=args.smtp_host,
                             smtp_port=args.smtp_port, starttls=args.starttls, approved=args.approved,
                             send_all=args.send_all, log=args.log, progress=progress)
-    if report.interrupted:
-        progress(f"{len(report.interrupted)} deliveries of an earlier run that stopped midway were tried again: "
-                 f"{', '.join(report.interrupted)}")
     print(report.summary())
     if report.exit_code:
         missed = len(report.with_status(*NOT_DELIVERED))

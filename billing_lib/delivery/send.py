@@ -79,6 +79,9 @@ def send_invoices(batch: list[InvoiceToSend], transport: Transport, log: Deliver
     or a refused or failed delivery is recorded and reported, and the invoice is tried on the next run.
     """
     report = SendReport(transport.channel, log.path, interrupted=log.mark_interrupted())
+    if report.interrupted and progress:
+        progress(f"{len(report.interrupted)} deliveries of an earlier run stopped midway; tried again: "
+                 f"{', '.join(report.interrupted)}")
     width = len(str(len(batch)))
     for n, item in enumerate(batch, start=1):
         outcome = _send_one(item, transport, log, sender)

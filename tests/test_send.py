@@ -349,3 +349,13 @@ def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(mont
     assert done.returncode == 0, done.stderr
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(approved)
     assert (review / "drafts" / "delivery_log.sqlite").is_file()
+
+
+def test_an_empty_approved_list_sends_nothing(month, tmp_path):
+    data, gen = month
+    approved = tmp_path / "approved.csv"
+    approved.write_text("invoice_id\n", encoding="utf-8")
+    done = billing("send", str(gen), "--data", str(data), "--outbox", str(tmp_path / "out"), "--approved",
+                   str(approved), "--log", str(tmp_path / "log.sqlite"))
+    assert done.returncode == 0 and "nothing to send: no invoice is approved" in done.stdout
+    assert not any((tmp_path / "out").iterdir())

@@ -56,6 +56,8 @@ class SendReport:
     def summary(self) -> str:
         """The lines printed at the end of ``billing send``."""
         n = len(self.outcomes)
+        if n == 0:
+            return f"nothing to send: no invoice is approved\ndelivery log: {self.log_path}"
         lines = [f"{len(self.with_status(SENT))} of {n} approved invoice{'s' * (n != 1)} sent via {self.channel}; "
                  f"{len(self.with_status(ALREADY_SENT))} already sent before"]
         changed = self.with_status(CHANGED)

@@ -227,11 +227,15 @@ def product_shares(totals: pl.DataFrame) -> go.Figure | None:
         fig.add_trace(go.Bar(
             name=_label(str(product[0])), orientation="h", y=part["currency"].to_list(), x=part["share"].to_list(),
             text=[f"{t} {c}" for t, c in zip(_money_texts(part), part["currency"].to_list())],
-            hovertemplate="%{y}: %{x:.1f}% (%{text})<extra>" + _label(str(product[0])) + "</extra>"))
-    fig.update_layout(barmode="stack")
+            textposition="inside", hovertemplate="%{y}: %{x:.1f}% (%{text})<extra>" + _label(str(product[0])) + "</extra>"))
+    fig.update_layout(barmode="stack", uniformtext=dict(minsize=9, mode="hide"))  # no label on a sliver
     fig = _layout(fig, "Drafts by product, share of each currency's total", "% of the currency's total",
                   len(currencies))
-    fig.update_layout(height=max(320, 200 + 40 * len(currencies)))
+    products = shares["product"].n_unique()
+    # many products: the legend goes under the chart, where it can take several rows without covering the title
+    fig.update_layout(height=max(340, 220 + 40 * len(currencies) + 22 * (products // 3)),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0))
+    fig.update_layout(margin=dict(l=10, r=30, t=60, b=60 + 22 * (products // 3)))
     return fig
 
 

@@ -1,6 +1,6 @@
 """The PDF of an invoice, drawn with fpdf2 (pure Python: installs with pip alone, no system libraries).
 
-Text is set in DejaVu Sans (Latin, Greek, Cyrillic, Arabic, Hebrew...) with Droid Sans Fallback
+Text is set in DejaVu Sans (Latin, Greek, Cyrillic, Arabic, Hebrew...) with WenQuanYi Micro Hei
 for Chinese, Japanese and Korean; both are bundled in ``billing_lib/fonts`` with their licences and
 embedded (subset) in every PDF, so any customer name renders on any reader. Text is shaped with
 HarfBuzz (``uharfbuzz``) so Arabic letters join and right-to-left names read in their order.
@@ -20,9 +20,9 @@ from fpdf.enums import TableBordersLayout, XPos, YPos
 from .invoice_documents import InvoiceDocument
 
 FONTS = Path(__file__).with_name("fonts")
-MAIN, FALLBACK = "DejaVuSans", "DroidSansFallback"
+MAIN, FALLBACK = "DejaVuSans", "WenQuanYiMicroHei"
 _FONT_FILES = {(MAIN, ""): "DejaVuSans.ttf", (MAIN, "B"): "DejaVuSans-Bold.ttf",
-               (FALLBACK, ""): "DroidSansFallbackFull.ttf"}
+               (FALLBACK, ""): "wqy-microhei.ttc"}
 LINE_COLUMNS = (("#", 6, "RIGHT"), ("Description", 66, "LEFT"), ("Qty", 12, "RIGHT"),
                 ("Unit price", 22, "RIGHT"), ("Amount", 24, "RIGHT"), ("Discount", 24, "RIGHT"),
                 ("Tax", 26, "RIGHT"))
@@ -68,8 +68,8 @@ class _InvoicePDF(FPDF):
         files = font_files()
         self.add_font(MAIN, "", str(files[(MAIN, "")]))
         self.add_font(MAIN, "B", str(files[(MAIN, "B")]))
-        if needs_fallback_font(document_text(doc)):  # loading the 4 MB CJK font costs time: only when needed
-            self.add_font(FALLBACK, "", str(files[(FALLBACK, "")]))
+        if needs_fallback_font(document_text(doc)):  # loading the 5 MB CJK font costs time: only when needed
+            self.add_font(FALLBACK, "", str(files[(FALLBACK, "")]), collection_font_number=0)
             self.set_fallback_fonts([FALLBACK], exact_match=False)
         self.set_text_shaping(True)
         self.set_auto_page_break(True, margin=18)

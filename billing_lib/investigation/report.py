@@ -55,7 +55,7 @@ def headline(inv: Investigation, corrections: pl.DataFrame, explanations: pl.Dat
         "findings": int(inv.findings.height),
         "credit_notes": int(docs.filter(pl.col("document") == "credit note").height),
         "additional_invoices": int(docs.filter(pl.col("document") == "additional invoice").height),
-        "correction_by_currency": {c: format_money(v, c) for c, v in money.items()},
+        "correction_by_currency": {c: format_money(v, c) for c, v in money.items() if v != 0},
         "likely_root_causes": causes[:3],
     }
 
@@ -85,15 +85,18 @@ def _decimal_at_stake(exceptions: pl.DataFrame) -> pl.DataFrame:
 
 def largest_open_cases(exceptions: pl.DataFrame, ds: Dataset, base_currency: str, n: int,
                        case_log: str | Path | None = None) -> pl.DataFrame:
-    """The ``n`` findings with the most money at stake (base currency) that are not resolved or accepted
-    in ``case_log`` (all count as open without a log); findings without money at stake are left out."""
+    """The ``n`` findings of a customer with the most money at stake (base currency) that are not resolved
+    or accepted in ``case_log`` (all count as open without a log). Findings without money at stake, and those
+    that concern no single customer (ledger balances, number gaps), are left out: an investigation tells a
+    customer's story."""
     frame = _decimal_at_stake(exceptions)
     if case_log is not None:
         from ..cases import open_case_log
         from ..cases.marking import with_standing
         frame = with_standing(open_case_log(case_log), frame).filter(pl.col("in_report")).select(frame.columns)
     table = exceptions_table(VerificationResult(frame, {}), ds, base_currency)
-    table = table.filter(pl.col("at_stake").is_not_null() & (pl.col("at_stake") > Decimal(0)))
+    table = table.filter(pl.col("at_stake").is_not_null() & (pl.col("at_stake") > Decimal(0))
+                         & pl.col("customer_id").is_not_null())
     return largest_cases(table, n) if n > 0 else largest_cases(table, 0)
 
 

@@ -1,0 +1,85 @@
+"""Per-case workbooks in the monthly run: a workbook that declares ``exception_id`` runs once per case.
+
+The monthly run executes the ordinary workbooks (``NN_name.ipynb``) once each; a
+*per-case* workbook (``02_discrepancy_investigation``) instead runs once for
+each of the ``investigations`` largest open cases by money at stake (base
+currency), after the ordinary workbooks, so it can use their exceptions
+(``exceptions.parquet`` in a workbook's results folder; else the month is
+verified here). With a ``case_log``, resolved and accepted findings are left
+out. Each case gets its executed notebook and report named
+``<workbook>-<exception_id>`` and its results in ``investigations/<exception_id>/``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .execute import declared_parameters
+from .params import RunParams
+
+CASE_PARAMETER = "exception_id"
+RESULTS = "investigations"
+
+
+@dataclass(frozen=True)
+class CaseRun:
+    """One execution of a per-case workbook."""
+
+    notebook: Path
+    name: str
+    title: str
+    parameters: dict
+
+
+def is_per_case(notebook: Path) -> bool:
+    """True when the workbook takes an ``exception_id`` parameter (it investigates one case)."""
+    return CASE_PARAMETER in declared_parameters(notebook)
+
+
+def split_per_case(workbooks: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """(ordinary workbooks, per-case workbooks), each in the given order."""
+    flags = [is_per_case(w) for w in workbooks]
+    return [w for w, f in zip(workbooks, flags) if not f], [w for w, f in zip(workbooks, flags) if f]
+
+
+def run_exceptions(params: RunParams, result_folders: list[str | None]) -> pl.DataFrame:
+    """The findings of this run: ``exceptions.parquet`` written by a workbook of the run, else verified here."""
+    for folder in result_folders:
+        if folder and (Path(folder) / "exceptions.parquet").is_file():
+            return pl.read_parquet(Path(folder) / "exceptions.parquet")
+    from ..loading import load_dataset
+    from ..periods import parse_period
+    from ..verify import verify
+    return verify(load_dataset(params.data_dir), [parse_period(params.period)] if params.period else None).exceptions
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+
+
+def case_runs(params: RunParams, notebook: Path, title: str, exceptions: pl.DataFrame) -> list[CaseRun]:
+    """The runs of ``notebook`` for the largest open cases of ``exceptions`` (``params.investigations`` many)."""
+    if params.investigations == 0:
+        return []
+    from ..investigation.report import largest_open_cases
+    from ..loading import load_dataset
+    cases = largest_open_cases(exceptions, load_dataset(params.data_dir), params.base_currency,
+                               params.investigations, params.case_log)
+    declared = declared_parameters(notebook)
+    runs = []
+    for case in cases.iter_rows(named=True):
+        eid = case["exception_id"]
+        values = {"customer_id": None, "invoice_id": None, "exception_id": eid, "data_dir": str(params.data_dir),
+                  "period_from": params.period, "period_to": params.period,
+                  "output_dir": str(params.output_dir / RESULTS / _safe(eid)),
+                  "base_currency": params.base_currency,
+                  "case_log": str(params.case_log) if params.case_log else None}
+        who = case["customer_id"] or "no customer"
+        stake = f"{case['at_stake']:f}".rstrip("0").rstrip(".") if case["at_stake"] is not None else ""
+        runs.append(CaseRun(notebook, f"{notebook.stem}-{_safe(eid)}",
+                            f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip(),
+                            {k: v for k, v in values.items() if k in declared}))
+    return runs

@@ -64,7 +64,8 @@ def workbook_parameters(params: RunParams, notebook: Path) -> dict:
     declared = declared_parameters(notebook)
     values = {"data_dir": str(params.data_dir), "period": params.period,
               "output_dir": str(params.output_dir / results_folder(notebook, declared)),
-              "base_currency": params.base_currency}
+              "base_currency": params.base_currency,
+              "case_log": str(params.case_log) if params.case_log else None}  # issue 4: workbooks that take it
     return {k: v for k, v in values.items() if k in declared}
 
 

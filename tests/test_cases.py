@@ -182,3 +182,18 @@ def test_default_location_is_outside_the_repository(monkeypatch, tmp_path):
     monkeypatch.delenv("BILLING_CASE_LOG")
     default = default_case_log_path().resolve()
     assert default.name == "cases.sqlite" and not default.is_relative_to(ROOT)
+
+
+def test_for_report_shows_everything_without_a_log_and_only_open_ones_with_it(tmp_path):
+    from billing_lib.cases.marking import for_report
+    exceptions = pl.DataFrame([_finding("EX-A"), _finding("EX-B")]).with_columns(
+        pl.col("at_stake").cast(pl.Decimal(38, 10)))
+    shown, counts = for_report(exceptions, exceptions, ["2024-05"], None)
+    assert shown.equals(exceptions) and counts.is_empty()
+    log = create_case_log(tmp_path / "cases.sqlite")[0]
+    log.record_run([_finding("EX-A")], ["2024-05"])
+    log.update("EX-A", status="accepted")
+    shown, counts = for_report(exceptions, exceptions, ["2024-05"], log.path)
+    assert shown["exception_id"].to_list() == ["EX-B"]
+    assert dict(counts.iter_rows()) == {"new": 1, "open": 0, "investigating": 0, "regression": 0, "resolved": 0,
+                                        "accepted": 1}

@@ -83,3 +83,14 @@ def test_the_index_links_the_investigation_report_and_manifest_records_it(run):
     case = [w for w in manifest["workbooks"] if w["workbook"] == name]
     assert case and case[0]["parameters"]["exception_id"] == open_case
     assert case[0]["parameters"]["customer_id"] is None and case[0]["parameters"]["period_to"] == "2024-06"
+
+
+@pytest.mark.slow
+def test_the_verification_report_leaves_out_what_the_case_log_decided(run):
+    out, _, accepted, open_case = run
+    report = (out / "reports" / "01_invoice_verification.html").read_text(encoding="utf-8")
+    assert re.search(r"<td>accepted</td>\s*<td>1</td>", report) and re.search(r"<td>open</td>\s*<td>1</td>", report)
+    assert open_case in report and accepted not in report
+    # the contract's exceptions keep every finding
+    written = pl.read_csv(out / "verification" / "exceptions.csv")
+    assert {accepted, open_case} <= set(written["exception_id"])

@@ -69,3 +69,22 @@ def standing_counts(marked: pl.DataFrame) -> dict[str, int]:
     counts = dict(marked.group_by("case_status").len().iter_rows())
     return {s: int(counts.get(s, 0)) for s in ("new", "open", "investigating", "regression", "resolved",
                                                 "accepted")}
+
+
+def for_report(exceptions: pl.DataFrame, findings: pl.DataFrame, periods: list[str],
+               case_log: str | Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A workbook's view of a run through the case log: (findings to show, findings per case status).
+
+    Without a log every finding is shown and the counts are empty. With one, the run is recorded (new
+    findings become open cases, regressions are reopened) and only new, open, investigating and regressed
+    findings are kept in ``findings`` (any frame with ``exception_id``, e.g. ``analysis.exceptions_table``).
+    """
+    counts_schema = {"case_status": pl.String, "findings": pl.Int64}
+    if case_log is None:
+        return findings, pl.DataFrame(schema=counts_schema)
+    from .store import open_case_log
+    marked = record_findings(open_case_log(case_log), exceptions, periods)
+    shown = findings.join(marked.filter(pl.col("in_report")).select("exception_id", "case_status"),
+                          on="exception_id", how="semi", maintain_order="left")
+    counts = pl.DataFrame(list(standing_counts(marked).items()), schema=counts_schema, orient="row")
+    return shown, counts

@@ -11,7 +11,6 @@ out. Each case gets its executed notebook and report named
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,14 +55,11 @@ def run_exceptions(params: RunParams, result_folders: list[str | None]) -> pl.Da
     return verify(load_dataset(params.data_dir), [parse_period(params.period)] if params.period else None).exceptions
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)
-
-
 def case_runs(params: RunParams, notebook: Path, title: str, exceptions: pl.DataFrame) -> list[CaseRun]:
     """The runs of ``notebook`` for the largest open cases of ``exceptions`` (``params.investigations`` many)."""
     if params.investigations == 0:
         return []
+    from ..investigation.messages import safe_name
     from ..investigation.report import largest_open_cases
     from ..loading import load_dataset
     cases = largest_open_cases(exceptions, load_dataset(params.data_dir), params.base_currency,
@@ -74,12 +70,12 @@ def case_runs(params: RunParams, notebook: Path, title: str, exceptions: pl.Data
         eid = case["exception_id"]
         values = {"customer_id": None, "invoice_id": None, "exception_id": eid, "data_dir": str(params.data_dir),
                   "period_from": params.period, "period_to": params.period,
-                  "output_dir": str(params.output_dir / RESULTS / _safe(eid)),
+                  "output_dir": str(params.output_dir / RESULTS / safe_name(eid)),
                   "base_currency": params.base_currency,
                   "case_log": str(params.case_log) if params.case_log else None}
         who = case["customer_id"] or "no customer"
         stake = f"{case['at_stake']:f}".rstrip("0").rstrip(".") if case["at_stake"] is not None else ""
-        runs.append(CaseRun(notebook, f"{notebook.stem}-{_safe(eid)}",
+        runs.append(CaseRun(notebook, f"{notebook.stem}-{safe_name(eid)}",
                             f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip(),
                             {k: v for k, v in values.items() if k in declared}))
     return runs

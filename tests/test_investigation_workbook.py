@@ -14,7 +14,7 @@ from billing_lib.runner.export import export_html
 from billing_lib.runner.kernel import kernel_for_this_python
 
 from helpers import write_dataset
-from workbook_data import HOSTILE_NAME, TABLES
+from workbook_data import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_discrepancy_investigation.ipynb"

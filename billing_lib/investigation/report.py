@@ -97,7 +97,7 @@ def largest_open_cases(exceptions: pl.DataFrame, ds: Dataset, base_currency: str
     table = exceptions_table(VerificationResult(frame, {}), ds, base_currency)
     table = table.filter(pl.col("at_stake").is_not_null() & (pl.col("at_stake") > Decimal(0))
                          & pl.col("customer_id").is_not_null())
-    return largest_cases(table, n) if n > 0 else largest_cases(table, 0)
+    return largest_cases(table, n)
 
 
 def files_table(paths: list[Path]) -> pl.DataFrame:

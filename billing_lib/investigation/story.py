@@ -12,12 +12,8 @@ import datetime as dt
 import polars as pl
 
 from ..money import DECIMAL, ZERO
-from ..periods import month_end, period_name
+from ..periods import month_end
 from .subject import Investigation
-
-LINE_STATUS = {"matches": "as the contract says", "differs": "differs from the contract",
-               "not billed": "due but not billed", "not due": "billed but not due (no charge in the contract)",
-               "repeated": "billed again (the same subscription and month on an earlier line)"}
 
 
 def _none(frame_schema: dict) -> pl.DataFrame:
@@ -64,7 +60,11 @@ def subscriptions(inv: Investigation) -> pl.DataFrame:
 
 def line_comparison(inv: Investigation) -> pl.DataFrame:
     """Every invoice line of the months beside the charge the contract gives for its subscription and month,
-    and every charge due but not billed: billed and expected net, tax and total, and the difference."""
+    and every charge due but not billed: billed and expected net, tax and total, and the difference.
+
+    ``status``: ``matches``; ``differs`` (from the contract); ``not billed`` (due, no line); ``not due`` (a
+    line the contract has no charge for); ``repeated`` (the subscription and month billed on an earlier line).
+    """
     ctx = inv.ctx
     schema_cols = ["period", "invoice_id", "line_no", "subscription_id", "description", "currency",
                    "billed_quantity", "expected_quantity", "billed_net", "expected_net", "billed_tax",

@@ -49,6 +49,8 @@ def test_status_changes_are_kept_in_an_append_only_history(log):
     with sqlite3.connect(log.path) as con, pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("DELETE FROM history")
     assert log.history("EX-A").height == 3
+    with sqlite3.connect(log.path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_wrong_updates_are_refused_with_a_clear_message(log):

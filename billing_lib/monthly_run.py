@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .loading import load_dataset
 from .output import atomic_outputs
-from .runner.cases import case_runs, run_exceptions, split_per_case
+from .runner.cases import case_runs, remove_stale_cases, run_exceptions, split_per_case
 from .runner.execute import WorkbookError, declared_parameters, execute, results_folder
 from .runner.export import export_html, notebook_title
 from .runner.index_page import Entry, write_index
@@ -123,6 +123,7 @@ def run_monthly(params_path: Path) -> int:
         _say(f"billing run: {exc}\n  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
         return 1
     shutil.rmtree(out / "failed", ignore_errors=True)
+    remove_stale_cases(out, per_case, [e.name for e in entries])  # issue 4: cases of earlier runs
     done = len(entries)
     _say(f"done: {done} workbook{'s' if done != 1 else ''} in "
          f"{(dt.datetime.now(dt.timezone.utc) - started).total_seconds():.1f}s")

@@ -94,3 +94,19 @@ def test_the_verification_report_leaves_out_what_the_case_log_decided(run):
     # the contract's exceptions keep every finding
     written = pl.read_csv(out / "verification" / "exceptions.csv")
     assert {accepted, open_case} <= set(written["exception_id"])
+
+
+@pytest.mark.slow
+def test_a_later_run_removes_the_cases_it_no_longer_investigates(run):
+    # last in this module: it runs again into the same output folder
+    out, _, _, open_case = run
+    folder = out.parent
+    params = (folder / "run.yaml").read_text(encoding="utf-8").replace("investigations: 1", "investigations: 0")
+    (folder / "run0.yaml").write_text(params, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "billing_lib", "run", "run0.yaml"], cwd=folder, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{PER_CASE}: 0 case(s) to investigate (investigations: 0)" in proc.stderr
+    assert sorted(p.name for p in (out / "reports").glob("*.html")) == ["01_invoice_verification.html"]
+    assert not list((out / "notebooks").glob(f"{PER_CASE}-*")) and not (out / "investigations" / open_case).exists()
+    assert PER_CASE not in (out / "index.html").read_text(encoding="utf-8")

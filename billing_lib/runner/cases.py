@@ -79,3 +79,25 @@ def case_runs(params: RunParams, notebook: Path, title: str, exceptions: pl.Data
                             f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip(),
                             {k: v for k, v in values.items() if k in declared}))
     return runs
+
+
+def remove_stale_cases(out: Path, per_case: list[Path], published: list[str]) -> list[Path]:
+    """After a successful run, remove the reports, notebooks and results of cases an earlier run investigated
+    and this one did not (case names change from month to month; the index links only this run's)."""
+    import shutil
+    keep = set(published)
+    removed: list[Path] = []
+    for notebook in per_case:
+        for folder, suffix in (("reports", ".html"), ("notebooks", ".ipynb")):
+            for path in sorted((out / folder).glob(f"{notebook.stem}-*{suffix}")):
+                if path.name[: -len(suffix)] not in keep:
+                    path.unlink()
+                    removed.append(path)
+    kept_ids = {name.split("-", 1)[1] for name in keep if "-" in name}
+    results = out / RESULTS
+    if per_case and results.is_dir():
+        for path in sorted(results.iterdir()):
+            if path.is_dir() and path.name not in kept_ids:
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed

@@ -140,13 +140,13 @@ def payments_and_credits(inv: Investigation) -> pl.DataFrame:
 
 
 def statement(inv: Investigation) -> pl.DataFrame:
-    """Statement of account up to the end of the last month: invoices (debit), credit notes and payments
-    (credit), a running balance per currency. Void invoices are listed without effect."""
+    """Statement of account, every document of the customer in the data (later months too: were the invoices
+    paid?): invoices (debit), credit notes and payments (credit) in date order, a running balance per currency.
+    Void invoices are listed without effect."""
     cols = {"date": pl.Date, "document": pl.String, "document_id": pl.String, "currency": pl.String,
             "debit": DECIMAL, "credit": DECIMAL, "balance": DECIMAL, "note": pl.String}
     if inv.customer_id is None:
         return _none(cols)
-    until = month_end(inv.months[-1]) + dt.timedelta(days=1)  # the last month's invoices
     invoices = inv.ds.frame("invoices").filter(pl.col("customer_id") == inv.customer_id).select(
         pl.col("issue_date").alias("date"), pl.lit(0).alias("order"), pl.lit("invoice").alias("document"),
         pl.col("invoice_id").alias("document_id"), "currency",
@@ -159,8 +159,7 @@ def statement(inv: Investigation) -> pl.DataFrame:
         "document_id", "currency", pl.lit(None, DECIMAL).alias("debit"), pl.col("total").alias("credit"),
         pl.format("{}{}", pl.when(pl.col("invoice_id").is_not_null()).then(pl.format("on {}: ", "invoice_id"))
                   .otherwise(pl.lit("")), pl.col("note").fill_null("")).alias("note"))
-    rows = (pl.concat([invoices, other]).filter(pl.col("date") <= until)
-            .sort("currency", "date", "order", "document_id")
+    rows = (pl.concat([invoices, other]).sort("date", "order", "document_id", "currency")
             .with_columns(balance=(pl.col("debit").fill_null(ZERO) - pl.col("credit").fill_null(ZERO))
                           .cum_sum().over("currency").cast(DECIMAL)))
     return rows.select(list(cols)).cast(cols).collect()
@@ -176,5 +175,7 @@ def balances(inv: Investigation) -> dict[str, object]:
 
 
 def statement_date(inv: Investigation) -> str:
-    """The day the statement runs to (the issue day of the last month's invoices)."""
-    return (month_end(inv.months[-1]) + dt.timedelta(days=1)).isoformat()
+    """The day the statement runs to: its last document, or the issue day of the last month's invoices."""
+    last = month_end(inv.months[-1]) + dt.timedelta(days=1)
+    st = statement(inv)
+    return max([last, *st["date"].to_list()]).isoformat()

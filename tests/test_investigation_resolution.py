@@ -182,3 +182,33 @@ def test_every_correction_posts_a_balanced_entry_and_invoices_add_up(pair):
     assert (per_invoice["net"] + per_invoice["tax"] == per_invoice["total"]).all()
     assert set(per_invoice["document"]) <= {"credit note", "additional invoice", "none"}
     assert per_invoice.filter(pl.col("document") == "credit note")["total"].max() < 0
+
+
+# the likely root cause each kind of planted mistake should be explained with
+ROOT_CAUSE = {
+    "wrong_unit_price": "price book", "wrong_rated_amount": ("price book", "manual edit"), "wrong_quantity": ("seat count", "missed usage"),
+    "discount_left_off": "discount setup", "tax_on_exempt_customer": "tax setup",
+    "old_tax_rate_after_change": "tax setup", "wrong_tax_rate": "tax setup", "tax_amount_miscomputed": "manual edit",
+    "line_left_off": ("missed usage", "billing run"), "line_billed_twice": "duplicate run",
+    "full_month_billed_outside_term": "proration", "line_for_unknown_subscription": "master data",
+    "header_total_altered": "manual edit", "invoice_in_wrong_currency": "customer setup",
+    "due_date_shifted": "customer setup", "paid_invoice_left_open": "status sync",
+    "open_invoice_marked_paid": "status sync", "payment_recorded_twice": "cash application",
+    "invoice_overpaid": "cash application", "payment_matching_no_invoice": "cash application",
+    "credit_note_exceeds_invoice": "credit handling", "payment_posted_with_other_amount": "ledger posting",
+    "invoice_not_posted": "ledger posting", "invoice_number_skipped": "numbering",
+}
+
+
+def test_each_kind_of_mistake_gets_its_likely_root_cause(pair):
+    from billing_lib.investigation.explain import explanations
+    dirty_dir, _, inv, _, _ = pair
+    why = explanations(inv, inv.all_findings)
+    truth = _read(dirty_dir, "ground_truth")
+    for t in truth.iter_rows(named=True):
+        ids = _findings_of(t, inv.all_findings)["exception_id"].to_list()
+        causes = set(why.filter(pl.col("exception_id").is_in(ids))["likely_root_cause"])
+        wanted = ROOT_CAUSE[t["anomaly"]]
+        assert causes and causes <= set(wanted if isinstance(wanted, tuple) else (wanted,)), (t, causes)
+        if t["anomaly"] == "old_tax_rate_after_change":
+            assert "the rate change was not applied" in why.filter(pl.col("exception_id").is_in(ids))["because"][0]

@@ -53,6 +53,10 @@ class _Context:
                           .to_series().to_list())
         customers = inv.ds.frame("customers").collect()
         self.exempt = {r["customer_id"]: r["tax_exempt"] for r in customers.iter_rows(named=True)}
+        self.country = {r["customer_id"]: r["country"] for r in customers.iter_rows(named=True)}
+        self.rates: dict[str, list[dict]] = {}
+        for r in inv.ds.frame("tax_rates").sort("valid_from").collect().iter_rows(named=True):
+            self.rates.setdefault(r["country"], []).append(r)
 
 
 def _price(f: dict, c: _Context) -> tuple[str, str, str]:
@@ -71,8 +75,12 @@ def _price(f: dict, c: _Context) -> tuple[str, str, str]:
         return (f"The unit price on the invoice ({billed_price.normalize():f}) is not the contract's "
                 f"({_d(exp['unit_price']).normalize():f}).", "price book",
                 "the price on the invoice appears nowhere in the contract for this plan")
-    return ("The line's amount is not what the contract's price model gives for this quantity.", "manual edit",
-            "the quantity and price are right but the amount was set otherwise")
+    model = exp.get("charge_model")
+    if model in ("graduated", "volume", "package", "percentage"):
+        return (f"The line's amount is not what the plan's {model} prices give for this quantity.", "price book",
+                f"the {model} prices (tiers, packages or rate) used differ from the price book")
+    return ("The line's amount is not what the contract's price gives for this quantity and these days.",
+            "manual edit", "the quantity and price are right but the amount was set otherwise")
 
 
 def _explain(f: dict, c: _Context) -> tuple[str, str, str]:
@@ -94,8 +102,17 @@ def _explain(f: dict, c: _Context) -> tuple[str, str, str]:
         if c.exempt.get(f["customer_id"]):
             return ("Tax was charged although the customer is tax exempt.", "tax setup",
                     "the customer's exemption is not recorded in the billing system")
-        return ("The tax rate on the line is not the rate in force in the customer's country on the issue date.",
-                "tax setup", f"rate {f['actual']}% used, {f['expected']}% in force (a rate change not applied?)")
+        used = _d(f["actual"])
+        rates = c.rates.get(c.country.get(f["customer_id"]), [])
+        newer = [r for r in rates if r["valid_from"] and _d(r["rate_pct"]) == _d(f["expected"])]
+        older = [r for r in rates if used is not None and _d(r["rate_pct"]) == used and newer
+                 and r["valid_from"] < newer[-1]["valid_from"]]
+        plain = "The tax rate on the line is not the rate in force in the customer's country on the issue date."
+        if older:
+            return (plain, "tax setup", f"{f['actual']}% is the rate before the change to {f['expected']}% on "
+                                        f"{newer[-1]['valid_from']}: the rate change was not applied")
+        return (plain, "tax setup", f"{f['actual']}% used, {f['expected']}% in force: the country's rate is set up "
+                                    f"wrongly in billing")
     if check == "unbilled_charge":
         exp = c.expected.get((f["subscription_id"], f["period"])) or {}
         if exp.get("kind") == "usage":

@@ -77,6 +77,10 @@ CREATE TRIGGER cases_are_kept BEFORE DELETE ON cases
 class CaseLogError(BillingInputError):
     """Raised when the case log is missing, damaged, not a case log, or asked about an unknown case."""
 
+    def _render_traceback_(self) -> list[str]:
+        # in a workbook, IPython shows this instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 def default_case_log_path() -> Path:
     """``$BILLING_CASE_LOG`` when set, else ``cases.sqlite`` in the user's data folder (never the repository)."""

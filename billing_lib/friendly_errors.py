@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from .errors import BillingInputError
 
-HEADING = "Stopped: "
-
-
 def message_lines(error: BillingInputError) -> list[str]:
-    """The lines shown for ``error``: its message (already saying what to fix), without a traceback."""
-    text = str(error).strip() or type(error).__name__
-    return [HEADING + text]
+    """The lines shown for ``error``: ``Kind: message`` (the message says what to fix), without a traceback.
+
+    An error class that renders itself for IPython (``_render_traceback_``) keeps its own lines.
+    """
+    render = getattr(error, "_render_traceback_", None)
+    if callable(render):
+        return list(render())
+    return [f"{type(error).__name__}: {str(error).strip()}"]
 
 
 def _handler(shell, etype, value, tb, tb_offset=None):  # noqa: ARG001  (IPython's handler signature)

@@ -39,16 +39,16 @@ def data_dir_problem(value: object) -> str | None:
     return None
 
 
-def period_problem(value: object, *, required: bool = False) -> str | None:
-    """What is wrong with ``period`` ("YYYY-MM"; None allowed unless ``required``), or None."""
+def period_problem(value: object, *, required: bool = False, name: str = "period") -> str | None:
+    """What is wrong with the month ``name`` ("YYYY-MM"; None allowed unless ``required``), or None."""
     if value is None:
-        return "period is required by this workbook: a month as text, e.g. \"2024-06\"" if required else None
+        return f"{name} is required by this workbook: a month as text, e.g. \"2024-06\"" if required else None
     if isinstance(value, (int, float)):
-        return f"period {value!r} is a number: write the month as text in quotes, e.g. \"2024-06\""
+        return f"{name} {value!r} is a number: write the month as text in quotes, e.g. \"2024-06\""
     try:
         parse_period(value)
-    except ParameterError as exc:
-        return str(exc)
+    except ParameterError:
+        return f"{name} {value!r} is not a month as YYYY-MM (for example 2024-03)"
     return None
 
 
@@ -90,8 +90,12 @@ def import_problem(kind: object, source: object) -> str | None:
 
 def check_parameters(*, data_dir: object = _UNSET, period: object = _UNSET, output_dir: object = _UNSET,
                      base_currency: object = _UNSET, period_required: bool = False,
-                     import_kind: object = None, import_source: object = None) -> None:
-    """Check the parameters given; ParameterError naming every wrong one and how to fix it."""
+                     import_kind: object = None, import_source: object = None,
+                     period_from: object = None, period_to: object = None) -> None:
+    """Check the parameters given; ParameterError naming every wrong one and how to fix it.
+
+    ``period_from``/``period_to`` (a range of months, None: open) and the import pair are checked when given.
+    """
     found = []
     if data_dir is not _UNSET:
         found.append(data_dir_problem(data_dir))
@@ -102,6 +106,10 @@ def check_parameters(*, data_dir: object = _UNSET, period: object = _UNSET, outp
     if base_currency is not _UNSET:
         found.append(base_currency_problem(base_currency))
     found.append(import_problem(import_kind, import_source))
+    found.append(period_problem(period_from, name="period_from"))
+    found.append(period_problem(period_to, name="period_to"))
+    if not any(found[-2:]) and period_from is not None and period_to is not None and period_from > period_to:
+        found.append(f"period_from {period_from!r} is after period_to {period_to!r}")
     problems = [p for p in found if p]
     if problems:
         # the first line names every problem: the monthly run reports a failed workbook by it

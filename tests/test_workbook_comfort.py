@@ -22,7 +22,8 @@ from workbook_data import write_workbook_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CHECKED = ("data_dir", "period", "output_dir", "base_currency")
+CHECKED = ("data_dir", "period", "output_dir", "base_currency", "period_from", "period_to", "import_kind",
+           "import_source")
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -83,7 +84,8 @@ def test_parameters_are_checked_right_after_the_parameters_cell(notebook):
                          ids=_ids([p for p in NOTEBOOKS if p.name[:2].isdigit()]))
 def test_wrong_parameters_stop_the_workbook_with_one_friendly_message(notebook, tmp_path):
     declared = declared_parameters(notebook)
-    wrong = {"data_dir": str(tmp_path / "no-such-folder"), "period": "2024-13", "base_currency": "euro"}
+    wrong = {"data_dir": str(tmp_path / "no-such-folder"), "period": "2024-13", "period_from": "2024-13",
+             "base_currency": "euro"}
     wrong = {k: v for k, v in wrong.items() if k in declared}
     nb, error = _execute(notebook, tmp_path, wrong)
     assert isinstance(error, pm.PapermillExecutionError)  # papermill (and so `billing run`) fails
@@ -91,7 +93,7 @@ def test_wrong_parameters_stop_the_workbook_with_one_friendly_message(notebook, 
     [shown] = _error_outputs(nb)
     assert len(shown.traceback) == 1
     text = shown.traceback[0]
-    assert text.startswith("Stopped: ")
+    assert text.startswith("ParameterError: ")
     for value in wrong.values():
         assert repr(value) in text
     assert "Change the value in the parameters cell" in text
@@ -109,7 +111,7 @@ def test_a_dataset_that_breaks_the_contract_is_shown_without_traceback(tmp_path)
     nb, error = _execute(notebook, tmp_path, {"data_dir": str(data), "output_dir": str(tmp_path / "out")})
     assert error is not None and error.ename == "DatasetError"
     [shown] = _error_outputs(nb)
-    assert shown.traceback[0].startswith(f"Stopped: {data} does not follow the billing data contract")
+    assert shown.traceback[0].startswith(f"DatasetError: {data} does not follow the billing data contract")
     assert "customers.csv, row 2, column 'currency'" in shown.traceback[0]
     assert "Traceback" not in "".join(shown.traceback)
 
@@ -155,6 +157,8 @@ def test_good_parameters_pass(tmp_path):
     ({"base_currency": "eur"}, "base currency 'eur' is not an ISO 4217 currency code"),
     ({"data_dir": ""}, "data_dir must be the path of a dataset folder as text"),
     ({"output_dir": None}, "output_dir must be the path of a folder as text"),
+    ({"period_from": "2024-1"}, "period_from '2024-1' is not a month as YYYY-MM"),
+    ({"period_from": "2024-06", "period_to": "2024-02"}, "period_from '2024-06' is after period_to '2024-02'"),
     ({"import_kind": "lago"}, "import_kind and import_source go together"),
     ({"import_kind": "sap", "import_source": "."}, "import_kind 'sap' is not one of 'ibm-receivables', 'lago'"),
     ({"import_kind": "lago", "import_source": "/no/such/export.json"}, "import_source '/no/such/export.json' does not"),
@@ -193,4 +197,4 @@ def test_the_monthly_run_stops_with_the_friendly_message(tmp_path):
                      r"workbook: a month as text, e.g. \"2024-06\"\n", proc.stderr), proc.stderr
     assert "Traceback" not in proc.stderr
     [shown] = _error_outputs(nbformat.read(tmp_path / "out" / "all" / "failed" / "03_month_end_close.ipynb", 4))
-    assert shown.traceback[0].startswith("Stopped: period is required")
+    assert shown.traceback[0].startswith("ParameterError: period is required")

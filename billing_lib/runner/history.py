@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from .export import notebook_title
 GENERATOR = "billing-workbooks run history"
 MARKER = f'<meta name="generator" content="{GENERATOR}">'
 # headline figures worth a glance across months (label, key); the month's own index page has them all
-FIGURES = (("findings", "findings"), ("money at stake", "at_stake_base"),
+FIGURES = (("invoice run", "decision"), ("findings", "findings"), ("money at stake", "at_stake_base"),
            ("billed revenue", "billed_revenue_base"), ("controls passed", "controls_passed"))
 
 
@@ -91,6 +92,13 @@ def _figures(folder: Path, workbooks: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _title(folder: Path, workbook: str) -> str:
+    """The report's own title (a per-case report names its case), else the notebook's heading, else the name."""
+    report = folder / "reports" / f"{workbook}.html"
+    with open(report, encoding="utf-8", errors="replace") as fh:
+        head = fh.read(20_000)  # the <title> is in the head, before the embedded plotly.js
+    found = re.search(r"<title>(.*?)</title>", head, re.S)
+    if found and found.group(1).strip():
+        return html.unescape(found.group(1).strip())
     executed = folder / "notebooks" / f"{workbook}.ipynb"
     return notebook_title(executed) if executed.is_file() else workbook
 

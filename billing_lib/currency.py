@@ -41,9 +41,11 @@ def minor_digits(code: str) -> int:
 
 
 def quantize(amount: Decimal, code: str) -> Decimal:
-    """Round ``amount`` half away from zero to the minor unit of ``code``."""
+    """Round ``amount`` half away from zero to the minor unit of ``code``; a zero is positive (-0.004 USD
+    is 0.00, never -0.00)."""
     exp = Decimal(1).scaleb(-minor_digits(code))
-    return amount.quantize(exp, rounding=ROUND_HALF_UP)  # ROUND_HALF_UP is away from zero
+    rounded = amount.quantize(exp, rounding=ROUND_HALF_UP)  # ROUND_HALF_UP is away from zero
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
 def digits_expr(currency: pl.Expr) -> pl.Expr:
@@ -112,6 +114,7 @@ def format_money_local(amount: Decimal | None, code: str, locale: str, *, exact:
         return ""
     digits = minor_digits(code)
     if exact:
+        amount = amount.copy_abs() if amount.is_zero() else amount
         digits = max(digits, -amount.normalize().as_tuple().exponent)
     else:
         amount = quantize(amount, code)

@@ -67,3 +67,10 @@ def number_text(value: pl.Expr) -> pl.Expr:
     s = value.cast(DECIMAL).cast(pl.String)
     trimmed = s.str.replace(r"(\.\d*?)0+$", "$1").str.replace(r"\.$", "")
     return pl.when(trimmed == "-0").then(pl.lit("0")).otherwise(trimmed)
+
+
+def money_text_where_currency(amount: pl.Expr, currency: pl.Expr | None = None) -> pl.Expr:
+    """:func:`to_text` of ``amount`` on rows that have a currency (default column ``currency``), null on
+    rows without one (a finding about a whole period, a customer with no amount at stake)."""
+    cur = pl.col("currency") if currency is None else currency
+    return pl.when(cur.is_not_null()).then(to_text(amount, cur))

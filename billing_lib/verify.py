@@ -28,7 +28,7 @@ from .checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
 from .checks.context import CheckContext
 from .currency import format_money
 from .dataset import Dataset
-from .money import to_text
+from .money import money_text_where_currency
 from .output import atomic_outputs, neutralize_formulas
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def write_results(result: VerificationResult, out_dir: str | Path) -> list[Path]
     """Write exceptions.csv, exceptions.parquet and summary.json into ``out_dir`` atomically."""
     out = Path(out_dir)
     table = result.exceptions.with_columns(
-        at_stake=pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col("at_stake"), pl.col("currency"))))
+        at_stake=money_text_where_currency(pl.col("at_stake")))
     with atomic_outputs(out) as stage:
         neutralize_formulas(table).write_csv(stage / "exceptions.csv", line_terminator="\n")
         table.write_parquet(stage / "exceptions.parquet", statistics=False)

@@ -28,6 +28,23 @@ def test_format_money_local(amount, code, locale, text):
     assert format_money_local(Decimal(amount), code, locale) == text
 
 
+def test_an_amount_that_rounds_to_zero_is_a_positive_zero():
+    import polars as pl
+
+    from billing_lib.currency import format_money
+    from billing_lib.money import DECIMAL, money_text_where_currency, number_text, to_text
+    assert format_money_local(Decimal("-0.004"), "USD", "en_US") == "$0.00"
+    assert format_money_local(Decimal("-0.4"), "JPY", "ja_JP") == "￥0"
+    assert format_money_local(Decimal("-0.000"), "EUR", "en", exact=True) == "€0.00"
+    assert format_money(Decimal("-0.004"), "USD") == "0.00"
+    assert format_money_local(Decimal("-0.005"), "USD", "en_US") == "-$0.01"  # not zero: keeps its sign
+    frame = pl.DataFrame({"amount": [Decimal("-0.004"), Decimal("-0.4"), Decimal("-0.00000000001")],
+                          "currency": ["USD", "JPY", None]}, schema={"amount": DECIMAL, "currency": pl.String})
+    out = frame.select(text=to_text(pl.col("amount"), pl.col("currency")),
+                       where=money_text_where_currency(pl.col("amount")), number=number_text(pl.col("amount")))
+    assert out.rows() == [("0.00", "0.00", "-0.004"), ("0", "0", "-0.4"), ("0.00", None, "0")]
+
+
 def test_unit_prices_keep_their_digits_and_numbers_have_no_trailing_zeros():
     assert format_money_local(Decimal("0.0125"), "EUR", "de_DE", exact=True) == f"0,0125{NBSP}€"
     assert format_money_local(Decimal("0.05"), "EUR", "en", exact=True) == "€0.05"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..money import to_text
+from ..money import money_text_where_currency
 from ..output import atomic_outputs, neutralize_formulas
 from .store import CaseLog
 
@@ -27,7 +27,7 @@ def record_findings(log: CaseLog, exceptions: pl.DataFrame, periods: list[str], 
                     at: str | None = None) -> pl.DataFrame:
     """Record the findings in ``log`` and return them (in their order) with ``case_status`` and ``in_report``."""
     rows = exceptions.with_columns(
-        at_stake=pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col("at_stake"), pl.col("currency")))
+        at_stake=money_text_where_currency(pl.col("at_stake"))
     ).to_dicts()
     standing = log.record_run(rows, periods, author=author, at=at)
     return with_standing(log, exceptions, standing)
@@ -56,7 +56,7 @@ def to_report(marked: pl.DataFrame) -> pl.DataFrame:
 def write_case_status(marked: pl.DataFrame, out_dir: str | Path) -> Path:
     """Write ``case_status.csv`` (formula-safe, deterministic for the same data and log) atomically."""
     table = marked.with_columns(
-        at_stake=pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col("at_stake"), pl.col("currency"))),
+        at_stake=money_text_where_currency(pl.col("at_stake")),
         in_report=pl.when(pl.col("in_report")).then(pl.lit("yes")).otherwise(pl.lit("no")),
     ).select(STANDING_COLUMNS)
     with atomic_outputs(out_dir) as stage:

@@ -157,10 +157,9 @@ def messages_frame(messages: list[ClientMessage]) -> pl.DataFrame:
 
 
 def _money_text(frame: pl.DataFrame) -> pl.DataFrame:
-    from ..money import to_text
+    from ..money import money_text_where_currency
     money = [c for c in ("net", "tax", "total", "deferred", "debit", "credit") if c in frame.columns]
-    return frame.with_columns(pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col(c), pl.col("currency")))
-                              .alias(c) for c in money)
+    return frame.with_columns(money_text_where_currency(pl.col(c)).alias(c) for c in money)
 
 
 def safe_name(text: str) -> str:

@@ -36,9 +36,10 @@ from pathlib import Path
 import polars as pl
 
 from .checks.base import REGISTRY
+from .currency import format_money
 from .dataset import Dataset
 from .generate import GeneratedInvoices, generate_period, write_generated
-from .money import DECIMAL, ZERO, to_text
+from .money import DECIMAL, ZERO, money_text_where_currency, number_text
 from .month_end.revenue import revenue_bridge_detail
 from .output import atomic_outputs, neutralize_formulas
 from .periods import period_name
@@ -235,9 +236,10 @@ def customer_changes(run: InvoiceRun, swing_pct: Decimal = SWING_PCT) -> pl.Data
     billed_before = (run.review.frame("invoices").filter((pl.col("period_start") < run.period)
                                                         & (pl.col("status") != "void"))
                      .select("customer_id").unique().collect()["customer_id"].implode())
+    drafted = run.drafts.headers["customer_id"].unique().implode()  # churned: no draft now, billed last month
     status = (pl.when((pl.col("previous") == 0) & ~pl.col("customer_id").is_in(billed_before)).then(pl.lit("new"))
               .when(pl.col("previous") == 0).then(pl.lit("resumed"))
-              .when(pl.col("current") == 0).then(pl.lit("churned"))
+              .when(~pl.col("customer_id").is_in(drafted)).then(pl.lit("churned"))
               .when(pl.col("change") != 0).then(pl.lit("changed")).otherwise(pl.lit("unchanged")))
     out = (per.join(causes, on=["customer_id", "currency"], how="left")
            .join(_customer_names(run.data), on="customer_id", how="left")
@@ -255,7 +257,7 @@ def flagged_changes(changes: pl.DataFrame) -> pl.DataFrame:
     """The flagged rows of :func:`customer_changes` for display: the change in % as text ("+35.5%")."""
     pct = pl.when(pl.col("change_pct").is_not_null()).then(
         pl.format("{}%", pl.when(pl.col("change_pct") > 0).then(pl.lit("+")).otherwise(pl.lit(""))
-                  + pl.col("change_pct").round(1).cast(pl.Float64).cast(pl.String)))
+                  + number_text(pl.col("change_pct"))))
     return (changes.filter(pl.col("flagged")).with_columns(change_pct=pct)
             .select("customer_id", "name", "currency", "status", "last_month", "draft", "change", "change_pct",
                     "cause"))
@@ -352,7 +354,7 @@ def decide(run: InvoiceRun) -> Decision:
         "warnings": found.height - errors.height,
         "drafts_with_errors": int((status["errors"] > 0).sum()),
         "already_issued": run.issued.height,
-        "totals": {r["currency"]: _text(r["total"], r["currency"])
+        "totals": {r["currency"]: format_money(r["total"], r["currency"])
                    for r in totals_by_currency(run).iter_rows(named=True)},
     }
     reasons = []
@@ -366,11 +368,6 @@ def decide(run: InvoiceRun) -> Decision:
         reasons.append(f"nothing to invoice for {period_name(run.period)}")
     go = not run.already_invoiced and errors.height == 0 and status.height > 0
     return Decision(go, tuple(reasons), counts)
-
-
-def _text(amount: Decimal, currency: str) -> str:
-    from .currency import format_money
-    return format_money(amount, currency)
 
 
 def conclusions(decision: Decision, changes: pl.DataFrame) -> list[str]:
@@ -403,7 +400,7 @@ def write_review(run: InvoiceRun, decision: Decision, output_dir: str | Path) ->
     review = {"decision": decision.label, "period": period_name(run.period), "reasons": list(decision.reasons),
               "counts": decision.counts, "drafts_folder": "drafts", "approved_file": "approved_invoices.csv"}
     findings = draft_findings(run).with_columns(
-        at_stake=pl.when(pl.col("currency").is_not_null()).then(to_text(pl.col("at_stake"), pl.col("currency"))))
+        at_stake=money_text_where_currency(pl.col("at_stake")))
     with atomic_outputs(out) as stage:
         pl.DataFrame({"invoice_id": approved_ids(run)}, schema={"invoice_id": pl.String}).write_csv(
             stage / "approved_invoices.csv", line_terminator="\n")

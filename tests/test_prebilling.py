@@ -126,6 +126,25 @@ def test_customers_against_last_month_with_their_cause(june):
     summary = prebilling.change_summary(changes)
     assert summary.rows() == [("new", 1, 1), ("resumed", 1, 1), ("churned", 1, 1), ("changed", 3, 3),
                               ("unchanged", 1, 0)]
+    shown = {r["customer_id"]: r["change_pct"] for r in prebilling.flagged_changes(changes).iter_rows(named=True)}
+    # exact decimal text, never a float's ("200.0", "33.299999")
+    assert shown == {"C2": None, "C7": None, "C3": "-100%", "C4": "+200%", "C5": "+93.8%", "C6": "+33.3%"}
+
+
+def test_a_customer_billed_at_a_full_discount_is_not_churned(tmp_path):
+    # C9 paid 10.00 in May; from June its subscription is at 100% discount: a draft of 0.00, still a customer
+    tables = {name: textwrap.dedent(text) for name, text in REVIEW.items()}
+    tables["customers"] += "C9,Free GmbH,a@c9.example,DE,EUR,30,false\n"
+    tables["subscriptions"] += "S9,C9,SEAT,1,2024-01-01,2024-05-31,,\nS10,C9,SEAT,1,2024-06-01,,100,\n"
+    tables["invoices"] += "INV-0000007,C9,EUR,2024-06-01,2024-07-01,2024-05-01,2024-05-31,10.00,0.00,1.90,11.90,open\n"
+    tables["invoice_lines"] += "INV-0000007,1,S9,SEAT,Seats,2024-05-01,2024-05-31,1,10.00,10.00,0.00,19,1.90\n"
+    run = prebilling.prepare_run(load_dataset(write_dataset(tmp_path / "data", **tables)), "2024-06", tmp_path / "out")
+    (free,) = run.drafts.headers.filter(pl.col("customer_id") == "C9").iter_rows(named=True)
+    assert free["total"] == 0
+    got = {r["customer_id"]: (r["status"], r["last_month"], r["draft"])
+           for r in prebilling.customer_changes(run).iter_rows(named=True)}
+    assert got["C9"] == ("changed", D("10"), D("0"))
+    assert got["C3"] == ("churned", D("20"), D("0"))  # no draft at all: churned
 
 
 def test_totals_by_product_and_currency(june):

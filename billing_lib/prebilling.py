@@ -38,6 +38,7 @@ import polars as pl
 from .checks.base import REGISTRY
 from .currency import format_money
 from .dataset import Dataset
+from .delivery.approval import APPROVAL_COLUMNS, APPROVED_FILE, FINDINGS_FILE, REVIEW_FILE, clear_review, folder_hashes
 from .generate import GeneratedInvoices, generate_period, write_generated
 from .money import DECIMAL, ZERO, money_text_where_currency, number_text
 from .month_end.revenue import revenue_bridge_detail
@@ -107,6 +108,7 @@ class InvoiceRun:
     result: VerificationResult
     issued: pl.DataFrame
     written: list[Path] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)  # content hash of each draft as written (billing send's)
 
     @property
     def already_invoiced(self) -> bool:
@@ -123,18 +125,24 @@ def issued_invoices(ds: Dataset, period: dt.date) -> pl.DataFrame:
 
 def prepare_run(ds: Dataset, period: str | dt.date, output_dir: str | Path,
                 progress: Progress | None = None) -> InvoiceRun:
-    """Generate ``period``'s drafts into ``<output_dir>/drafts`` (CSV, HTML, PDF) and check them."""
+    """Generate ``period``'s drafts into ``<output_dir>/drafts`` (CSV, HTML, PDF) and check them.
+
+    An earlier review's ``approved_invoices.csv``, ``review.json`` and ``draft_findings.csv`` in
+    ``output_dir`` are removed first: they approved other drafts, and until :func:`write_review` runs
+    for these nothing in ``output_dir`` approves them."""
     say = progress or (lambda _text: None)
     month = _month(period)
     base = before_period(ds, month)
     say(f"rating {period_name(month)} from contracts, usage and the price book")
     drafts = generate_period(base, month)
+    clear_review(output_dir)
     say(f"writing {drafts.headers.height} draft invoices and their documents")
     written = write_generated(drafts, base, Path(output_dir) / "drafts", progress=say)
+    hashes = folder_hashes(Path(output_dir) / "drafts")
     review = with_drafts(base, drafts)
     say("running the checks on the drafts")
     result = verify(review, [month], checks=draft_checks())
-    return InvoiceRun(month, ds, drafts, review, result, issued_invoices(ds, month), written)
+    return InvoiceRun(month, ds, drafts, review, result, issued_invoices(ds, month), written, hashes)
 
 
 def situation(run: InvoiceRun) -> str:
@@ -363,7 +371,8 @@ def decide(run: InvoiceRun) -> Decision:
                        "drafts would bill the month twice; they serve to compare with what was issued")
     if errors.height:
         reasons.append(f"{errors.height} error finding(s) on {counts['drafts_with_errors']} draft(s) and the "
-                       f"period: correct the data and run again, or send only the approved drafts")
+                       f"period: correct the data and run again, or send only the approved drafts (billing send "
+                       f"--approved {APPROVED_FILE})")
     if status.height == 0:
         reasons.append(f"nothing to invoice for {period_name(run.period)}")
     go = not run.already_invoiced and errors.height == 0 and status.height > 0
@@ -393,19 +402,24 @@ def headline(decision: Decision, changes: pl.DataFrame) -> dict:
             "flagged customers": int(changes["flagged"].sum()) if changes.height else 0}
 
 
+def approved_table(run: InvoiceRun) -> pl.DataFrame:
+    """The approved drafts for ``approved_invoices.csv``: invoice_id, period and the content hash of the
+    draft as written (``billing send`` refuses an approval whose period or hash is not the draft's)."""
+    period = period_name(run.period)
+    rows = [(invoice_id, period, run.hashes[invoice_id]) for invoice_id in approved_ids(run)]
+    return pl.DataFrame(rows, schema={c: pl.String for c in APPROVAL_COLUMNS}, orient="row")
+
+
 def write_review(run: InvoiceRun, decision: Decision, output_dir: str | Path) -> list[Path]:
-    """Write ``approved_invoices.csv`` (column invoice_id, sorted), ``review.json`` (decision, reasons,
-    counts) and ``draft_findings.csv`` into ``output_dir`` atomically."""
+    """Write ``approved_invoices.csv`` (invoice_id, period, content_hash; sorted), ``review.json`` (decision,
+    reasons, counts) and ``draft_findings.csv`` into ``output_dir`` atomically."""
     out = Path(output_dir)
     review = {"decision": decision.label, "period": period_name(run.period), "reasons": list(decision.reasons),
-              "counts": decision.counts, "drafts_folder": "drafts", "approved_file": "approved_invoices.csv"}
-    findings = draft_findings(run).with_columns(
-        at_stake=money_text_where_currency(pl.col("at_stake")))
+              "counts": decision.counts, "drafts_folder": "drafts", "approved_file": APPROVED_FILE}
+    findings = draft_findings(run).with_columns(at_stake=money_text_where_currency(pl.col("at_stake")))
     with atomic_outputs(out) as stage:
-        pl.DataFrame({"invoice_id": approved_ids(run)}, schema={"invoice_id": pl.String}).write_csv(
-            stage / "approved_invoices.csv", line_terminator="\n")
-        (stage / "review.json").write_text(json.dumps(review, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
-        neutralize_formulas(findings).write_csv(stage / "draft_findings.csv", line_terminator="\n")
-    return [out / "approved_invoices.csv", out / "review.json", out / "draft_findings.csv"]
-
+        approved_table(run).write_csv(stage / APPROVED_FILE, line_terminator="\n")
+        (stage / REVIEW_FILE).write_text(json.dumps(review, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+        neutralize_formulas(findings).write_csv(stage / FINDINGS_FILE, line_terminator="\n")
+    return [out / APPROVED_FILE, out / REVIEW_FILE, out / FINDINGS_FILE]

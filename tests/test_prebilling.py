@@ -163,7 +163,13 @@ def test_go_writes_every_draft_as_approved(june):
     decision = prebilling.decide(run)
     assert decision.go and decision.reasons == ()
     prebilling.write_review(run, decision, out)
-    assert (out / "approved_invoices.csv").read_text() == "invoice_id\n" + "\n".join(DRAFTS) + "\n"
+    approved = pl.read_csv(out / "approved_invoices.csv", infer_schema=False)
+    assert approved.columns == ["invoice_id", "period", "content_hash"]
+    assert approved["invoice_id"].to_list() == DRAFTS and set(approved["period"]) == {"2024-06"}
+    # the hash billing send computes from the drafts it reads
+    from billing_lib.delivery.approval import folder_hashes
+    assert dict(zip(approved["invoice_id"], approved["content_hash"])) == folder_hashes(out / "drafts")
+    assert len(set(approved["content_hash"])) == 6
     review = json.loads((out / "review.json").read_text())
     assert review["decision"] == "go" and review["period"] == "2024-06"
     assert (review["counts"]["drafts"], review["counts"]["approved"], review["counts"]["held"]) == (6, 6, 0)
@@ -209,7 +215,7 @@ def test_a_month_already_invoiced_is_no_go_and_compared_with_what_was_issued(jun
     decision = prebilling.decide(again)
     assert not decision.go and "already has 6 issued invoice(s)" in decision.reasons[0]
     prebilling.write_review(again, decision, tmp_path / "out")
-    assert (tmp_path / "out" / "approved_invoices.csv").read_text() == "invoice_id\n"
+    assert (tmp_path / "out" / "approved_invoices.csv").read_text() == "invoice_id,period,content_hash\n"
     compared = prebilling.compare_with_issued(again)
     assert compared.filter(pl.col("difference") != 0).rows() == [
         ("C6", "Price GmbH", "EUR", "INV-0000011", D("17.85"), D("23.80"), D("-5.95"))]
@@ -241,5 +247,5 @@ def test_a_month_with_nothing_to_invoice_is_no_go(review_data, tmp_path):
     assert decision.reasons == ("nothing to invoice for 2023-01",)
     assert prebilling.situation(run).startswith("Nothing to invoice for 2023-01")
     prebilling.write_review(run, decision, tmp_path)
-    assert (tmp_path / "approved_invoices.csv").read_text() == "invoice_id\n"
+    assert (tmp_path / "approved_invoices.csv").read_text() == "invoice_id,period,content_hash\n"
     assert prebilling.customer_changes(run).is_empty() and prebilling.totals_by_product(run).is_empty()

@@ -349,6 +349,83 @@ def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(mont
     assert done.returncode == 0, done.stderr
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(approved)
     assert (review / "drafts" / "delivery_log.sqlite").is_file()
+    assert f"pre-billing review ({review / 'review.json'}): GO for 2024-03, {len(approved)} draft(s) approved" \
+        in done.stderr
+
+
+def _review(data: Path, period: str, out: Path, write: bool = True):
+    from billing_lib.prebilling import decide, prepare_run, write_review
+    run = prepare_run(load_dataset(data), period, out)
+    if write:
+        write_review(run, decide(run), out)
+    return run
+
+
+def test_an_approval_of_other_drafts_is_refused(month, tmp_path):
+    # March reviewed and approved; then the review is run for April into the same folder and a cell fails
+    # before write_review. April's drafts carry March's numbers (March is not invoiced in the data).
+    data = month[0]
+    review, saved, out = tmp_path / "invoice_run", tmp_path / "saved", tmp_path / "out"
+    march = _review(data, "2024-03", review)
+    saved.mkdir()
+    for name in ("approved_invoices.csv", "review.json"):
+        shutil.copy(review / name, saved / name)
+    april = _review(data, "2024-04", review, write=False)
+    assert set(april.drafts.headers["invoice_id"]) & set(march.drafts.headers["invoice_id"])
+    assert not (review / "approved_invoices.csv").exists() and not (review / "review.json").exists()
+    drafts = str(review / "drafts")
+    refused = billing("send", drafts, "--data", str(data), "--outbox", str(out))
+    assert refused.returncode == 2 and "approved_invoices.csv does not exist" in refused.stderr
+    # March's list given explicitly: its period is not the drafts'
+    explicit = billing("send", drafts, "--data", str(data), "--outbox", str(out), "--approved",
+                       str(saved / "approved_invoices.csv"))
+    assert explicit.returncode == 2 and "Traceback" not in explicit.stderr
+    assert (f"{saved / 'approved_invoices.csv'}, row 2, column 'period': {march.drafts.headers.sort('number')[0, 'invoice_id']}"
+            " was approved for 2024-03 but the draft bills 2024-04") in explicit.stderr
+    # March's list and review put back beside April's drafts (e.g. by an older version of the workbook)
+    for name in ("approved_invoices.csv", "review.json"):
+        shutil.copy(saved / name, review / name)
+    stale = billing("send", drafts, "--data", str(data), "--outbox", str(out))
+    assert stale.returncode == 2 and "the review is of 2024-03, but the approved drafts bill 2024-04" in stale.stderr
+    # a list of ids only, as a review's own list: it cannot be checked against the drafts
+    ids_only = pl.read_csv(saved / "approved_invoices.csv", infer_schema=False).select("invoice_id")
+    ids_only.write_csv(review / "approved_invoices.csv")
+    (review / "review.json").write_text((saved / "review.json").read_text().replace("2024-03", "2024-04"))
+    old_format = billing("send", drafts, "--data", str(data), "--outbox", str(out))
+    assert old_format.returncode == 2 and "needs the columns period and content_hash" in old_format.stderr
+    assert not out.exists() and not (review / "drafts" / "delivery_log.sqlite").exists()
+
+
+def test_an_approved_draft_whose_figures_changed_is_refused(month, tmp_path):
+    data = month[0]
+    review = tmp_path / "invoice_run"
+    _review(data, "2024-03", review)
+    invoices_csv = review / "drafts" / "invoices.csv"
+    rows = pl.read_csv(invoices_csv, infer_schema=False)
+    first = rows[0, "invoice_id"]
+    rows.with_columns(pl.when(pl.col("invoice_id") == first).then(pl.lit("1.00")).otherwise(pl.col("total"))
+                      .alias("total")).write_csv(invoices_csv)
+    done = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert f"column 'content_hash': the figures of {first} changed since it was approved" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_no_go_review_is_sent_only_from_a_list_given_explicitly(month, tmp_path):
+    data = month[0]
+    review, out = tmp_path / "invoice_run", tmp_path / "out"
+    _review(data, "2024-02", review)  # February is invoiced already: no-go, nothing approved
+    refused = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(out))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "NO-GO for 2024-02" in refused.stderr and "already has" in refused.stderr
+    assert f"--approved {review / 'approved_invoices.csv'}" in refused.stderr
+    refused_all = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(out), "--all")
+    assert refused_all.returncode == 2 and "NO-GO for 2024-02" in refused_all.stderr
+    assert not out.exists()
+    explicit = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(out), "--approved",
+                       str(review / "approved_invoices.csv"))
+    assert explicit.returncode == 0, explicit.stderr
+    assert "nothing to send: no invoice is approved" in explicit.stdout
 
 
 def test_an_empty_approved_list_sends_nothing(month, tmp_path):

@@ -1,9 +1,6 @@
 """The invoices to send: a ``billing generate`` folder, the approved list and the customers' addresses."""
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +10,9 @@ from ..currency import customer_locale
 from ..errors import ParameterError
 from ..generate import document_name
 from ..loading import load_dataset
+from .approval import (APPROVED_FILE, Review, approval_problems, content_hash, generated_hashes, read_csv_rows,
+                       review_of)
 
-APPROVED_FILE = "approved_invoices.csv"
-REVIEW_FILE = "review.json"  # written by the pre-billing review next to its drafts folder
 INVOICE_COLUMNS = ("invoice_id", "customer_id", "currency", "issue_date", "due_date", "period_start",
                    "period_end", "subtotal", "discount", "tax", "total", "status")
 LINE_COLUMNS = ("invoice_id", "line_no", "description", "period_start", "period_end", "quantity", "unit_price",
@@ -40,34 +37,14 @@ class InvoiceToSend:
         return self.invoice["invoice_id"]
 
 
-def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    """Every row of a CSV as text; ParameterError naming the file when it is missing or lacks a column."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, strict=True)
-            header = [c.strip() for c in reader.fieldnames or []]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise ParameterError(f"{path}: no column {', '.join(map(repr, missing))} in the header row "
-                                     f"(found {', '.join(header) or 'nothing'})")
-            reader.fieldnames = header
-            return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    except FileNotFoundError:
-        raise ParameterError(f"{path} does not exist") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ParameterError(f"{path} cannot be read as UTF-8 CSV: {exc}") from None
-
-
-def content_hash(invoice: dict[str, str], lines: list[dict[str, str]]) -> str:
-    """SHA-256 of the invoice's figures (its row and its lines): the same invoice always has the same hash."""
-    canonical = json.dumps({"invoice": invoice, "lines": lines}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def approved_ids(path: Path, known: dict[str, dict[str, str]]) -> list[str]:
-    """The invoice ids listed in ``path`` (column invoice_id), each checked against the generated invoices."""
+def approved_ids(path: Path, known: dict[str, dict[str, str]], hashes: dict[str, str] | None = None,
+                 review: Review | None = None, require_hashes: bool = False) -> list[str]:
+    """The invoice ids listed in ``path`` (column invoice_id), each checked against the generated invoices;
+    with ``hashes``, its period and content_hash columns (when present, required by ``require_hashes``) must
+    match the invoices and ``review``'s period (see :func:`approval.approval_problems`)."""
     problems, ids = [], []
-    for row_no, row in enumerate(read_csv_rows(path, ("invoice_id",)), start=2):
+    rows = read_csv_rows(path, ("invoice_id",))
+    for row_no, row in enumerate(rows, start=2):
         invoice_id = row["invoice_id"]
         if not invoice_id:
             problems.append(f"{path}, row {row_no}, column 'invoice_id': empty")
@@ -78,6 +55,8 @@ def approved_ids(path: Path, known: dict[str, dict[str, str]]) -> list[str]:
             problems.append(f"{path}, row {row_no}, column 'invoice_id': {invoice_id} is void and cannot be sent")
         elif invoice_id not in ids:
             ids.append(invoice_id)
+    if hashes is not None:
+        problems += approval_problems(path, rows, known, hashes, review, require_hashes)
     _raise_if(problems, f"the approved invoices in {path} do not match the generated folder")
     return ids
 
@@ -94,14 +73,9 @@ def _raise_if(problems: list[str], headline: str) -> None:
 def default_approved_file(generated: Path) -> Path:
     """``GENERATED/approved_invoices.csv``; for the drafts folder of a pre-billing review (whose
     ``review.json`` one level up names it), the review's ``approved_invoices.csv`` beside it."""
-    review = generated.parent / REVIEW_FILE
-    if not (generated / APPROVED_FILE).is_file() and review.is_file():
-        try:
-            meta = json.loads(review.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = None
-        if isinstance(meta, dict) and meta.get("drafts_folder") == generated.name:
-            return generated.parent / str(meta.get("approved_file") or APPROVED_FILE)
+    review = review_of(generated)
+    if not (generated / APPROVED_FILE).is_file() and review is not None:
+        return review.approved_file
     return generated / APPROVED_FILE
 
 
@@ -117,13 +91,23 @@ def _approved_source(generated: Path, approved: Path | None, send_all: bool) -> 
     return source
 
 
+def refuse_no_go(review: Review | None, approved: Path | None) -> None:
+    """A no-go review's drafts are sent only from an approved list given explicitly (``--approved FILE``)."""
+    if review is not None and not review.go and approved is None:
+        why = "".join(f"\n  - {reason}" for reason in review.reasons)
+        raise ParameterError(f"{review.describe()}; nothing was sent.{why}\nCorrect the data and run the review "
+                             "again, or, to send some of these drafts anyway, name the list explicitly: "
+                             f"--approved {review.approved_file} (the drafts without error findings)")
+
+
 def load_batch(generated: str | Path, data: str | Path, approved: str | Path | None = None,
                send_all: bool = False) -> list[InvoiceToSend]:
     """The approved invoices of a ``billing generate`` folder, in number order, with their customers' addresses.
 
     Approved ids come from ``approved`` (default: :func:`default_approved_file`); ``send_all`` takes
-    every generated invoice. Anything that does not fit together (an unknown id, a customer missing from
-    the dataset, a missing PDF) is a ParameterError listing every problem, before anything is sent.
+    every generated invoice. Anything that does not fit together (an unknown id, an approval whose period or
+    content hash is not the draft's, a customer missing from the dataset, a missing PDF) is a ParameterError
+    listing every problem, before anything is sent; so is a no-go review's folder without ``approved``.
     """
     generated = Path(generated)
     if not ((generated / "invoices.csv").is_file() and (generated / "documents").is_dir()):
@@ -134,9 +118,12 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
     lines: dict[str, list[dict[str, str]]] = {}
     for row in read_csv_rows(generated / "invoice_lines.csv", LINE_COLUMNS):
         lines.setdefault(row["invoice_id"], []).append(row)
+    review = review_of(generated)
+    refuse_no_go(review, Path(approved) if approved else None)
     source = _approved_source(generated, Path(approved) if approved else None, send_all)
+    own_list = review is not None and source is not None and source.resolve() == review.approved_file.resolve()
     ids = [row["invoice_id"] for row in invoices if row["status"] != "void"] if source is None \
-        else approved_ids(source, by_id)
+        else approved_ids(source, by_id, generated_hashes(invoices, lines), review, require_hashes=own_list)
     frame = load_dataset(data).frame("customers")
     preferred = pl.col("locale").cast(pl.String) if "locale" in frame.collect_schema().names() else pl.lit(None)
     customers = (frame.select("customer_id", "name", "email", "country", preferred.alias("locale")).collect()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from .addresses import sender_from_env
+from .approval import review_of
 from .batch import load_batch
 from .log import DEFAULT_LOG_NAME, open_log
 from .send import NOT_DELIVERED, SendReport, send_invoices
@@ -20,7 +21,8 @@ def send_generated(generated: str | Path, data: str | Path, *, outbox: str | Pat
     """Send the approved invoices of ``generated`` to the customers of ``data`` (outbox folder or SMTP).
 
     Everything that can be checked before sending is (sender, SMTP settings, approved list, customers,
-    documents): a problem there raises ParameterError and nothing is sent or logged.
+    documents, and for a pre-billing review's drafts its decision): a problem there raises ParameterError and
+    nothing is sent or logged.
     """
     sender = sender_from_env()
     if (outbox is None) == (smtp_host is None):
@@ -28,6 +30,9 @@ def send_generated(generated: str | Path, data: str | Path, *, outbox: str | Pat
     if outbox is not None and (smtp_port is not None or starttls):
         raise ParameterError("--smtp-port and --starttls go with --smtp-host, not with --outbox")
     smtp = SmtpSettings.from_env(str(smtp_host), smtp_port, starttls) if smtp_host is not None else None
+    review = review_of(Path(generated))
+    if review is not None and progress:
+        progress(review.describe())
     batch = load_batch(generated, data, approved, send_all)
     log_path = Path(log) if log else Path(generated) / DEFAULT_LOG_NAME
     with open_log(log_path) as delivery_log:

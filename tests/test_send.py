@@ -328,6 +328,29 @@ def test_an_interrupted_attempt_is_tried_again(tmp_path, month):
     assert report.to_frame().to_pandas().shape == (len(batch), 5)
 
 
+def test_a_pdf_removed_after_loading_is_a_failed_delivery_retried_next_run(tmp_path, month):
+    from billing_lib.delivery import Outbox, load_batch, open_log, send_invoices
+    from billing_lib.delivery.addresses import sender_from_env
+    data, gen = fresh(month, tmp_path)
+    batch = load_batch(gen, data, send_all=True)
+    gone = batch[1].pdf
+    kept = gone.read_bytes()
+    gone.unlink()  # removed between load_batch and sending
+    sender = sender_from_env({"BILLING_MAIL_FROM": SENDER})
+    with open_log(gen / "delivery_log.sqlite") as log:
+        report = send_invoices(batch, Outbox(tmp_path / "out"), log, sender)
+    (failed,) = report.with_status("failed")
+    assert failed.invoice_id == batch[1].invoice_id and f"the PDF {gone} cannot be read" in failed.detail
+    assert report.exit_code == 1 and len(report.with_status("sent")) == len(batch) - 1
+    assert f"{batch[1].invoice_id} " in report.summary() and "tried again on the next run" in report.summary()
+    gone.write_bytes(kept)
+    with open_log(gen / "delivery_log.sqlite") as log:
+        again = send_invoices(load_batch(gen, data, send_all=True), Outbox(tmp_path / "out"), log, sender)
+        history = log.history()
+    assert again.exit_code == 0 and [o.invoice_id for o in again.with_status("sent")] == [batch[1].invoice_id]
+    assert history.filter(pl.col("invoice_id") == batch[1].invoice_id)["outcome"].to_list() == ["failed", "sent"]
+
+
 def test_a_second_run_on_the_same_log_is_refused_while_one_is_running(month, tmp_path):
     from billing_lib.delivery import open_log
     from billing_lib.errors import ParameterError

@@ -22,6 +22,10 @@ from .batch import InvoiceToSend
 EML_POLICY = policy.SMTP  # the default policy with CRLF line ends, as on the wire
 
 
+class AttachmentUnreadable(Exception):
+    """The invoice's PDF cannot be read any more (removed or made unreadable after the batch was loaded)."""
+
+
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
     return Environment(loader=PackageLoader("billing_lib", "templates"), undefined=StrictUndefined,
@@ -61,7 +65,8 @@ def message_id(item: InvoiceToSend, sender: Address) -> str:
 
 
 def compose(item: InvoiceToSend, sender: Address, recipient: str) -> EmailMessage:
-    """The invoice's email to ``recipient``: text and HTML alternatives, the PDF attached, headers set."""
+    """The invoice's email to ``recipient``: text and HTML alternatives, the PDF attached, headers set;
+    AttachmentUnreadable when the PDF cannot be read."""
     context = {"invoice": item.invoice, "lines": item.lines, "name": item.customer_name,
                "period_label": _period_label(item), "attachment": item.pdf.name, "nonzero": _nonzero,
                "money": lambda amount: money_text(amount, item),
@@ -77,7 +82,12 @@ def compose(item: InvoiceToSend, sender: Address, recipient: str) -> EmailMessag
     msg["Message-ID"] = message_id(item, sender)
     msg.set_content(_templates().get_template("invoice_email.txt.j2").render(context))
     msg.add_alternative(_templates().get_template("invoice_email.html.j2").render(context), subtype="html")
-    msg.add_attachment(item.pdf.read_bytes(), maintype="application", subtype="pdf", filename=item.pdf.name)
+    try:
+        pdf = item.pdf.read_bytes()
+    except OSError as exc:
+        raise AttachmentUnreadable(f"the PDF {item.pdf} cannot be read ({exc.strerror or exc}): write the "
+                                   "invoice documents again (billing generate), then run again") from None
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=item.pdf.name)
     for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
         part.set_boundary(f"=_{item.content_hash[:24]}_{n}")
     return msg

@@ -10,7 +10,7 @@ import polars as pl
 
 from .addresses import check_recipient
 from .batch import InvoiceToSend
-from .compose import compose, message_id
+from .compose import AttachmentUnreadable, compose, message_id
 from .log import DeliveryLog
 from .transports import DeliveryFailed, Transport
 
@@ -109,7 +109,12 @@ def _send_one(item: InvoiceToSend, transport: Transport, log: DeliveryLog, sende
         log.record(item.invoice_id, item.content_hash, customer, item.customer_email, mid, transport.channel,
                    "invalid_address", checked.problem or "")
         return Outcome(item.invoice_id, customer, item.customer_email, INVALID_ADDRESS, checked.problem or "")
-    msg = compose(item, sender, checked.address)
+    try:
+        msg = compose(item, sender, checked.address)
+    except AttachmentUnreadable as exc:  # e.g. the PDF was removed after the batch was loaded: retried next run
+        log.record(item.invoice_id, item.content_hash, customer, checked.address, mid, transport.channel, "failed",
+                   str(exc))
+        return Outcome(item.invoice_id, customer, checked.address, FAILED, str(exc))
     attempt = log.record(item.invoice_id, item.content_hash, customer, checked.address, mid, transport.channel,
                          "sending")
     try:

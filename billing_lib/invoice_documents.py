@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .currency import customer_locale, format_money_local, format_number_local
 from .dataset import Dataset
+from .errors import ParameterError
 from .rating import tiers_with_bounds
 
 DATE_FMT = "%Y-%m-%d"
@@ -188,7 +189,12 @@ def invoice_documents(headers: pl.DataFrame, lines: pl.DataFrame, ds: Dataset) -
     for head in heads.iter_rows(named=True):
         locale = customer_locale(head["country"], head["preferred_locale"])
         f = _Formats(locale, head["currency"])
-        rows = by_invoice[(head["invoice_id"],)].iter_rows(named=True)
+        part = by_invoice.get((head["invoice_id"],))
+        if part is None:
+            raise ParameterError(f"invoice {head['invoice_id']} (customer {head['customer_id']}) has no invoice "
+                                 "lines: a document needs at least one line; give the invoice its lines or leave "
+                                 "it out")
+        rows = part.iter_rows(named=True)
         doc_lines = tuple(_document_line(row, tiers.get((row["plan_id"], head["currency"]), []), f)
                           for row in rows)
         docs[head["invoice_id"]] = InvoiceDocument(

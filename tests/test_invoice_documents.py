@@ -96,3 +96,20 @@ def test_cjk_font_is_embedded_only_when_the_text_needs_it():
 def test_html_escapes_every_value():
     page = render_html(_doc('<img src=x onerror="alert(1)">'))
     assert "<img" not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+
+
+def test_an_invoice_without_lines_is_named_in_a_parameter_error():
+    from pathlib import Path
+
+    import polars as pl
+
+    from billing_lib.errors import ParameterError
+    from billing_lib.generate import generate_period
+    from billing_lib.invoice_documents import invoice_documents
+    from billing_lib.loading import load_dataset
+    from billing_lib.periods import parse_period
+    ds = load_dataset(Path(__file__).resolve().parents[1] / "data" / "sample")
+    gen = generate_period(ds, parse_period("2024-07"))
+    first = gen.headers.sort("number")[0, "invoice_id"]
+    with pytest.raises(ParameterError, match=f"invoice {first} \\(customer [^)]+\\) has no invoice lines"):
+        invoice_documents(gen.headers, gen.lines.filter(pl.col("invoice_id") != first), ds)

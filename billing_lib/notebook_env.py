@@ -7,7 +7,10 @@ JupyterLab) and as HTML that calls ``Plotly.newPlot`` on the copy of plotly.js
 that :func:`setup` embeds once in the notebook (no CDN, no MathJax). The two
 default URLs in plotly.js that name an online CDN (topojson for geo maps, maki
 icons for map layers; neither is used by the workbooks) are blanked in that
-copy, so a report refers to no online resource.
+copy, so a report refers to no online resource. :func:`setup` also embeds the
+DataTables bundle for the interactive tables (:mod:`billing_lib.interactive_tables`)
+and the project's stylesheet (:mod:`billing_lib.report_style`), so tables and
+the summary look the same in JupyterLab and in the reports.
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ import polars as pl
 from IPython.display import HTML, display
 from plotly.io.base_renderers import MimetypeRenderer
 from plotly.offline import get_plotlyjs
+
+from . import interactive_tables
+from .report_style import style_element
 
 RENDERER = "billing"
 _CDN_DEFAULTS = {
@@ -47,11 +53,14 @@ def offline_plotlyjs() -> str:
 
 
 def setup() -> None:
-    """Prepare a workbook: offline plotly renderer with plotly.js embedded once; pandas/polars display options."""
+    """Prepare a workbook: offline plotly renderer with plotly.js embedded once, the interactive tables'
+    bundle and the project's stylesheet; pandas/polars display options."""
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
                  f"<script type=\"text/javascript\">{offline_plotlyjs()}</script>"))
+    interactive_tables.init()
+    display(HTML(style_element()))
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.max_colwidth", 120)
     pd.set_option("display.width", 160)

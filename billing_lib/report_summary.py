@@ -119,6 +119,16 @@ def publish_summary(summary: Summary, figures: dict | None = None) -> None:
     display(data, raw=True)
 
 
+def read(nb: NotebookNode) -> dict | None:
+    """The summary an executed notebook published last (JSON form, see :meth:`Summary.as_json`), or None."""
+    found = None
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if MIME_TYPE in out.get("data", {}):
+                found = dict(out["data"][MIME_TYPE])
+    return found
+
+
 def _has(cell: NotebookNode, mime: str) -> bool:
     return any(mime in out.get("data", {}) for out in cell.get("outputs", []))
 

@@ -42,6 +42,7 @@ def table_html(frame: pd.DataFrame) -> str:
             + to_html_datatable(frame, connected=False, table_id=table_id, showIndex=False, show_dtypes=False,
                                 classes="display compact", maxBytes=0, maxRows=0, allow_html=False,
                                 display_logo_when_loading=False, layout=_layout(rows), order=[],
+                                text_in_header_can_be_selected=False,  # a click anywhere on a header sorts
                                 pageLength=PAGE_LENGTH, lengthMenu=[PAGE_LENGTH, 25, 100, -1],
                                 style="table-layout:auto;width:auto;margin:0;caption-side:bottom")
             + "</div>")

@@ -142,10 +142,7 @@ def _verdict(summary: dict | None) -> str:
             f"{html.escape(str(summary['verdict']))}</p>")
 
 
-def _previous_note(previous: PreviousRun | None, wanted: str | None, page_dir: Path | None) -> str:
-    if wanted is None:
-        return ("<p class=\"billing-previous-note\">No comparison: this run covers every invoiced month, so it "
-                "has no previous month.</p>")
+def _previous_note(previous: PreviousRun | None, wanted: str, page_dir: Path | None) -> str:
     if previous is None:
         return ("<p class=\"billing-previous-note\">No comparison: no published run of "
                 f"{html.escape(wanted)} (the month before) was found in a folder beside this run's folder. "
@@ -168,7 +165,8 @@ def render(title: str, subtitle: str, entries: list[Entry], previous: PreviousRu
     ``previous`` the run found for it, if any; ``page_dir`` the folder the page is published in (for the
     relative link to the previous run's index).
     """
-    note = _previous_note(previous, previous_period, page_dir) if previous_period or previous else ""
+    note = _previous_note(previous, previous_period or previous.period, page_dir) if previous_period or previous \
+        else ""
     sections = []
     for e in entries:
         before = previous.headlines.get(e.name) if previous else None

@@ -15,6 +15,8 @@ import hashlib
 import itertools
 
 import pandas as pd
+from IPython.display import HTML, display
+from IPython.utils.capture import capture_output
 from itables import init_notebook_mode, to_html_datatable
 
 PAGE_LENGTH = 10
@@ -22,8 +24,17 @@ _counter = itertools.count(1)
 
 
 def init() -> None:
-    """Embed the DataTables bundle in the notebook, once (call before the first table)."""
-    init_notebook_mode(all_interactive=False, connected=False)
+    """Embed the DataTables bundle in the notebook, once (call before the first table).
+
+    ITables' offline mode shows two outputs: a module script that waits for the bundle, then the bundle.
+    A browser page defers module scripts, but JupyterLab runs each output's scripts as it inserts them, so
+    the first would log an error there (the bundle is not yet defined). They are shown as one output,
+    the bundle first.
+    """
+    with capture_output() as captured:
+        init_notebook_mode(all_interactive=False, connected=False)
+    parts = [out.data.get("text/html", "") for out in captured.outputs]
+    display(HTML("\n".join(reversed(parts))))
 
 
 def _layout(rows: int) -> dict:

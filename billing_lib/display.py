@@ -19,7 +19,7 @@ from IPython.display import HTML, display
 
 from . import interactive_tables
 from .currency import is_currency
-from .money import to_text
+from .money import number_text, to_text
 
 
 def money_as_text(frame: pl.DataFrame, money: Mapping[str, str]) -> pl.DataFrame:
@@ -49,6 +49,9 @@ def display_frame(frame: pl.DataFrame, money: Mapping[str, str] | None = None) -
     flags = [c for c, t in shown.schema.items() if t == pl.Boolean]
     shown = shown.with_columns(pl.col(c).replace_strict({True: "yes", False: "no"}, default=None,
                                                       return_dtype=pl.String) for c in flags)
+    # other decimals (rates, days, quantities) without the trailing zeros of their fixed scale
+    numbers = [c for c, t in shown.schema.items() if isinstance(t, pl.Decimal)]
+    shown = shown.with_columns(number_text(pl.col(c)).alias(c) for c in numbers)
     pdf = shown.to_pandas()
     pdf.columns = [_header(c, money) for c in shown.columns]
     return pdf

@@ -223,3 +223,14 @@ def test_index_without_a_previous_run_says_why(tmp_path):
 def test_index_of_every_month_has_no_previous(tmp_path):
     page = render("t", "s", [], None, previous_period=None, page_dir=tmp_path)
     assert "No comparison" not in page and "Compared with" not in page
+
+
+def test_displayed_tables_show_money_with_currency_digits_and_other_decimals_trimmed():
+    from billing_lib.display import display_frame
+    from billing_lib.money import DECIMAL
+    frame = pl.DataFrame({"currency": ["JPY", "KWD"], "closing": [Decimal("76812"), Decimal("483.6924")],
+                          "dso": [Decimal("21.52"), Decimal("30")], "ties": [True, False]},
+                         schema={"currency": pl.String, "closing": DECIMAL, "dso": DECIMAL, "ties": pl.Boolean})
+    shown = display_frame(frame, {"closing": "currency"})
+    assert shown.to_dict("list") == {"currency": ["JPY", "KWD"], "closing": ["76812", "483.692"],
+                                     "dso": ["21.52", "30"], "ties": ["yes", "no"]}

@@ -141,19 +141,37 @@ def _summary_heading(cell: NotebookNode) -> bool:
     return len(lines) == 1 or bool(_SUMMARY_HEADING.match(lines[0]))
 
 
+def _framed_conclusions(cell: NotebookNode) -> NotebookNode:
+    """A copy of a cell that published only headline figures, its HTML conclusions framed like a summary."""
+    outputs = []
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        if headline.MIME_TYPE in data and "text/html" in data:
+            body = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
+            framed = (f"<section class=\"billing-summary billing-status-neutral\" aria-label=\"Summary\">"
+                      f"<p class=\"billing-verdict\">Summary</p><div class=\"billing-summary-block\">{body}</div>"
+                      "</section>")
+            out = NotebookNode({**out, "data": NotebookNode({**data, "text/html": framed})})
+        outputs.append(out)
+    return NotebookNode({**cell, "outputs": outputs})
+
+
 def summary_first(nb: NotebookNode) -> NotebookNode:
     """A copy of the executed notebook with its summary cell moved right under the title (the first
     ``# heading``): the cell that published a :class:`Summary`, else the one that published headline
-    figures. The markdown cell just above it goes too when it only introduces it (a lone heading, or a
+    figures (its conclusions then framed like a summary). The markdown cell just above it goes too when it only introduces it (a lone heading, or a
     section headed "Summary" or "Conclusions"): its content moved. Nothing changes when the notebook published neither."""
     nb = NotebookNode(nb.copy())
     cells = list(nb.cells)
     found = next((i for i in range(len(cells) - 1, -1, -1) if _has(cells[i], MIME_TYPE)), None)
+    wrap = found is None
     if found is None:
         found = next((i for i in range(len(cells) - 1, -1, -1) if _has(cells[i], headline.MIME_TYPE)), None)
     if found is None:
         return nb
     summary = cells.pop(found)
+    if wrap:
+        summary = _framed_conclusions(summary)
     if found > 0 and _summary_heading(cells[found - 1]):
         cells.pop(found - 1)
     at = 0

@@ -74,7 +74,8 @@ def checked(runs):
     out = runs["2024-06"]
     pages = [*sorted((out / "reports").glob("*.html")), out / "index.html"]
     checks = check_pages(pages, ARTIFACTS / "2024-06")
-    print(f"\nbrowser screenshots: {ARTIFACTS / '2024-06'}")
+    # past pytest's capture, so the path shows in every run's log
+    print(f"\nbrowser screenshots of the reports: {ARTIFACTS / '2024-06'}", file=sys.__stderr__)
     return {c.path.name: c for c in checks}
 
 
@@ -125,7 +126,6 @@ def test_screenshots_are_kept(checked):
         assert check.screenshot is not None and check.screenshot.is_file(), name
         data = check.screenshot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, name
-        print(f"screenshot of {name}: {check.screenshot}")
 
 
 def test_report_opens_with_a_one_screen_summary(runs):

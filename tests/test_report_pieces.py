@@ -87,6 +87,10 @@ def test_summary_first_falls_back_to_the_headline_conclusions():
     moved = summary_first(nb)
     assert [c.source for c in moved.cells][:2] == ["# Invoice verification", "publish_summary(...)"]
     assert "## Conclusions" not in [c.source for c in moved.cells]
+    framed = moved.cells[1].outputs[0].data["text/html"]
+    assert framed.startswith('<section class="billing-summary billing-status-neutral"')
+    assert "<ul><li>2 findings</li></ul>" in framed
+    assert nb.cells[-1].outputs[0].data["text/html"] == "<ul><li>2 findings</li></ul>"  # the input is left alone
 
 
 def test_summary_first_keeps_a_section_that_is_not_about_the_summary():

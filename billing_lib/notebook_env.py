@@ -53,17 +53,17 @@ def offline_plotlyjs() -> str:
 
 
 def setup() -> None:
-    """Prepare a workbook: offline plotly renderer with plotly.js embedded once, the interactive tables'
-    bundle and the project's stylesheet; pandas/polars display options."""
+    """Prepare a workbook: offline plotly renderer with plotly.js embedded once; pandas/polars display options."""
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
                  f"<script type=\"text/javascript\">{offline_plotlyjs()}</script>"))
-    interactive_tables.init()
-    display(HTML(style_element()))
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.max_colwidth", 120)
     pd.set_option("display.width", 160)
     pl.Config.set_tbl_rows(30)
     pl.Config.set_tbl_cols(20)
     pl.Config.set_fmt_str_lengths(120)
+    # sortable, searchable tables (their DataTables bundle, once) and the reports' look, in JupyterLab too
+    interactive_tables.init()
+    display(HTML(style_element()))

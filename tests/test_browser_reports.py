@@ -26,6 +26,7 @@ import pytest
 from billing_lib.browser_check import check_pages, opened, unavailable_reason
 from billing_lib.headline import read as read_headline
 from billing_lib.notebook_env import offline_plotlyjs
+from billing_lib.report_style import money_label
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -171,7 +172,7 @@ def test_index_compares_with_the_previous_month(runs, checked):
             f"<td class=\"billing-change\">{change}</td></tr>") in index
     stake = Decimal(now["at_stake_base"]) - Decimal(before["at_stake_base"])
     sign = "" if stake == 0 else ("+" if stake > 0 else MINUS)
-    assert f"<td class=\"billing-change\">{sign}{abs(stake):.2f} EUR</td></tr>" in index if stake else \
+    assert f"<td class=\"billing-change\">{sign}{money_label(abs(stake), 'EUR')}</td></tr>" in index if stake else \
         "<th>money at stake</th>" in index
 
 

@@ -210,8 +210,9 @@ def test_index_compares_each_figure_with_the_previous_run(tmp_path):
     assert HOSTILE not in page and page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co") == 2
     assert '<a href="../2024-05/index.html">2024-05</a>' in page
     assert "<tr><th>findings</th><td>3</td><td>5</td><td class=\"billing-change\">\u22122</td></tr>" in page
-    assert "<td>150.50 EUR</td><td>100.00 EUR</td><td class=\"billing-change\">+50.50 EUR</td>" in page
-    assert "<td class=\"billing-change\">\u2212500 JPY</td>" in page  # JPY gone, USD unchanged
+    eur = lambda v: money_label(Decimal(v), "EUR")  # noqa: E731
+    assert f"<td>{eur('150.50')}</td><td>{eur('100.00')}</td><td class=\"billing-change\">+{eur('50.50')}</td>" in page
+    assert f"<td class=\"billing-change\">\u2212{money_label(Decimal(500), 'JPY')}</td>" in page  # JPY gone
     assert "<th>checks with findings</th><td>a</td><td>a</td><td class=\"billing-change\">no change</td>" in page
     assert "<th>customers affected</th><td>2</td><td>not published</td>" in page
     assert "<script" not in page

@@ -4,7 +4,7 @@ Built on ITables (DataTables for pandas and polars) in its offline mode:
 :func:`init` embeds the DataTables bundle once in the notebook (no CDN), and
 :func:`table_html` renders a pandas frame as a DataTable that uses it. Values
 are escaped by ITables (its ``allow_html`` stays off), and each table carries
-a static copy of its rows that shows where scripts do not run. Tables are
+a static copy of its first page that shows where scripts do not run. Tables are
 never downsampled: a report shows every row, ten rows a page and a search box.
 Table ids follow a counter and the table's content, so a report is the same
 from one run to the next.

@@ -164,3 +164,80 @@ def aging_buckets(aging_base: pl.DataFrame, base_currency: str) -> go.Figure | N
     fig.update_yaxes(title_text=_label(f"open balance ({base_currency})"), automargin=True)
     fig.update_xaxes(type="category")
     return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# pre-billing review (billing_lib.prebilling)
+
+REVIEW_COLORS = {"flagged": "#e67e22", "not flagged": "#95a5a6"}
+SWING_COLORS = {"up": "#27ae60", "down": "#c0392b"}
+
+
+def customers_by_status(summary: pl.DataFrame) -> go.Figure | None:
+    """Customers per status against last month (new, churned, changed, unchanged), flagged ones apart;
+    ``summary`` is :func:`billing_lib.prebilling.change_summary`."""
+    if summary.is_empty():
+        return None
+    statuses = summary["status"].to_list()
+    flagged = summary["flagged"].to_list()
+    rest = [c - f for c, f in zip(summary["customers"].to_list(), flagged)]
+    fig = go.Figure([
+        go.Bar(name="flagged", orientation="h", marker_color=REVIEW_COLORS["flagged"], y=statuses, x=flagged,
+               hovertemplate="%{y}: %{x} flagged<extra></extra>"),
+        go.Bar(name="not flagged", orientation="h", marker_color=REVIEW_COLORS["not flagged"], y=statuses, x=rest,
+               hovertemplate="%{y}: %{x} not flagged<extra></extra>"),
+    ])
+    fig.update_layout(barmode="stack")
+    return _layout(fig, "Customers against last month", "customers", summary.height)
+
+
+def largest_swings(changes: pl.DataFrame, top: int = 15) -> go.Figure | None:
+    """The customers whose drafts changed most against last month, in % (labelled with the cause);
+    ``changes`` is :func:`billing_lib.prebilling.customer_changes` (new and churned have no %)."""
+    moved = (changes.filter(pl.col("change_pct").is_not_null() & (pl.col("change") != 0))
+             .sort(pl.col("change_pct").abs(), "customer_id", descending=[True, False]).head(top))
+    if moved.is_empty():
+        return None
+    pct = moved["change_pct"].cast(pl.Float64).to_list()
+    labels = [_label(f"{cid} · {name} ({cur})" if name else f"{cid} ({cur})") for cid, name, cur in
+              zip(moved["customer_id"].to_list(), moved["name"].to_list(), moved["currency"].to_list())]
+    fig = go.Figure(go.Bar(
+        orientation="h", y=labels, x=pct, marker_color=[SWING_COLORS["up" if p >= 0 else "down"] for p in pct],
+        text=[_label(c or "") for c in moved["cause"].to_list()], textposition="auto",
+        hovertemplate="%{y}: %{x:.1f}% (%{text})<extra></extra>"))
+    fig = _layout(fig, "Largest changes against last month", "change (% of last month)", moved.height)
+    fig.update_xaxes(rangemode="normal", zeroline=True)
+    return fig
+
+
+def product_shares(totals: pl.DataFrame) -> go.Figure | None:
+    """Each product's share of the drafts' total in each currency (currencies side by side, comparable
+    in %); ``totals`` is :func:`billing_lib.prebilling.totals_by_product`."""
+    if totals.is_empty():
+        return None
+    sums = totals.group_by("currency").agg(pl.col("total").sum().alias("currency_total"))
+    shares = (totals.join(sums, on="currency")
+              .with_columns(share=pl.when(pl.col("currency_total") != 0)
+                            .then(pl.col("total").cast(pl.Float64) * 100 / pl.col("currency_total").cast(pl.Float64))
+                            .otherwise(0.0))
+              .sort("product", "currency"))
+    currencies = sorted(set(shares["currency"].to_list()))
+    fig = go.Figure()
+    for product, part in shares.group_by("product", maintain_order=True):
+        fig.add_trace(go.Bar(
+            name=_label(str(product[0])), orientation="h", y=part["currency"].to_list(), x=part["share"].to_list(),
+            text=[f"{t} {c}" for t, c in zip(_money_texts(part), part["currency"].to_list())],
+            textposition="inside", hovertemplate="%{y}: %{x:.1f}% (%{text})<extra>" + _label(str(product[0])) + "</extra>"))
+    fig.update_layout(barmode="stack", uniformtext=dict(minsize=9, mode="hide"))  # no label on a sliver
+    fig = _layout(fig, "Drafts by product, share of each currency's total", "% of the currency's total",
+                  len(currencies))
+    products = shares["product"].n_unique()
+    # many products: the legend goes under the chart, where it can take several rows without covering the title
+    fig.update_layout(height=max(340, 220 + 40 * len(currencies) + 22 * (products // 3)),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0))
+    fig.update_layout(margin=dict(l=10, r=30, t=60, b=60 + 22 * (products // 3)))
+    return fig
+
+
+def _money_texts(frame: pl.DataFrame) -> list[str]:
+    return frame.select(to_text(pl.col("total"), pl.col("currency")).fill_null("")).to_series().to_list()

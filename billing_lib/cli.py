@@ -74,6 +74,27 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("src", help="source file or folder")
     im.add_argument("--out", required=True, help="dataset folder to write (created when missing; replaced only "
                                                  "on success)")
+    sd = sub.add_parser("send", help="email the approved invoices of a generated folder (outbox or SMTP)",
+                        description="Send each approved invoice of a billing generate folder to its customer: an "
+                                    "email with HTML and plain-text bodies and the PDF attached, written to an "
+                                    "outbox folder as .eml files or delivered over SMTP. The sender comes from "
+                                    "BILLING_MAIL_FROM, an SMTP login from BILLING_SMTP_USER and "
+                                    "BILLING_SMTP_PASSWORD. A delivery log keeps every invoice from being sent "
+                                    "twice; failed deliveries are tried again on the next run. Exit 0 when every "
+                                    "approved invoice is delivered, 1 when some are not (listed).")
+    sd.add_argument("generated", help="folder written by billing generate")
+    sd.add_argument("--data", required=True, help="dataset folder (the customers' names and email addresses)")
+    sd_to = sd.add_mutually_exclusive_group(required=True)
+    sd_to.add_argument("--outbox", metavar="DIR", help="write each email as DIR/<invoice_id>.eml")
+    sd_to.add_argument("--smtp-host", metavar="HOST", help="deliver over SMTP to HOST")
+    sd.add_argument("--smtp-port", type=int, metavar="N", help="SMTP port (default 587 with --starttls, else 25)")
+    sd.add_argument("--starttls", action="store_true", help="encrypt the SMTP session with STARTTLS")
+    sd_which = sd.add_mutually_exclusive_group()
+    sd_which.add_argument("--approved", metavar="FILE", help="CSV with an invoice_id column (default "
+                                                             "GENERATED/approved_invoices.csv, or the one a pre-billing "
+                                                             "review wrote beside its drafts folder)")
+    sd_which.add_argument("--all", action="store_true", dest="send_all", help="send every generated invoice")
+    sd.add_argument("--log", metavar="FILE", help="delivery log, SQLite (default GENERATED/delivery_log.sqlite)")
     return p
 
 
@@ -120,12 +141,23 @@ def _generate(args) -> int:
     from .generate import generate_period, summary, write_generated
     from .loading import load_dataset
     from .periods import parse_period
+    from .prebilling import issued_invoices
     month = parse_period(args.period)
     ds = load_dataset(args.data)
+    issued = issued_invoices(ds, month)
+    if issued.height:
+        print(f"billing generate: note: {args.data} already holds {issued.height} invoice(s) for {args.period} "
+              f"({issued['invoice_id'].min()} to {issued['invoice_id'].max()}); the generated ones would bill "
+              "the month again", file=sys.stderr)
     generated = generate_period(ds, month)
-    write_generated(generated, ds, args.out)
+    write_generated(generated, ds, args.out, progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"{summary(generated)} -> {args.out}")
     return 0
+
+
+def _send(args) -> int:
+    from .delivery.command import run_send
+    return run_send(args)
 
 
 def _synth(args) -> int:
@@ -151,6 +183,7 @@ def _import(args) -> int:
 
 
 COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run, "import": _import}
+COMMANDS["send"] = _send
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ table), never from a hand-written list.
 """
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
@@ -57,3 +58,71 @@ def format_money(amount: Decimal | None, code: str) -> str:
     if amount is None:
         return ""
     return f"{quantize(amount, code):f}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Amounts for people: the invoice's currency in the customer's locale (Babel, CLDR data)
+
+FALLBACK_LOCALE = "en"
+
+
+@lru_cache(maxsize=256)
+def customer_locale(country: str | None, preferred: str | None = None) -> str:
+    """The locale a customer's documents are formatted in.
+
+    ``preferred`` (e.g. a ``locale`` column of customers) when Babel knows it; else the first official
+    language of the country written left to right (DE -> de_DE, JP -> ja_JP), since the documents are
+    in English and an amount in a right-to-left script would be reordered inside English text; else
+    English for the country (KW -> en, with the currency's code); else ``en``.
+    """
+    from babel import Locale, UnknownLocaleError
+    from babel.languages import get_official_languages
+
+    def known(name: str) -> Locale | None:
+        try:
+            return Locale.parse(str(name).replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            return None
+
+    if preferred and (loc := known(preferred)) is not None:
+        return str(loc)
+    cc = (country or "").upper()
+    for lang in (get_official_languages(cc, de_facto=True) if cc else ()):
+        loc = known(f"{lang}_{cc}")
+        if loc is not None and loc.text_direction == "ltr":
+            return str(loc)
+    return str(known(f"en_{cc}") or FALLBACK_LOCALE) if cc else FALLBACK_LOCALE
+
+
+@lru_cache(maxsize=512)
+def _currency_pattern(locale: str, digits: int):
+    import copy
+
+    from babel import Locale
+    pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
+def format_money_local(amount: Decimal | None, code: str, locale: str, *, exact: bool = False) -> str:
+    """``amount`` as a person in ``locale`` reads it ("1.234,50 €" in de_DE, "￥1,200" in ja_JP,
+    "1,234.125 د.ك." in ar_KW), with exactly the ISO 4217 digits of ``code`` (rounded half away
+    from zero). ``exact`` keeps extra digits of a unit price (0.0125 €) instead of rounding."""
+    if amount is None:
+        return ""
+    digits = minor_digits(code)
+    if exact:
+        digits = max(digits, -amount.normalize().as_tuple().exponent)
+    else:
+        amount = quantize(amount, code)
+    text = _currency_pattern(locale, digits).apply(amount, locale, currency=code, currency_digits=False)
+    # CLDR's currency spacing, which Babel leaves out: a symbol that is letters ("KWD") stands apart from digits
+    return re.sub(r"([A-Za-z])(?=[0-9])", "\\1\u00a0", text)
+
+
+def format_number_local(value: Decimal | int | None, locale: str) -> str:
+    """A quantity or rate in ``locale`` with all its digits and no trailing zeros ("1,500", "2,5")."""
+    from babel.numbers import format_decimal
+    if value is None:
+        return ""
+    return format_decimal(Decimal(value).normalize(), locale=locale, decimal_quantization=False)

@@ -3,20 +3,24 @@
 The invoices come from the same rating engine the checks compare against, so
 generating a period and verifying it gives no findings. Numbers continue the
 dataset's invoice sequence without gaps; each invoice also gets an HTML
-document rendered from a template with every value from the data escaped.
+document rendered from a template with every value from the data escaped, and
+a PDF of it (:mod:`billing_lib.invoice_documents`, :mod:`billing_lib.invoice_pdf`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .dataset import Dataset
 from .errors import ParameterError
+from .invoice_documents import InvoiceDocument, render_html
+from .invoice_documents import invoice_documents as documents_of
+from .invoice_pdf import invoice_pdf
 from .invoicing import build_invoices, header_sums
 from .money import to_text
 from .numbering import number_parts, number_text
@@ -74,47 +78,51 @@ def generate_period(ds: Dataset, period: dt.date) -> GeneratedInvoices:
     return GeneratedInvoices(period, headers, lines)
 
 
-def _environment() -> Environment:
-    return Environment(loader=PackageLoader("billing_lib", "templates"),
-                       autoescape=select_autoescape(default=True, default_for_string=True),
-                       keep_trailing_newline=True)
+def invoice_documents(gen: GeneratedInvoices, ds: Dataset) -> dict[str, InvoiceDocument]:
+    """The document of each generated invoice, keyed by invoice_id (see :mod:`billing_lib.invoice_documents`)."""
+    return documents_of(gen.headers, gen.lines, ds)
 
 
-def invoice_documents(gen: GeneratedInvoices, ds: Dataset) -> dict[str, str]:
-    """One HTML document per invoice, keyed by invoice_id (everything from data escaped)."""
-    template = _environment().get_template("invoice.html.j2")
-    customers = ds.frame("customers").select("customer_id", "name", "email", "country").collect()
-    heads = (invoices_text(gen.headers).join(customers, on="customer_id", how="left")
-             .with_columns(pl.col("name").fill_null(pl.col("customer_id"))))
-    lines = lines_text(gen.lines)
-    by_invoice = lines.partition_by("invoice_id", as_dict=True, maintain_order=True)
-    docs = {}
-    for head in heads.iter_rows(named=True):
-        rows = by_invoice[(head["invoice_id"],)].to_dicts()
-        docs[head["invoice_id"]] = template.render(invoice=head, lines=rows)
-    return docs
-
-
-def document_name(invoice_id: str) -> str:
+def document_name(invoice_id: str, suffix: str = ".html") -> str:
     """The file name of an invoice's document; ParameterError for an id that is no safe file name
     (the numbering prefix comes from the data: ``../`` must not lead out of the output folder)."""
     if not _SAFE_FILE_NAME.match(invoice_id):
         raise ParameterError(f"invoice number {invoice_id!r} cannot name a document file; the dataset's "
                              "invoice numbers should be letters, digits, '.', '_' or '-' (e.g. INV-0000123)")
-    return f"{invoice_id}.html"
+    return f"{invoice_id}{suffix}"
 
 
-def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path) -> list[Path]:
-    """Write invoices.csv, invoice_lines.csv and documents/<invoice_id>.html atomically into ``out``."""
+def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path,
+                    progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Write invoices.csv, invoice_lines.csv and documents/<invoice_id>.html and .pdf atomically into ``out``.
+
+    ``progress`` (optional) is told how many documents are done, every hundred and at the end.
+    """
     out = Path(out)
-    docs = {document_name(invoice_id): html for invoice_id, html in invoice_documents(gen, ds).items()}
+    docs = invoice_documents(gen, ds)
+    names = {invoice_id: document_name(invoice_id) for invoice_id in docs}  # refuses unsafe ids first
+    written = [out / "invoices.csv", out / "invoice_lines.csv"]
     with atomic_outputs(out) as stage:
         invoices_text(gen.headers).write_csv(stage / "invoices.csv", line_terminator="\n")
         lines_text(gen.lines).write_csv(stage / "invoice_lines.csv", line_terminator="\n")
         (stage / "documents").mkdir()
-        for name, html in sorted(docs.items()):
-            (stage / "documents" / name).write_text(html, encoding="utf-8")
-    return [out / "invoices.csv", out / "invoice_lines.csv", *(out / "documents" / name for name in sorted(docs))]
+        for done, invoice_id in enumerate(sorted(docs), 1):
+            html_name, pdf_name = names[invoice_id], document_name(invoice_id, ".pdf")
+            (stage / "documents" / html_name).write_text(render_html(docs[invoice_id]), encoding="utf-8")
+            (stage / "documents" / pdf_name).write_bytes(invoice_pdf(docs[invoice_id]))
+            written += [out / "documents" / html_name, out / "documents" / pdf_name]
+            if progress is not None and (done % 100 == 0 or done == len(docs)):
+                progress(f"{done}/{len(docs)} invoice documents written")
+    _remove_stale_documents(out / "documents", set(written))
+    return written
+
+
+def _remove_stale_documents(folder: Path, keep: set[Path]) -> None:
+    """Documents of an earlier run into the same folder that this run did not write (another period,
+    fewer invoices) would be taken for this run's: remove them."""
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".html", ".pdf") and path.is_file() and path not in keep:
+            path.unlink()
 
 
 def summary(gen: GeneratedInvoices) -> str:

@@ -32,7 +32,8 @@ def _lines_from_charges(charges: pl.DataFrame) -> pl.DataFrame:
         "quantity", "unit_price", "amount", "discount", "tax_rate_pct", "tax_amount",
         # kept for planting and posting, never written
         "kind", "charge_model", "discount_pct", "prorated", "active_days", "days_in_month", "full_amount",
-        "service_start", pl.col("due_date").sub(pl.col("issue_date")).dt.total_days().alias("terms_days"),
+        "service_start", "units", "price", "event_count",  # and for explaining the charge on documents
+        pl.col("due_date").sub(pl.col("issue_date")).dt.total_days().alias("terms_days"),
     ).with_columns(variant=pl.lit(""))
 
 

@@ -19,7 +19,8 @@ from ..currency import is_currency
 from ..report_style import PAGE_CLASS, money_label, stylesheet
 from .previous_run import PreviousRun
 
-LABELS = {"periods": "periods", "findings": "findings", "errors": "errors", "warnings": "warnings",
+LABELS = {"decision": "decision", "drafts": "drafts", "approved": "approved to send", "held": "held back",
+          "periods": "periods", "findings": "findings", "errors": "errors", "warnings": "warnings",
           "customers_affected": "customers affected", "at_stake_base": "money at stake",
           "unconverted_findings": "findings without exchange rate", "checks_with_findings": "checks with findings",
           "at_stake_by_currency": "money at stake by currency",
@@ -28,7 +29,8 @@ LABELS = {"periods": "periods", "findings": "findings", "errors": "errors", "war
           "billed_lines_without_rate": "billed lines without exchange rate",
           "receivables_closing": "receivables at month end", "receivables_over_90_days": "over 90 days past due",
           "dso_days": "days sales outstanding", "unbilled_charges": "unbilled charges",
-          "controls_passed": "close controls passed", "controls_failed": "close controls failed"}
+          "controls_passed": "close controls passed", "controls_failed": "close controls failed",
+          "flagged customers": "customers flagged against last month"}
 NOT_MONEY = ("dso_days",)
 
 

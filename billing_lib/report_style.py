@@ -4,20 +4,21 @@ The stylesheet lives in ``templates/report.css``. The report export puts it
 in every page's head; :func:`billing_lib.notebook_env.setup` shows it once in
 a workbook so tables and the summary look the same in JupyterLab (its rules
 are scoped to the project's own classes, the page-wide ones to
-``body.billing-report``). Money is shown with :func:`money_label`, which
-labels :func:`billing_lib.currency.format_money` with the currency.
+``body.billing-report``). Money is shown with :func:`money_label`: the
+project's Babel-based :func:`billing_lib.currency.format_money_local` in the
+reports' language (English), so every amount has its currency's symbol or
+code, its digits and grouped thousands ("€6,480.30", "¥7,918", "KWD 41.004").
 """
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 
-from .currency import format_money
+from .currency import format_money_local
 
 PAGE_CLASS = "billing-report"
-_PLAIN_NUMBER = re.compile(r"^[-+−\d\s.,'\u00a0\u202f]*$")
+REPORT_LOCALE = "en"  # the reports are written in English
 
 
 @lru_cache(maxsize=1)
@@ -32,9 +33,7 @@ def style_element() -> str:
 
 
 def money_label(amount: Decimal | str | None, currency: str) -> str:
-    """``amount`` formatted for ``currency`` by :func:`format_money`, followed by the code when the
-    formatted text does not already show the currency ("1234.50 EUR"); "" for None."""
+    """``amount`` formatted for ``currency`` as the reports show it ("€1,234.50"); "" for None."""
     if amount is None or amount == "":
         return ""
-    text = format_money(Decimal(str(amount)), currency)
-    return f"{text} {currency}" if _PLAIN_NUMBER.match(text) else text
+    return format_money_local(Decimal(str(amount)), currency, REPORT_LOCALE)

@@ -30,10 +30,11 @@ def _summary(**kw) -> Summary:
     return Summary(**{**base, **kw})
 
 
-def test_money_label_uses_the_currency_digits():
-    assert money_label(Decimal("1234.5"), "EUR") == "1234.50 EUR"
-    assert money_label("7918", "JPY") == "7918 JPY"
-    assert money_label(Decimal("41.0041"), "KWD") == "41.004 KWD"
+def test_money_label_shows_the_currency_its_digits_and_grouped_thousands():
+    assert money_label(Decimal("1234.5"), "EUR") == "€1,234.50"
+    assert money_label("7918", "JPY") == "¥7,918"
+    assert money_label(Decimal("41.0041"), "KWD") == "KWD\u00a041.004"
+    assert money_label(Decimal("-12.5"), "USD") == "-$12.50"
     assert money_label(None, "EUR") == ""
 
 
@@ -42,7 +43,7 @@ def test_summary_html_has_four_blocks_and_escapes_everything():
     assert HOSTILE not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in page
     for title in ("What was checked", "What was found", "Money at stake", "Needs a decision"):
         assert f"<h3>{title}</h3>" in page
-    assert "1234.50 EUR" in page and "7918 JPY" in page
+    assert "€1,234.50" in page and "¥7,918" in page
     assert "billing-status-action" in page
 
 
@@ -162,7 +163,7 @@ def test_month_end_summary_lists_failed_controls_and_unbilled_revenue():
     unbilled = pl.DataFrame({"currency": ["EUR", "EUR"], "net": [Decimal("10.00"), Decimal("2.50")]})
     s = report.summary(figures, unbilled)
     assert s.verdict == "Not ready to close: 2 of 9 controls failed."
-    assert "Billed revenue 1410.00 EUR, -10.00 EUR on the previous month at constant rates" in s.found
+    assert "Billed revenue €1,410.00, -€10.00 on the previous month at constant rates" in s.found
     assert [(a.label, a.amount, a.currency) for a in s.at_stake] == [
         ("receivables over 90 days past due", Decimal("99.50"), "USD"),
         ("revenue not yet billed", Decimal("12.50"), "EUR")]

@@ -1,4 +1,4 @@
-"""The ``billing`` command: validate, verify, synth, run, import (see README.md, "Command line").
+"""The ``billing`` command: validate, verify, synth, run, import, cases (see README.md, "Command line").
 
 Exit codes: 0 done (findings are results, not failures); 2 the input or the
 call is wrong, with one clear message and no traceback; 1 an unexpected fault.
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument("--shards", type=int, default=1, metavar="N",
                     help="run the per-customer checks on N groups of customers, one after another "
                          "(less memory on large data; same result)")
+    ve.add_argument("--cases", metavar="LOG", help="also record the findings in this case log and write "
+                    "case_status.csv (new, open, resolved, accepted, regression); exceptions.csv is unchanged")
 
     s = sub.add_parser("synth", help="make a realistic dataset with planted mistakes",
                        description="Write a synthetic billing dataset that follows the data contract, with "
@@ -95,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                                                              "review wrote beside its drafts folder)")
     sd_which.add_argument("--all", action="store_true", dest="send_all", help="send every generated invoice")
     sd.add_argument("--log", metavar="FILE", help="delivery log, SQLite (default GENERATED/delivery_log.sqlite)")
+    # -- billing cases (issue 4) --
+    from .cases.commands import add_parser as _add_cases_parser
+    _add_cases_parser(sub)
     return p
 
 
@@ -124,6 +129,8 @@ def _verify(args) -> int:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     months = [parse_period(args.period)] if args.period else None
     progress = _progress_printer()
+    from .cases import open_case_log
+    case_log = open_case_log(args.cases) if args.cases else None  # a missing or damaged log stops here
     progress(f"loading and validating {args.data}")
     ds = load_dataset(args.data)
     progress(f"loaded {sum(ds.row_counts().values()):,} rows")
@@ -131,6 +138,12 @@ def _verify(args) -> int:
         verify_sharded(ds, args.shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
+    if case_log is not None:  # -- case log (issue 4): a separate file; the contract's exceptions keep their shape
+        from .cases.marking import record_findings, standing_counts, write_case_status
+        marked = record_findings(case_log, result.exceptions, result.summary["periods"])
+        path = write_case_status(marked, args.out)
+        counts = standing_counts(marked)
+        progress(f"case log {args.cases}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {path.name}")
     s = result.summary
     print(f"verified {', '.join(s['periods']) or 'no invoiced period'}: {s['exceptions']} exceptions "
           f"({s['by_severity']['error']} errors, {s['by_severity']['warning']} warnings) -> {args.out}")
@@ -174,6 +187,11 @@ def _run(args) -> int:
     return run_monthly(Path(args.params))
 
 
+def _cases(args) -> int:
+    from .cases.commands import run
+    return run(args)
+
+
 def _import(args) -> int:
     from .importers import IMPORTERS, write_import
     result = IMPORTERS[args.source](args.src)
@@ -184,6 +202,7 @@ def _import(args) -> int:
 
 COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run, "import": _import}
 COMMANDS["send"] = _send
+COMMANDS["cases"] = _cases
 
 
 def main(argv: list[str] | None = None) -> int:

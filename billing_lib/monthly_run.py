@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .loading import load_dataset
 from .output import atomic_outputs
+from .runner.cases import case_runs, remove_stale_cases, run_exceptions, split_per_case
 from .runner.execute import WorkbookError, declared_parameters, execute, results_folder
 from .runner.export import export_html, notebook_title
 from .runner.index_page import Entry, write_index
@@ -65,7 +66,8 @@ def workbook_parameters(params: RunParams, notebook: Path) -> dict:
     declared = declared_parameters(notebook)
     values = {"data_dir": str(params.data_dir), "period": params.period,
               "output_dir": str(params.output_dir / results_folder(notebook, declared)),
-              "base_currency": params.base_currency}
+              "base_currency": params.base_currency,
+              "case_log": str(params.case_log) if params.case_log else None}  # issue 4: workbooks that take it
     return {k: v for k, v in values.items() if k in declared}
 
 
@@ -80,22 +82,20 @@ def run_monthly(params_path: Path) -> int:
     _step("data", "checking against the data contract",
           lambda: ds_rows.update(load_dataset(params.data_dir).row_counts()))
     kernel = kernel_for_this_python()
-    total = len(params.workbooks)
+    regular, per_case = split_per_case(params.workbooks)  # per-case workbooks run once per case (issue 4)
+    total = len(regular)
     entries: list[Entry] = []
     timings: list[dict] = []
     try:
         with atomic_outputs(out) as stage:
-            for i, notebook in enumerate(params.workbooks, 1):
-                name, prefix = notebook.stem, f"[{i}/{total}] {notebook.stem}"
+            def run_one(prefix: str, notebook: Path, name: str, parameters: dict, title: str) -> None:
                 executed = stage / "notebooks" / f"{name}.ipynb"
-                parameters = workbook_parameters(params, notebook)
                 try:
                     secs_run = _step(prefix, "executing",
                                      lambda: execute(notebook, executed, parameters, kernel))
                 except WorkbookError as exc:
                     kept = _keep_failed(executed, out / "failed" / f"{name}.ipynb")
                     raise WorkbookError(f"{exc}\n  executed notebook with the error: {kept}") from None
-                title = notebook_title(notebook)
                 secs_export = _step(prefix, "writing the HTML report",
                                     lambda: export_html(executed, stage / "reports" / f"{name}.html", title))
                 executed_nb = _read_nb(executed)
@@ -104,6 +104,17 @@ def run_monthly(params_path: Path) -> int:
                                      _downloads(parameters.get("output_dir"), out), read_summary(executed_nb)))
                 timings.append({"workbook": name, "parameters": parameters, "execute_seconds": round(secs_run, 3),
                                 "export_seconds": round(secs_export, 3)})
+
+            for i, notebook in enumerate(regular, 1):
+                run_one(f"[{i}/{total}] {notebook.stem}", notebook, notebook.stem,
+                        workbook_parameters(params, notebook), notebook_title(notebook))
+            # -- per-case workbooks (issue 4): the largest open cases by money at stake, after the others --
+            for notebook in per_case:
+                found = run_exceptions(params, [t["parameters"].get("output_dir") for t in timings])
+                runs = case_runs(params, notebook, notebook_title(notebook), found)
+                _say(f"{notebook.stem}: {len(runs)} case(s) to investigate (investigations: {params.investigations})")
+                for j, case in enumerate(runs, 1):
+                    run_one(f"[case {j}/{len(runs)}] {case.name}", notebook, case.name, case.parameters, case.title)
             subtitle = (f"Period {params.period or 'every invoiced month'} · data {params.data_dir.name} · "
                         f"base currency {params.base_currency} · run {started:%Y-%m-%d %H:%M} UTC")
             write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle,
@@ -117,7 +128,9 @@ def run_monthly(params_path: Path) -> int:
         _say(f"billing run: {exc}\n  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
         return 1
     shutil.rmtree(out / "failed", ignore_errors=True)
-    _say(f"done: {total} workbook{'s' if total != 1 else ''} in "
+    remove_stale_cases(out, per_case, [e.name for e in entries])  # issue 4: cases of earlier runs
+    done = len(entries)
+    _say(f"done: {done} workbook{'s' if done != 1 else ''} in "
          f"{(dt.datetime.now(dt.timezone.utc) - started).total_seconds():.1f}s")
     print(out / "index.html")
     return 0

@@ -8,6 +8,8 @@ Keys (unknown keys are refused)::
     base_currency: EUR           # default: EUR
     workbooks: [01_invoice_verification]   # default: every notebooks/NN_*.ipynb, in order
     notebooks_dir: notebooks     # default: notebooks
+    investigations: 3            # default 3: investigation reports for the largest open cases by money at stake
+    case_log: ~/cases.sqlite     # default: none (every finding counts as open); see `billing cases`
 
 Relative paths are taken from the current working directory (the project
 folder when run through ``./run-monthly``); error messages show the resolved
@@ -25,7 +27,9 @@ from ..errors import ParameterError
 from ..fx import check_base_currency
 from ..periods import parse_period
 
-KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir")
+KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir", "investigations",
+              "case_log")
+DEFAULT_INVESTIGATIONS = 3
 REQUIRED_KEYS = ("period", "data_dir")
 WORKBOOK_RE = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.ipynb$")
 
@@ -41,12 +45,16 @@ class RunParams:
     base_currency: str
     notebooks_dir: Path
     workbooks: tuple[Path, ...]
+    investigations: int = DEFAULT_INVESTIGATIONS  # per-case workbooks run for this many of the largest open cases
+    case_log: Path | None = None                  # the case log that says which findings are decided
 
     def as_dict(self) -> dict:
         """JSON-ready view (paths as text) for the manifest."""
         return {"parameters_file": str(self.source), "period": self.period, "data_dir": str(self.data_dir),
                 "output_dir": str(self.output_dir), "base_currency": self.base_currency,
-                "notebooks_dir": str(self.notebooks_dir), "workbooks": [p.stem for p in self.workbooks]}
+                "notebooks_dir": str(self.notebooks_dir), "workbooks": [p.stem for p in self.workbooks],
+                "investigations": self.investigations,
+                "case_log": str(self.case_log) if self.case_log else None}
 
 
 def load_params(path: Path) -> RunParams:
@@ -90,13 +98,22 @@ def load_params(path: Path) -> RunParams:
     if not notebooks_dir.is_dir():
         raise ParameterError(f"{where}: notebooks_dir {str(notebooks_dir)!r} is not a folder")
     workbooks = _workbooks(raw.get("workbooks"), notebooks_dir, where)
-    return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks)
+    investigations = raw.get("investigations", DEFAULT_INVESTIGATIONS)
+    if isinstance(investigations, bool) or not isinstance(investigations, int) or investigations < 0:
+        raise ParameterError(f"{where}: investigations must be a whole number 0 or more (how many of the largest "
+                             f"open cases get an investigation report), found {investigations!r}")
+    case_log = _path(raw, "case_log", where) if raw.get("case_log") is not None else None
+    if case_log is not None and not case_log.is_file():
+        raise ParameterError(f"{where}: case_log {raw['case_log']!r} is not a file (resolved to {case_log}); "
+                             f"create it with `billing cases init --cases {raw['case_log']}`")
+    return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks, investigations,
+                     case_log)
 
 
 def _path(raw: dict, key: str, where: str) -> Path:
     value = raw[key]
     if not isinstance(value, str) or not value.strip():
-        raise ParameterError(f"{where}: {key} must be a folder path as text, found {value!r}")
+        raise ParameterError(f"{where}: {key} must be a path as text, found {value!r}")
     return Path(value).expanduser().resolve()
 
 

@@ -1,0 +1,353 @@
+"""The case log file: a SQLite database in the user's workspace, safe for several analysts at once.
+
+One row per finding (``cases``, keyed by the stable ``exception_id`` of
+``billing verify``) holds its current status, resolution, amount, note, author
+and time; ``history`` keeps every change as a new row and cannot be updated or
+deleted (triggers refuse it). The file runs in WAL mode with a busy timeout,
+and every change is one ``BEGIN IMMEDIATE`` transaction, so two processes
+updating cases at the same time wait for each other instead of losing work.
+
+The log lives outside the repository: ``--cases PATH`` on the command line,
+else the ``BILLING_CASE_LOG`` environment variable, else ``cases.sqlite`` in the
+user's data folder (see :func:`default_case_log_path`). A missing file is
+never created behind the user's back (``billing cases init`` creates it), and a
+file that is not a case log, or is damaged, is reported and left untouched.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+from platformdirs import user_data_path
+
+from ..errors import BillingInputError
+
+STATUSES = ("open", "investigating", "resolved", "accepted")
+ENV_VAR = "BILLING_CASE_LOG"
+APPLICATION_ID = 0x42494C4C  # "BILL": marks the file as a billing-workbooks case log
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000
+CASE_COLUMNS = ["exception_id", "check_name", "severity", "customer_id", "invoice_id", "line_no", "subscription_id",
+                "payment_id", "period", "currency", "at_stake", "message", "status", "resolution", "amount", "note",
+                "author", "updated_at", "first_recorded", "cleared"]
+HISTORY_COLUMNS = ["seq", "exception_id", "at", "author", "event", "previous_status", "status", "resolution",
+                   "amount", "note"]
+FINDING_FIELDS = ["check", "severity", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id",
+                  "period", "currency", "at_stake", "message"]
+
+_SCHEMA = f"""
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+CREATE TABLE cases (
+    exception_id TEXT PRIMARY KEY,
+    check_name TEXT NOT NULL,
+    severity TEXT, customer_id TEXT, invoice_id TEXT, line_no INTEGER, subscription_id TEXT, payment_id TEXT,
+    period TEXT, currency TEXT, at_stake TEXT, message TEXT,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    resolution TEXT, amount TEXT, note TEXT,
+    author TEXT NOT NULL, updated_at TEXT NOT NULL, first_recorded TEXT NOT NULL,
+    cleared INTEGER NOT NULL DEFAULT 0   -- 1: absent from a verification run since it was resolved
+);
+CREATE TABLE history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    exception_id TEXT NOT NULL REFERENCES cases(exception_id),
+    at TEXT NOT NULL, author TEXT NOT NULL,
+    event TEXT NOT NULL,                 -- recorded, update, cleared, regression
+    previous_status TEXT, status TEXT NOT NULL, resolution TEXT, amount TEXT, note TEXT
+);
+CREATE INDEX history_by_case ON history(exception_id, seq);
+CREATE TRIGGER history_is_append_only_update BEFORE UPDATE ON history
+    BEGIN SELECT RAISE(ABORT, 'the case history is append-only'); END;
+CREATE TRIGGER history_is_append_only_delete BEFORE DELETE ON history
+    BEGIN SELECT RAISE(ABORT, 'the case history is append-only'); END;
+CREATE TRIGGER cases_are_kept BEFORE DELETE ON cases
+    BEGIN SELECT RAISE(ABORT, 'cases are never deleted; set their status instead'); END;
+"""
+
+
+class CaseLogError(BillingInputError):
+    """Raised when the case log is missing, damaged, not a case log, or asked about an unknown case."""
+
+    def _render_traceback_(self) -> list[str]:
+        # in a workbook, IPython shows this instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+def default_case_log_path() -> Path:
+    """``$BILLING_CASE_LOG`` when set, else ``cases.sqlite`` in the user's data folder (never the repository)."""
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return user_data_path("billing-workbooks", appauthor=False) / "cases.sqlite"
+
+
+def default_author() -> str:
+    """The login name of the user running the command."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): say so rather than invent one
+        return "unknown"
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 to the second (the time of a change in the log)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _amount_text(amount: Decimal | str | None) -> str | None:
+    if amount is None or amount == "":
+        return None
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise CaseLogError(f"amount {amount!r} is not a decimal number (for example 12.50 or -3)") from None
+    if not value.is_finite():
+        raise CaseLogError(f"amount {amount!r} is not a finite decimal number")
+    return f"{value:f}"
+
+
+def _status(status: str) -> str:
+    if status not in STATUSES:
+        raise CaseLogError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    return status
+
+
+def _damaged(path: Path, exc: Exception) -> CaseLogError:
+    return CaseLogError(
+        f"case log {str(path)!r} cannot be read as a billing case log ({exc}); it was left untouched. "
+        f"Restore it from a backup, or move it away and create a new one with `billing cases init --cases "
+        f"{path}`.")
+
+
+@dataclass(frozen=True)
+class CaseLog:
+    """An open case log file; each method opens its own short connection (safe across processes)."""
+
+    path: Path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=rw"
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _damaged(self.path, exc) from None
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA foreign_keys = ON")
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction taken at once (BEGIN IMMEDIATE): concurrent writers queue, none is lost."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def cases(self, status: str | None = None, customer_id: str | None = None) -> pl.DataFrame:
+        """Every case (optionally of one status or customer), ordered by exception_id."""
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(_status(status))
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            args.append(customer_id)
+        sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._connect() as con:
+            rows = [tuple(r) for r in con.execute(sql + " ORDER BY exception_id", args)]
+        return _frame(rows, CASE_COLUMNS)
+
+    def get(self, exception_id: str) -> dict:
+        """One case as a dict; CaseLogError when the log does not hold it."""
+        with self._connect() as con:
+            row = con.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE exception_id = ?",
+                              (exception_id,)).fetchone()
+        if row is None:
+            raise CaseLogError(f"no case {exception_id!r} in the case log {str(self.path)!r}; cases are recorded "
+                               f"by `billing verify DATA --out DIR --cases {self.path}` (`billing cases list` "
+                               f"shows them)")
+        return dict(row)
+
+    def history(self, exception_id: str) -> pl.DataFrame:
+        """Every change of one case, oldest first."""
+        with self._connect() as con:
+            rows = [tuple(r) for r in con.execute(
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE exception_id = ? ORDER BY seq",
+                (exception_id,))]
+        return _frame(rows, HISTORY_COLUMNS)
+
+    # -- changing ----------------------------------------------------------------------------------------
+    def update(self, exception_id: str, *, status: str | None = None, resolution: str | None = None,
+               amount: Decimal | str | None = None, note: str | None = None, author: str | None = None,
+               at: str | None = None) -> dict:
+        """Change a case's status, resolution, amount or note (only the ones given); one history row."""
+        if status is None and resolution is None and amount is None and note is None:
+            raise CaseLogError("nothing to update: give a status, a resolution, an amount or a note")
+        if status is not None:
+            _status(status)
+        amount_text = _amount_text(amount)
+        author, at = author or default_author(), at or utc_now()
+        with self._transaction() as con:
+            row = con.execute("SELECT status, resolution, amount, note FROM cases WHERE exception_id = ?",
+                              (exception_id,)).fetchone()
+            if row is None:
+                raise CaseLogError(f"no case {exception_id!r} in the case log {str(self.path)!r}; cases are "
+                                   f"recorded by `billing verify DATA --out DIR --cases {self.path}`")
+            new = {"status": status or row["status"],
+                   "resolution": resolution if resolution is not None else row["resolution"],
+                   "amount": amount_text if amount_text is not None else row["amount"],
+                   "note": note if note is not None else row["note"]}
+            cleared = "0" if status == "resolved" else "cleared"
+            con.execute(f"UPDATE cases SET status = ?, resolution = ?, amount = ?, note = ?, author = ?, "
+                        f"updated_at = ?, cleared = {cleared} WHERE exception_id = ?",
+                        (new["status"], new["resolution"], new["amount"], new["note"], author, at, exception_id))
+            _log(con, exception_id, at, author, "update", row["status"], new)
+        return self.get(exception_id)
+
+    def record_run(self, findings: Iterable[dict], periods: Iterable[str], *, author: str | None = None,
+                   at: str | None = None) -> dict[str, str]:
+        """Record a verification run's findings; return each finding's standing in the log.
+
+        Standing: ``new`` (first time seen; recorded as open), ``open``, ``investigating``, ``resolved`` or
+        ``accepted`` (already decided: reports leave them out), or ``regression`` (resolved, then absent
+        from a run, and now found again: reopened). A resolved case whose month was verified and which
+        is not among the findings is marked *cleared* (the correction took effect).
+        """
+        author, at = author or default_author(), at or utc_now()
+        standing: dict[str, str] = {}
+        seen: set[str] = set()
+        with self._transaction() as con:
+            for f in findings:
+                eid = f["exception_id"]
+                seen.add(eid)
+                row = con.execute("SELECT status, resolution, amount, note, cleared FROM cases "
+                                  "WHERE exception_id = ?", (eid,)).fetchone()
+                if row is None:
+                    con.execute(
+                        f"INSERT INTO cases (exception_id, check_name, {', '.join(FINDING_FIELDS[1:])}, status, "
+                        f"author, updated_at, first_recorded) VALUES ({', '.join('?' * (len(FINDING_FIELDS) + 5))})",
+                        (eid, *[_cell(f.get(k)) for k in FINDING_FIELDS], "open", author, at, at))
+                    _log(con, eid, at, author, "recorded", None, {"status": "open"})
+                    standing[eid] = "new"
+                elif row["status"] == "resolved" and row["cleared"]:
+                    con.execute("UPDATE cases SET status = 'open', cleared = 0, author = ?, updated_at = ? "
+                                "WHERE exception_id = ?", (author, at, eid))
+                    _log(con, eid, at, author, "regression", "resolved",
+                         {"status": "open", "resolution": row["resolution"], "amount": row["amount"],
+                          "note": "found again after it was resolved and had disappeared"})
+                    standing[eid] = "regression"
+                else:
+                    standing[eid] = row["status"]
+            wanted = list(periods)
+            if wanted:
+                marks = ", ".join("?" * len(wanted))
+                gone = [r["exception_id"] for r in con.execute(
+                    f"SELECT exception_id FROM cases WHERE status = 'resolved' AND cleared = 0 "
+                    f"AND period IN ({marks}) ORDER BY exception_id", wanted) if r["exception_id"] not in seen]
+                for eid in gone:
+                    con.execute("UPDATE cases SET cleared = 1 WHERE exception_id = ?", (eid,))
+                    row = con.execute("SELECT resolution, amount FROM cases WHERE exception_id = ?",
+                                      (eid,)).fetchone()
+                    _log(con, eid, at, author, "cleared", "resolved",
+                         {"status": "resolved", "resolution": row["resolution"], "amount": row["amount"],
+                          "note": "no longer found by a verification run"})
+        return standing
+
+
+def _cell(value):
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    return str(value)
+
+
+def _log(con: sqlite3.Connection, eid: str, at: str, author: str, event: str, previous: str | None,
+         new: dict) -> None:
+    con.execute("INSERT INTO history (exception_id, at, author, event, previous_status, status, resolution, "
+                "amount, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (eid, at, author, event, previous, new["status"], new.get("resolution"), new.get("amount"),
+                 new.get("note")))
+
+
+def _frame(rows: list[tuple], columns: list[str]) -> pl.DataFrame:
+    ints = {"line_no", "cleared", "seq"}
+    schema = {c: (pl.Int64 if c in ints else pl.String) for c in columns}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _check_file(path: Path) -> None:
+    """CaseLogError unless ``path`` is a readable case log of this schema (nothing is written)."""
+    log = CaseLog(path)
+    try:
+        with log._connect() as con:
+            app = con.execute("PRAGMA application_id").fetchone()[0]
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(path, exc) from None
+    if app != APPLICATION_ID:
+        raise CaseLogError(f"{str(path)!r} is an SQLite file but not a billing case log; it was left untouched. "
+                           f"Pass the case log with --cases (or {ENV_VAR}), or create one with "
+                           f"`billing cases init --cases NEW_PATH`.")
+    if version != SCHEMA_VERSION:
+        raise CaseLogError(f"case log {str(path)!r} has schema version {version}; this version of billing-workbooks "
+                           f"reads version {SCHEMA_VERSION}")
+    if check != "ok":
+        raise _damaged(path, Exception(f"integrity check: {check}"))
+
+
+def open_case_log(path: str | Path | None = None) -> CaseLog:
+    """The case log at ``path`` (default :func:`default_case_log_path`); CaseLogError if missing or damaged."""
+    path = Path(path).expanduser() if path is not None else default_case_log_path()
+    if not path.exists():
+        raise CaseLogError(f"case log {str(path)!r} does not exist; create it with `billing cases init --cases "
+                           f"{path}` (or point --cases / {ENV_VAR} at the existing one)")
+    if not path.is_file():
+        raise CaseLogError(f"case log {str(path)!r} is not a file")
+    _check_file(path)
+    return CaseLog(path)
+
+
+def create_case_log(path: str | Path | None = None) -> tuple[CaseLog, bool]:
+    """Create the case log at ``path`` (folders included); an existing valid log is kept as it is.
+
+    Returns (log, created). A file that exists but is not a valid case log is refused, never overwritten.
+    """
+    path = Path(path).expanduser() if path is not None else default_case_log_path()
+    if path.exists():
+        return open_case_log(path), False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+        con = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            con.executescript(_SCHEMA)
+            con.execute("PRAGMA journal_mode = WAL")
+        finally:
+            con.close()
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CaseLogError(f"cannot create the case log {str(path)!r}: {exc.strerror or exc}") from None
+    return open_case_log(path), True

@@ -1,0 +1,124 @@
+"""Tables, headline and conclusions of the investigation workbook, and the choice of cases worth one.
+
+:func:`largest_open_cases` picks the findings the monthly run investigates:
+the most money at stake in the base currency, leaving out what the case log
+says is resolved or accepted.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from ..analysis import exceptions_table, largest_cases
+from ..currency import format_money
+from ..dataset import Dataset
+from ..money import DECIMAL
+from ..verify import VerificationResult
+from .resolution import by_invoice, money_by_currency
+from .subject import Investigation
+
+FINDING_COLUMNS = ["exception_id", "check", "severity", "invoice_id", "line_no", "subscription_id", "payment_id",
+                   "period", "currency", "at_stake", "message"]
+
+
+def findings_table(inv: Investigation, case_log: str | Path | None = None) -> pl.DataFrame:
+    """The findings of the investigation (the asked one first); with a case log, each one's case status."""
+    frame = inv.findings.select(FINDING_COLUMNS)
+    if case_log is None:
+        return frame
+    from ..cases import open_case_log
+    from ..cases.marking import with_standing
+    marked = with_standing(open_case_log(case_log), inv.findings)
+    return marked.select(*FINDING_COLUMNS, "case_status", "resolution", "note")
+
+
+def summary_line(inv: Investigation) -> str:
+    """One sentence: what is investigated, over which months, how many findings."""
+    n = inv.findings.height
+    who = inv.subject.describe()
+    name = f" ({inv.customer['name']})" if inv.customer and inv.customer.get("name") else ""
+    return (f"Investigating {who}{name} over {inv.range_text}: {n} finding{'s' if n != 1 else ''} "
+            f"{'concern' if n != 1 else 'concerns'} {'this customer' if inv.customer_id else 'it'}.")
+
+
+def headline(inv: Investigation, corrections: pl.DataFrame, explanations: pl.DataFrame) -> dict:
+    """The investigation in a few figures (JSON-ready) for the index page."""
+    money = money_by_currency(corrections.filter(pl.col("document") != "ledger adjustment"))
+    docs = by_invoice(corrections)
+    causes = explanations["likely_root_cause"].value_counts(sort=True)["likely_root_cause"].to_list() \
+        if explanations.height else []
+    return {
+        "subject": inv.subject.describe(),
+        "periods": [m.strftime("%Y-%m") for m in inv.months],
+        "findings": int(inv.findings.height),
+        "credit_notes": int(docs.filter(pl.col("document") == "credit note").height),
+        "additional_invoices": int(docs.filter(pl.col("document") == "additional invoice").height),
+        "correction_by_currency": {c: format_money(v, c) for c, v in money.items() if v != 0},
+        "likely_root_causes": causes[:3],
+    }
+
+
+def conclusions(head: dict) -> list[str]:
+    """Plain sentences from the headline."""
+    months = head["periods"][0] if len(head["periods"]) == 1 else f"{head['periods'][0]} to {head['periods'][-1]}"
+    lines = [f"{head['subject'][0].upper()}{head['subject'][1:]}: {head['findings']} finding(s) over {months}."]
+    if head["findings"] == 0:
+        lines.append("Nothing to correct: every invoice line follows the contract.")
+        return lines
+    lines.append(f"Proposed: {head['credit_notes']} credit note(s) and {head['additional_invoices']} additional "
+                 f"invoice(s).")
+    if head["correction_by_currency"]:
+        lines.append("What the customer owes changes by " + ", ".join(
+            f"{v} {c}" for c, v in sorted(head["correction_by_currency"].items())) + ".")
+    if head["likely_root_causes"]:
+        lines.append("Most likely root causes: " + ", ".join(head["likely_root_causes"]) + ".")
+    return lines
+
+
+def _decimal_at_stake(exceptions: pl.DataFrame) -> pl.DataFrame:
+    if exceptions.schema.get("at_stake") != DECIMAL:
+        exceptions = exceptions.with_columns(pl.col("at_stake").cast(pl.String).cast(DECIMAL))
+    return exceptions
+
+
+def largest_open_cases(exceptions: pl.DataFrame, ds: Dataset, base_currency: str, n: int,
+                       case_log: str | Path | None = None) -> pl.DataFrame:
+    """The ``n`` findings of a customer with the most money at stake (base currency) that are not resolved
+    or accepted in ``case_log`` (all count as open without a log). Findings without money at stake, and those
+    that concern no single customer (ledger balances, number gaps), are left out: an investigation tells a
+    customer's story."""
+    frame = _decimal_at_stake(exceptions)
+    if case_log is not None:
+        from ..cases import open_case_log
+        from ..cases.marking import with_standing
+        frame = with_standing(open_case_log(case_log), frame).filter(pl.col("in_report")).select(frame.columns)
+    table = exceptions_table(VerificationResult(frame, {}), ds, base_currency)
+    table = table.filter(pl.col("at_stake").is_not_null() & (pl.col("at_stake") > Decimal(0))
+                         & pl.col("customer_id").is_not_null())
+    return largest_cases(table, n)
+
+
+def files_table(paths: list[Path]) -> pl.DataFrame:
+    """The files a workbook wrote, by name, with what each holds."""
+    what = {"corrections.csv": "one row per correcting document of each finding",
+            "ledger_effect.csv": "the journal lines the corrections post",
+            "client_messages.csv": "the drafted client message(s) as text",
+            "resolution.xlsx": "the three tables above, one sheet each"}
+    return pl.DataFrame({"file": [p.name for p in paths],
+                         "holds": [what.get(p.name, "the client message as HTML") for p in paths]})
+
+
+def readable(frame: pl.DataFrame, money: dict[str, str] | None = None) -> pl.DataFrame:
+    """Decimal columns that are not money (quantities, percentages) as short text: ``3``, ``2.5``."""
+    from ..money import number_text
+    money = money or {}
+    plain = [c for c, t in frame.schema.items() if isinstance(t, pl.Decimal) and c not in money]
+    return frame.with_columns(number_text(pl.col(c)).alias(c) for c in plain) if plain else frame
+
+
+def show(frame: pl.DataFrame, money: dict[str, str] | None = None, *, empty: str | None = "No rows.") -> None:
+    """:func:`billing_lib.display.show_table` with quantities and percentages shown without trailing zeros."""
+    from ..display import show_table
+    show_table(readable(frame, money), money, empty=empty)

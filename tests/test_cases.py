@@ -1,0 +1,201 @@
+"""The case log: statuses and append-only history, suppression and regressions across verification runs,
+concurrent writers in real processes, and clear errors for a missing or damaged file (always tmp paths)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from billing_lib.cases import CaseLogError, open_case_log
+from billing_lib.cases.store import create_case_log, default_case_log_path
+from billing_lib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+def _finding(eid: str, period: str = "2024-05", **extra) -> dict:
+    return {"exception_id": eid, "check": "price_mismatch", "severity": "error", "customer_id": "C1",
+            "invoice_id": "INV-1", "line_no": 1, "period": period, "currency": "EUR", "at_stake": "3.00",
+            "message": "m", **extra}
+
+
+@pytest.fixture
+def log(tmp_path):
+    return create_case_log(tmp_path / "ws" / "cases.sqlite")[0]
+
+
+def test_status_changes_are_kept_in_an_append_only_history(log):
+    assert log.record_run([_finding("EX-A")], ["2024-05"], author="ana", at="2024-06-01T09:00:00+00:00") == \
+        {"EX-A": "new"}
+    log.update("EX-A", status="investigating", note="asked sales", author="ana", at="2024-06-02T09:00:00+00:00")
+    case = log.update("EX-A", status="resolved", resolution="credit note CN-9", amount="-3.00", author="bo",
+                      at="2024-06-03T09:00:00+00:00")
+    assert (case["status"], case["resolution"], case["amount"], case["note"], case["author"]) == \
+        ("resolved", "credit note CN-9", "-3.00", "asked sales", "bo")
+    hist = log.history("EX-A")
+    assert hist.select("event", "previous_status", "status", "author").rows() == [
+        ("recorded", None, "open", "ana"), ("update", "open", "investigating", "ana"),
+        ("update", "investigating", "resolved", "bo")]
+    assert hist["at"].to_list() == ["2024-06-01T09:00:00+00:00", "2024-06-02T09:00:00+00:00",
+                                    "2024-06-03T09:00:00+00:00"]
+    with sqlite3.connect(log.path) as con, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("UPDATE history SET status = 'open'")
+    with sqlite3.connect(log.path) as con, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM history")
+    assert log.history("EX-A").height == 3
+    with sqlite3.connect(log.path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_wrong_updates_are_refused_with_a_clear_message(log):
+    log.record_run([_finding("EX-A")], ["2024-05"])
+    with pytest.raises(CaseLogError, match="not one of open, investigating, resolved, accepted"):
+        log.update("EX-A", status="done")
+    with pytest.raises(CaseLogError, match="not a decimal number"):
+        log.update("EX-A", amount="12,50")
+    with pytest.raises(CaseLogError, match="no case 'EX-NOPE'"):
+        log.update("EX-NOPE", status="resolved")
+    assert log.history("EX-A").height == 1
+
+
+def test_resolved_and_accepted_are_left_out_and_a_returning_finding_is_a_regression(log):
+    log.record_run([_finding("EX-A"), _finding("EX-B"), _finding("EX-C")], ["2024-05"])
+    log.update("EX-A", status="resolved", resolution="credit note")
+    log.update("EX-B", status="accepted", note="negotiated price")
+    # the same findings again (the correction is not in the data yet): decided ones are not new
+    again = log.record_run([_finding("EX-A"), _finding("EX-B"), _finding("EX-C")], ["2024-05"])
+    assert again == {"EX-A": "resolved", "EX-B": "accepted", "EX-C": "open"}
+    # a run of another month does not clear the May case
+    log.record_run([], ["2024-06"])
+    assert log.get("EX-A")["cleared"] == 0
+    # the May run without it: the fix took effect
+    log.record_run([_finding("EX-C")], ["2024-05"])
+    assert log.get("EX-A")["cleared"] == 1
+    back = log.record_run([_finding("EX-A"), _finding("EX-C")], ["2024-05"])
+    assert back["EX-A"] == "regression"
+    case = log.get("EX-A")
+    assert (case["status"], case["cleared"]) == ("open", 0)
+    assert log.history("EX-A")["event"].to_list() == ["recorded", "update", "cleared", "regression"]
+
+
+def test_verify_with_a_case_log_keeps_exceptions_and_marks_decided_findings(tmp_path, capsys):
+    db = tmp_path / "cases.sqlite"
+    assert main(["cases", "init", "--cases", str(db)]) == 0
+    assert main(["verify", str(SAMPLE), "--out", str(tmp_path / "plain")]) == 0
+    assert main(["verify", str(SAMPLE), "--out", str(tmp_path / "r1"), "--cases", str(db)]) == 0
+    plain = (tmp_path / "plain" / "exceptions.csv").read_bytes()
+    assert (tmp_path / "r1" / "exceptions.csv").read_bytes() == plain
+    first = pl.read_csv(tmp_path / "r1" / "case_status.csv", infer_schema_length=0)
+    exceptions = pl.read_csv(tmp_path / "plain" / "exceptions.csv", infer_schema_length=0)
+    assert first["exception_id"].to_list() == exceptions["exception_id"].to_list()
+    assert set(first["case_status"]) == {"new"} and set(first["in_report"]) == {"yes"}
+    resolved, accepted = first["exception_id"][0], first["exception_id"][1]
+    assert main(["cases", "update", resolved, "--status", "resolved", "--resolution", "credit note",
+                 "--amount", "-0.05", "--author", "ana", "--cases", str(db)]) == 0
+    assert main(["cases", "update", accepted, "--status", "accepted", "--cases", str(db)]) == 0
+    assert main(["verify", str(SAMPLE), "--out", str(tmp_path / "r2"), "--cases", str(db)]) == 0
+    assert (tmp_path / "r2" / "exceptions.csv").read_bytes() == plain
+    second = pl.read_csv(tmp_path / "r2" / "case_status.csv", infer_schema_length=0)
+    shown = second.filter(pl.col("in_report") == "yes")["exception_id"].to_list()
+    assert resolved not in shown and accepted not in shown and len(shown) == exceptions.height - 2
+    row = second.filter(pl.col("exception_id") == resolved).row(0, named=True)
+    assert (row["case_status"], row["resolution"], row["case_amount"], row["updated_by"]) == \
+        ("resolved", "credit note", "-0.05", "ana")
+    capsys.readouterr()
+    assert main(["cases", "list", "--status", "resolved", "--cases", str(db)]) == 0
+    listed = capsys.readouterr().out
+    assert resolved in listed and accepted not in listed and "1 case(s): 0 open, 0 investigating, 1 resolved" \
+        in listed
+    assert main(["cases", "show", resolved, "--cases", str(db)]) == 0
+    assert "credit note" in capsys.readouterr().out
+
+
+def _hammer(path: str, who: str, n: int) -> None:
+    log = open_case_log(path)
+    for i in range(n):
+        log.update("EX-SHARED", note=f"{who}-{i}", author=who)
+        log.update(f"EX-{who}", status="investigating" if i % 2 else "open", note=f"{who}-{i}", author=who)
+
+
+def test_two_processes_updating_at_once_lose_nothing(log):
+    log.record_run([_finding("EX-SHARED"), _finding("EX-ana"), _finding("EX-bo")], ["2024-05"])
+    ctx = mp.get_context("spawn")
+    n = 40
+    procs = [ctx.Process(target=_hammer, args=(str(log.path), who, n)) for who in ("ana", "bo")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    shared = log.history("EX-SHARED")
+    assert shared.height == 1 + 2 * n
+    assert set(shared["note"].drop_nulls()) == {f"{w}-{i}" for w in ("ana", "bo") for i in range(n)}
+    for who in ("ana", "bo"):
+        assert log.history(f"EX-{who}").height == 1 + n
+        assert log.get(f"EX-{who}")["note"] == f"{who}-{n - 1}"
+    assert log.get("EX-SHARED")["note"] in {f"ana-{n - 1}", f"bo-{n - 1}"}
+
+
+def test_missing_file_is_reported_not_created(tmp_path):
+    path = tmp_path / "nowhere" / "cases.sqlite"
+    with pytest.raises(CaseLogError, match="does not exist; create it with `billing cases init"):
+        open_case_log(path)
+    assert not path.exists() and not path.parent.exists()
+    proc = subprocess.run([sys.executable, "-m", "billing_lib", "verify", str(SAMPLE), "--out",
+                           str(tmp_path / "out"), "--cases", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() and not path.exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_damaged_file_gives_a_clear_message_and_is_left_untouched(tmp_path, damage):
+    path = tmp_path / "cases.sqlite"
+    if damage == "garbage":
+        path.write_bytes(b"these are not the cases you are looking for\n" * 100)
+    elif damage == "truncated":
+        log = create_case_log(path)[0]
+        log.record_run([_finding(f"EX-{i}") for i in range(300)], ["2024-05"])
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2] + b"\0" * 64)
+    else:
+        with sqlite3.connect(path) as con:
+            con.execute("CREATE TABLE notes (x TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(CaseLogError, match="left untouched") as err:
+        open_case_log(path)
+    assert str(path) in str(err.value)
+    for argv in (["cases", "list"], ["cases", "init"], ["cases", "update", "EX-1", "--status", "open"]):
+        proc = subprocess.run([sys.executable, "-m", "billing_lib", *argv, "--cases", str(path)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert "left untouched" in proc.stderr and "Traceback" not in proc.stderr
+    assert path.read_bytes() == before
+
+
+def test_default_location_is_outside_the_repository(monkeypatch, tmp_path):
+    monkeypatch.setenv("BILLING_CASE_LOG", str(tmp_path / "mine.sqlite"))
+    assert default_case_log_path() == tmp_path / "mine.sqlite"
+    monkeypatch.delenv("BILLING_CASE_LOG")
+    default = default_case_log_path().resolve()
+    assert default.name == "cases.sqlite" and not default.is_relative_to(ROOT)
+
+
+def test_for_report_shows_everything_without_a_log_and_only_open_ones_with_it(tmp_path):
+    from billing_lib.cases.marking import for_report
+    exceptions = pl.DataFrame([_finding("EX-A"), _finding("EX-B")]).with_columns(
+        pl.col("at_stake").cast(pl.Decimal(38, 10)))
+    shown, counts = for_report(exceptions, exceptions, ["2024-05"], None)
+    assert shown.equals(exceptions) and counts.is_empty()
+    log = create_case_log(tmp_path / "cases.sqlite")[0]
+    log.record_run([_finding("EX-A")], ["2024-05"])
+    log.update("EX-A", status="accepted")
+    shown, counts = for_report(exceptions, exceptions, ["2024-05"], log.path)
+    assert shown["exception_id"].to_list() == ["EX-B"]
+    assert dict(counts.iter_rows()) == {"new": 1, "open": 0, "investigating": 0, "regression": 0, "resolved": 0,
+                                        "accepted": 1}

@@ -240,3 +240,18 @@ def test_displayed_tables_show_money_with_currency_digits_and_other_decimals_tri
     shown = display_frame(frame, {"closing": "currency"})
     assert shown.to_dict("list") == {"currency": ["JPY", "KWD"], "closing": ["76812", "483.692"],
                                      "dso": ["21.52", "30"], "ties": ["yes", "no"]}
+
+
+def test_investigation_summary_proposes_corrections_to_decide():
+    from billing_lib.investigation import report as investigation_report
+    head = {"subject": f"customer C-1 ({HOSTILE})", "periods": ["2024-05", "2024-06"], "findings": 2,
+            "credit_notes": 1, "additional_invoices": 0, "correction_by_currency": {"JPY": "-7829"},
+            "likely_root_causes": ["manual edit"]}
+    s = investigation_report.summary(head)
+    assert s.status == "action" and s.verdict == f"2 finding(s) to resolve for customer C-1 ({HOSTILE})."
+    assert s.checked[0] == f"Customer C-1 ({HOSTILE}), over 2024-05 to 2024-06"
+    assert [(a.amount, a.currency) for a in s.at_stake] == [(Decimal("-7829"), "JPY")]
+    assert "Most likely root causes: manual edit" in s.found and "1 credit note(s)" in s.decisions[0]
+    assert HOSTILE not in summary_html(s)
+    clean = investigation_report.summary({**head, "findings": 0, "correction_by_currency": {}})
+    assert clean.status == "ok" and clean.found == ["No findings."]

@@ -49,7 +49,7 @@ def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl
                       for account, amount in accounts])
 
 
-def _documents(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(documents, expected postings). Documents: source_type, source_id, customer_id, invoice_id,
     payment_id, currency, date, period, verified, label."""
     ds = ctx.ds
@@ -101,7 +101,7 @@ def _documents(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     return docs, pl.concat(expected)
 
 
-def _ledger(ctx: CheckContext) -> pl.LazyFrame:
+def ledger_lines(ctx: CheckContext) -> pl.LazyFrame:
     """Ledger lines as signed amounts (debit - credit); credit notes' 4000 and 2100 taken together."""
     gl = ctx.ds.frame("gl_entries")
     account = (pl.when((pl.col("source_type") == "credit_note") & pl.col("account").is_in(["4000", "2100"]))
@@ -118,8 +118,8 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     if not ctx.months or "gl_entries" not in ctx.ds.tables:  # a dataset without a ledger has nothing to tie
         from .base import empty_findings
         return empty_findings()
-    docs, expected = _documents(ctx)
-    ledger = _ledger(ctx)
+    docs, expected = document_postings(ctx)
+    ledger = ledger_lines(ctx)
     sources = ("invoice", "payment", "credit_note")
     e = expected.group_by(KEY).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
     g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(KEY)

@@ -31,7 +31,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from ..checks.ledger_checks import ACCOUNT_NAMES, _documents, _ledger
+from ..checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from ..checks.settlement_checks import duplicate_copies
 from ..currency import format_money, quantize
 from .subject import Investigation
@@ -119,9 +119,9 @@ class _Books:
         """(source_type, source_id) -> account -> what the document should post minus what is posted."""
         if self._ledger_diff is None:
             key = ["source_type", "source_id", "account"]
-            _, expected = _documents(self.ctx)
+            _, expected = document_postings(self.ctx)
             want = expected.group_by(key).agg(pl.col("amount").sum().alias("v"))
-            got = _ledger(self.ctx).group_by(key).agg((-pl.col("amount")).sum().alias("v"))
+            got = ledger_lines(self.ctx).group_by(key).agg((-pl.col("amount")).sum().alias("v"))
             both = pl.concat([want, got]).group_by(key).agg(pl.col("v").sum()).filter(pl.col("v") != 0).collect()
             out: dict[tuple[str, str], dict[str, Decimal]] = {}
             for r in both.sort(key).iter_rows(named=True):

@@ -70,13 +70,14 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def checked(runs):
+def checked(runs, request):
     """Every report and the index page of June, opened in Chromium: {page file name: PageCheck}."""
     out = runs["2024-06"]
     pages = [*sorted((out / "reports").glob("*.html")), out / "index.html"]
     checks = check_pages(pages, ARTIFACTS / "2024-06")
-    # past pytest's capture, so the path shows in every run's log
-    print(f"\nbrowser screenshots of the reports: {ARTIFACTS / '2024-06'}", file=sys.__stderr__)
+    # past pytest's output capture, so the path shows in every run's log
+    with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print(f"\nbrowser screenshots of the reports: {ARTIFACTS / '2024-06'}", flush=True)
     return {c.path.name: c for c in checks}
 
 

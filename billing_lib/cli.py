@@ -66,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
 
+    sc = sub.add_parser("schedule", help="run the previous month's suite (for cron and CI), with a summary",
+                        description="Run the monthly suite for the month before today: parameters/YYYY-MM.yaml, "
+                                    "created from parameters/template.yaml when missing, then billing run. Prints "
+                                    "a summary; the exit code is the run's (see README.md, 'Running every month "
+                                    "automatically').")
+    sc.add_argument("--today", metavar="YYYY-MM-DD", help="the day taken as today (default: $BILLING_TODAY, "
+                                                          "else the current UTC date)")
+    sc.add_argument("--period", metavar="YYYY-MM", help="run this month instead of the previous one")
+    sc.add_argument("--parameters-dir", default="parameters", dest="parameters_dir", metavar="DIR",
+                    help="folder of the monthly parameters files (default parameters)")
+    sc.add_argument("--template", metavar="FILE", help="template for a missing month (default "
+                                                       "DIR/template.yaml; {period} is replaced by the month)")
+    sc.add_argument("--summary", metavar="FILE", help="also append the summary as Markdown to FILE "
+                                                      "(e.g. $GITHUB_STEP_SUMMARY)")
+
     im = sub.add_parser("import", help="turn a foreign source (Lago JSON, Online Retail CSV...) into a dataset",
                         description="Map a foreign billing source to a dataset folder that follows the data "
                                     "contract, with import_report.json accounting for every source row "
@@ -192,6 +207,13 @@ def _cases(args) -> int:
     return run(args)
 
 
+def _schedule(args) -> int:
+    from .runner.schedule import parse_day, run_scheduled, today_utc
+    today = parse_day(args.today) if args.today else today_utc()
+    return run_scheduled(today, Path(args.parameters_dir), Path(args.template) if args.template else None,
+                         args.period, Path(args.summary) if args.summary else None)
+
+
 def _import(args) -> int:
     from .importers import IMPORTERS, write_import
     result = IMPORTERS[args.source](args.src)
@@ -203,6 +225,7 @@ def _import(args) -> int:
 COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run, "import": _import}
 COMMANDS["send"] = _send
 COMMANDS["cases"] = _cases
+COMMANDS["schedule"] = _schedule
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from .output import atomic_outputs
 from .runner.cases import case_runs, remove_stale_cases, run_exceptions, split_per_case
 from .runner.execute import WorkbookError, declared_parameters, execute, results_folder
 from .runner.export import export_html, notebook_title
+from .runner.history import update_history
 from .runner.index_page import Entry, write_index
 from .runner.kernel import kernel_for_this_python
 from .runner.manifest import dataset_files, file_hashes, interpreter, sha256, versions
@@ -126,14 +127,23 @@ def run_monthly(params_path: Path) -> int:
                                                  encoding="utf-8")
     except WorkbookError as exc:
         _say(f"billing run: {exc}\n  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
+        _history(params)
         return 1
     shutil.rmtree(out / "failed", ignore_errors=True)
     remove_stale_cases(out, per_case, [e.name for e in entries])  # issue 4: cases of earlier runs
+    _history(params)
     done = len(entries)
     _say(f"done: {done} workbook{'s' if done != 1 else ''} in "
          f"{(dt.datetime.now(dt.timezone.utc) - started).total_seconds():.1f}s")
     print(out / "index.html")
     return 0
+
+
+def _history(params: RunParams) -> None:
+    """Refresh the page listing every month's run (out/index.html), see runner/history.py."""
+    page = update_history(params.output_dir, params.period)
+    if page is not None:
+        _say(f"every month's runs: {page}")
 
 
 DOWNLOADS = ("*.xlsx",)

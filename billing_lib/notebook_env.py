@@ -21,7 +21,7 @@ from IPython.display import HTML, display
 from plotly.io.base_renderers import MimetypeRenderer
 from plotly.offline import get_plotlyjs
 
-from . import interactive_tables
+from . import friendly_errors, interactive_tables
 from .report_style import style_element
 
 RENDERER = "billing"
@@ -54,6 +54,7 @@ def offline_plotlyjs() -> str:
 
 def setup() -> None:
     """Prepare a workbook: offline plotly renderer with plotly.js embedded once; pandas/polars display options."""
+    friendly_errors.install()  # a wrong parameter or dataset shows as one message, not a traceback
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"

@@ -140,10 +140,32 @@ def _outcome_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def check_summary_file(summary_file: Path) -> None:
+    """Stop before the run when ``--summary FILE`` could not be appended to (ParameterError naming it)."""
+    problem = None
+    if summary_file.is_dir():
+        problem = "is a folder, not a file"
+    elif summary_file.parent.exists() and not summary_file.parent.is_dir():
+        problem = f"{summary_file.parent} is a file, not a folder"
+    elif not summary_file.parent.is_dir():
+        problem = f"its folder {summary_file.parent} does not exist"
+    else:
+        try:  # appending nothing creates the file as the summary would, and proves it can be written
+            with open(summary_file, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc})"
+    if problem:
+        raise ParameterError(f"--summary {summary_file}: {problem}; give a file in a folder that exists and "
+                             f"that you can write to (nothing was run)")
+
+
 def run_scheduled(today: dt.date, parameters_dir: Path = Path("parameters"), template: Path | None = None,
                   period: str | None = None, summary_file: Path | None = None) -> int:
     """Run the month before ``today`` (or ``period``); print the summary (and append it to ``summary_file``)."""
     from ..monthly_run import run_monthly
+    if summary_file is not None:
+        check_summary_file(summary_file)
     summary = Summary(period or previous_month(today), today, asked=period is not None)
     try:
         summary.parameters, summary.created_from = parameters_file(summary.period, parameters_dir, template)

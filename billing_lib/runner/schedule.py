@@ -11,7 +11,8 @@ for a fixed one) it runs the month before:
 3. a summary says what ran and where the reports are, or what failed (the
    workbook, its error and the kept notebook) and that the earlier reports
    were left as they were; it is printed, and appended as Markdown to
-   ``--summary FILE`` (``$GITHUB_STEP_SUMMARY`` in GitHub Actions).
+   ``--summary FILE`` (``$GITHUB_STEP_SUMMARY`` in GitHub Actions), which is
+   checked to be writable before anything runs.
 
 The exit code is the run's: 0 done, 1 a workbook failed, 2 wrong parameters
 or data.

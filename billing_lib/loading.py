@@ -8,6 +8,7 @@ file, row and column.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,11 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 def find_table_file(folder: Path, table: str) -> Path | None:
     """The file holding ``table`` in ``folder`` (CSV, Parquet or Excel), or None."""
+    not_files = [folder / f"{table}{suffix}" for suffix in FILE_SUFFIXES
+                 if (folder / f"{table}{suffix}").exists() and not (folder / f"{table}{suffix}").is_file()]
+    if not_files:
+        raise DatasetError(str(folder), [Problem(str(p), None, None, f"is a folder, not a file: table {table!r} "
+                                                                     f"must be one file") for p in not_files])
     found = [folder / f"{table}{suffix}" for suffix in FILE_SUFFIXES if (folder / f"{table}{suffix}").is_file()]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
@@ -231,8 +237,13 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
         try:
             raw = read_raw(path)
         except Exception as exc:  # a file polars cannot parse at all
-            problems.append(_unreadable(path, exc))
+            problems.append(not_utf8_problem(path) or _unreadable(path, exc))
             continue
+        if path.suffix == ".csv" and _has_replacement_char(raw):  # read lossily: the file may not be UTF-8
+            wrong_encoding = not_utf8_problem(path)
+            if wrong_encoding is not None:
+                problems.append(wrong_encoding)
+                continue
         typed, found = validate_table(spec, raw, str(path), _row_offset(path))
         problems += found
         tables[spec.name] = typed
@@ -246,6 +257,53 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
         if problems:
             raise DatasetError(str(folder), problems)
     return dataset
+
+
+def _has_replacement_char(raw: pl.DataFrame) -> bool:
+    """Whether a CSV read as UTF-8 with replacement shows U+FFFD anywhere (header or values)."""
+    if any("\ufffd" in name for name in raw.columns):
+        return True
+    if not raw.width:
+        return False
+    return bool(raw.select(pl.any_horizontal(pl.all().str.contains("\ufffd", literal=True)).any()).item())
+
+
+def not_utf8_problem(path: Path, chunk_size: int = 1 << 20) -> Problem | None:
+    """A Problem naming the row (and column) where a CSV stops being UTF-8 text, or None when it is UTF-8."""
+    if path.suffix != ".csv":
+        return None
+    save_as = "save it as UTF-8 (in Excel: Save As, 'CSV UTF-8')"
+    with path.open("rb") as fh:
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return Problem(str(path), None, None, f"is UTF-16 text, not UTF-8: {save_as}")
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        lines_before = 0
+        while True:
+            chunk = fh.read(chunk_size)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                row = lines_before + exc.object[:exc.start].count(b"\n") + 1
+                message = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02X} is not UTF-8): {save_as}"
+                return Problem(str(path), row, _column_at(path, row), message)
+            if not chunk:
+                return None
+            lines_before += chunk.count(b"\n")
+
+
+def _column_at(path: Path, row: int) -> str | None:
+    """The header name of the first value on line ``row`` that is not UTF-8, when the line can be split."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), [])
+        if row == 1:
+            return None
+        for number, line in enumerate(fh, start=2):
+            if number == row:
+                values = next(csv.reader([line]), [])
+                bad = [i for i, value in enumerate(values) if "\ufffd" in value]
+                return header[bad[0]] if bad and bad[0] < len(header) else None
+    return None
 
 
 def _unreadable(path: Path, exc: Exception) -> Problem:

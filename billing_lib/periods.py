@@ -8,6 +8,7 @@ import polars as pl
 
 from .errors import ParameterError
 
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # the billing months a period may name
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -16,7 +17,10 @@ def parse_period(text: str) -> dt.date:
     m = _PERIOD_RE.match(str(text).strip())
     if not m:
         raise ParameterError(f"period {text!r} is not a month as YYYY-MM (for example 2024-03)")
-    return dt.date(int(m.group(1)), int(m.group(2)), 1)
+    year = int(m.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # a typo; far years would also overflow date arithmetic
+        raise ParameterError(f"period {text!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}: check the year")
+    return dt.date(year, int(m.group(2)), 1)
 
 
 def period_name(month_start: dt.date) -> str:

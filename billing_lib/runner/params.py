@@ -106,6 +106,12 @@ def load_params(path: Path) -> RunParams:
     if case_log is not None and not case_log.is_file():
         raise ParameterError(f"{where}: case_log {raw['case_log']!r} is not a file (resolved to {case_log}); "
                              f"create it with `billing cases init --cases {raw['case_log']}`")
+    if case_log is not None:  # a damaged log stops the run here, not inside a workbook
+        from ..cases import CaseLogError, open_case_log
+        try:
+            open_case_log(case_log)
+        except CaseLogError as exc:
+            raise ParameterError(f"{where}: case_log: {exc}") from None
     return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks, investigations,
                      case_log)
 

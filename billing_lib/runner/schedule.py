@@ -11,7 +11,8 @@ for a fixed one) it runs the month before:
 3. a summary says what ran and where the reports are, or what failed (the
    workbook, its error and the kept notebook) and that the earlier reports
    were left as they were; it is printed, and appended as Markdown to
-   ``--summary FILE`` (``$GITHUB_STEP_SUMMARY`` in GitHub Actions).
+   ``--summary FILE`` (``$GITHUB_STEP_SUMMARY`` in GitHub Actions), which is
+   checked to be writable before anything runs.
 
 The exit code is the run's: 0 done, 1 a workbook failed, 2 wrong parameters
 or data.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,24 +64,49 @@ def parameters_file(period: str, parameters_dir: Path, template: Path | None = N
     if not template.is_file():
         raise ParameterError(f"no parameters file {path} for {period}, and no template {template} to create it "
                              f"from: write one of them (see README.md, 'Running every month automatically')")
-    text = template.read_text(encoding="utf-8")
+    try:
+        text = template.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"template {template} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ParameterError(f"template {template} cannot be read ({exc.strerror or exc})") from None
     if PLACEHOLDER not in text:
         raise ParameterError(f"template {template} has no {PLACEHOLDER} placeholder: write period: \"{PLACEHOLDER}\" "
                              f"in it so each month gets its own parameters")
-    staged = parameters_dir / f".{period}.yaml.{os.getpid()}.tmp"
     filled = "".join(line if line.lstrip().startswith("#") else line.replace(PLACEHOLDER, period)
                      for line in text.splitlines(keepends=True))
-    staged.write_text(f"# created by billing schedule from {template}\n{filled}", encoding="utf-8")
+    _write_checked(path, f"# created by billing schedule from {template}\n{filled}", period, template)
+    return path, template
+
+
+def _write_checked(path: Path, text: str, period: str, template: Path) -> None:
+    """Write the filled-in template to ``path`` atomically, only once it loads as ``period``'s parameters."""
     try:
-        checked = load_params(staged)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ParameterError(f"cannot create {path} from {template}: the parameters folder {path.parent} "
+                             f"cannot be written ({exc.strerror or exc}); give --parameters-dir a folder "
+                             f"that exists and that you can write to") from None
+    staged = path.parent / Path(name).name
+    try:
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise ParameterError(f"cannot write {path} ({exc.strerror or exc})") from None
+        try:
+            checked = load_params(staged)
+        except ParameterError as exc:
+            raise ParameterError(str(exc).replace(str(staged), f"{path} (from {template})")) from None
         if checked.period != period:
             raise ParameterError(f"template {template}: period must be \"{PLACEHOLDER}\", "
                                  f"found {checked.period!r} once filled in")
-    except ParameterError as exc:
-        staged.unlink()
-        raise ParameterError(str(exc).replace(str(staged), f"{path} (from {template})")) from None
-    os.replace(staged, path)
-    return path, template
+        try:
+            os.replace(staged, path)
+        except OSError as exc:
+            raise ParameterError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 @dataclass
@@ -140,10 +167,32 @@ def _outcome_lines(summary: Summary) -> list[str]:
     return lines
 
 
+def check_summary_file(summary_file: Path) -> None:
+    """Stop before the run when ``--summary FILE`` could not be appended to (ParameterError naming it)."""
+    problem = None
+    if summary_file.is_dir():
+        problem = "is a folder, not a file"
+    elif summary_file.parent.exists() and not summary_file.parent.is_dir():
+        problem = f"{summary_file.parent} is a file, not a folder"
+    elif not summary_file.parent.is_dir():
+        problem = f"its folder {summary_file.parent} does not exist"
+    else:
+        try:  # appending nothing creates the file as the summary would, and proves it can be written
+            with open(summary_file, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc})"
+    if problem:
+        raise ParameterError(f"--summary {summary_file}: {problem}; give a file in a folder that exists and "
+                             f"that you can write to (nothing was run)")
+
+
 def run_scheduled(today: dt.date, parameters_dir: Path = Path("parameters"), template: Path | None = None,
                   period: str | None = None, summary_file: Path | None = None) -> int:
     """Run the month before ``today`` (or ``period``); print the summary (and append it to ``summary_file``)."""
     from ..monthly_run import run_monthly
+    if summary_file is not None:
+        check_summary_file(summary_file)
     summary = Summary(period or previous_month(today), today, asked=period is not None)
     try:
         summary.parameters, summary.created_from = parameters_file(summary.period, parameters_dir, template)

@@ -131,7 +131,8 @@ def test_largest_open_cases_leave_out_decided_ones(ds, tmp_path):
     top = report.largest_open_cases(found, ds, "EUR", 1)
     assert top["check"].to_list() == ["price_mismatch"]  # 300 USD beats 1 JPY seat (no JPY rate)
     log = create_case_log(tmp_path / "cases.sqlite")[0]
-    log.record_run(found.with_columns(at_stake=pl.col("at_stake").cast(pl.String)).to_dicts(), ["2024-06"])
+    log.record_run(found.with_columns(at_stake=pl.col("at_stake").cast(pl.String)).to_dicts(), ["2024-06"],
+                   checks=found["check"].unique().to_list())
     log.update(top["exception_id"][0], status="accepted")
     after = report.largest_open_cases(found, ds, "EUR", 3, case_log=log.path)
     assert top["exception_id"][0] not in after["exception_id"].to_list()

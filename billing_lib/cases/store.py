@@ -225,14 +225,19 @@ class CaseLog:
             _log(con, exception_id, at, author, "update", row["status"], new)
         return self.get(exception_id)
 
-    def record_run(self, findings: Iterable[dict], periods: Iterable[str], *, author: str | None = None,
-                   at: str | None = None) -> dict[str, str]:
+    def record_run(self, findings: Iterable[dict], periods: Iterable[str], *, checks: Iterable[str],
+                   all_periods: bool = False, author: str | None = None, at: str | None = None) -> dict[str, str]:
         """Record a verification run's findings; return each finding's standing in the log.
+
+        ``periods`` are the months the run verified and ``checks`` the names of the checks it ran (a run
+        limited with ``--check`` says nothing about the others); ``all_periods`` is true when the run
+        verified every month of the data (no ``--period``).
 
         Standing: ``new`` (first time seen; recorded as open), ``open``, ``investigating``, ``resolved`` or
         ``accepted`` (already decided: reports leave them out), or ``regression`` (resolved, then absent
-        from a run, and now found again: reopened). A resolved case whose month was verified and which
-        is not among the findings is marked *cleared* (the correction took effect).
+        from a run, and now found again: reopened). A resolved case that the run would have found again
+        (its check ran over its month, or, for a finding without a month, over every month) and did not
+        is marked *cleared*: the correction took effect.
         """
         author, at = author or default_author(), at or utc_now()
         standing: dict[str, str] = {}
@@ -259,12 +264,15 @@ class CaseLog:
                     standing[eid] = "regression"
                 else:
                     standing[eid] = row["status"]
-            wanted = list(periods)
-            if wanted:
-                marks = ", ".join("?" * len(wanted))
+            ran, wanted = sorted(set(checks)), sorted(set(periods))
+            if ran and (wanted or all_periods):
+                in_ran = f"check_name IN ({', '.join('?' * len(ran))})"
+                covered = f"period IN ({', '.join('?' * len(wanted))})" if wanted else "0"
+                if all_periods:  # a finding without a month can only be absent from a run of every month
+                    covered = f"({covered} OR period IS NULL)"
                 gone = [r["exception_id"] for r in con.execute(
-                    f"SELECT exception_id FROM cases WHERE status = 'resolved' AND cleared = 0 "
-                    f"AND period IN ({marks}) ORDER BY exception_id", wanted) if r["exception_id"] not in seen]
+                    f"SELECT exception_id FROM cases WHERE status = 'resolved' AND cleared = 0 AND {in_ran} "
+                    f"AND {covered} ORDER BY exception_id", [*ran, *wanted]) if r["exception_id"] not in seen]
                 for eid in gone:
                     con.execute("UPDATE cases SET cleared = 1 WHERE exception_id = ?", (eid,))
                     row = con.execute("SELECT resolution, amount FROM cases WHERE exception_id = ?",

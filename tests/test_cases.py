@@ -191,6 +191,39 @@ def test_two_processes_updating_at_once_lose_nothing(log):
     assert log.get("EX-SHARED")["note"] in {f"ana-{n - 1}", f"bo-{n - 1}"}
 
 
+def _init_and_record(path: str, who: str, barrier, results) -> None:
+    barrier.wait(60)
+    log, created = create_case_log(path)
+    log.record_run([_finding(f"EX-{who}")], ["2024-05"], checks=RAN)
+    results.put((who, created))
+
+
+def test_processes_creating_the_log_at_once_make_one_log_and_lose_nothing(tmp_path):
+    path = tmp_path / "ws" / "cases.sqlite"
+    ctx = mp.get_context("spawn")
+    n = 6
+    barrier, results = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_init_and_record, args=(str(path), str(i), barrier, results)) for i in range(n)]
+    for p in procs:
+        p.start()
+    outcome = dict(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * n
+    assert sorted(outcome.values()) == [False] * (n - 1) + [True]  # one process created it, the others kept it
+    assert open_case_log(path).cases()["exception_id"].to_list() == [f"EX-{i}" for i in range(n)]
+    assert sorted(f.name for f in path.parent.iterdir() if not f.name.startswith("cases.sqlite")) == []
+
+
+def test_creating_over_a_log_that_appeared_meanwhile_keeps_it(log):
+    from billing_lib.cases.store import _create_new
+    log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
+    # what a second `billing cases init` does once it has seen no file, after the first one created it
+    again, created = _create_new(log.path)
+    assert not created and again.cases()["exception_id"].to_list() == ["EX-A"]
+    assert [f.name for f in log.path.parent.iterdir() if ".creating" in f.name] == []
+
+
 def test_missing_file_is_reported_not_created(tmp_path):
     path = tmp_path / "nowhere" / "cases.sqlite"
     with pytest.raises(CaseLogError, match="does not exist; create it with `billing cases init"):

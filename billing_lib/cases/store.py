@@ -20,6 +20,7 @@ import getpass
 import os
 import sqlite3
 import urllib.parse
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -346,16 +347,33 @@ def create_case_log(path: str | Path | None = None) -> tuple[CaseLog, bool]:
     path = Path(path).expanduser() if path is not None else default_case_log_path()
     if path.exists():
         return open_case_log(path), False
+    return _create_new(path)
+
+
+def _create_new(path: Path) -> tuple[CaseLog, bool]:
+    """Build the log in a private file, then link it into place only if ``path`` is still free.
+
+    ``os.link`` fails when the name exists, so of several ``billing cases init`` at once exactly one
+    creates the log and the others open it: a log already in use is never replaced.
+    """
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
-        con = sqlite3.connect(tmp, isolation_level=None)
         try:
-            con.executescript(_SCHEMA)
-            con.execute("PRAGMA journal_mode = WAL")
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.executescript(_SCHEMA)
+                con.execute("PRAGMA journal_mode = WAL")
+            finally:
+                con.close()
+            os.link(tmp, path)
+            created = True
+        except FileExistsError:  # another process created it since we looked: keep theirs
+            created = False
         finally:
-            con.close()
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CaseLogError(f"cannot create the case log {str(path)!r}: {exc.strerror or exc}") from None
-    return open_case_log(path), True
+            for leftover in (tmp, *(tmp.with_name(tmp.name + end) for end in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+    except (OSError, sqlite3.Error) as exc:
+        raise CaseLogError(f"cannot create the case log {str(path)!r}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+    return open_case_log(path), created

@@ -58,10 +58,44 @@ def test_wrong_updates_are_refused_with_a_clear_message(log):
     log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
     with pytest.raises(CaseLogError, match="not one of open, investigating, resolved, accepted"):
         log.update("EX-A", status="done")
-    with pytest.raises(CaseLogError, match="not a decimal number"):
+    with pytest.raises(CaseLogError, match="not a plain decimal number"):
         log.update("EX-A", amount="12,50")
     with pytest.raises(CaseLogError, match="no case 'EX-NOPE'"):
         log.update("EX-NOPE", status="resolved")
+    assert log.history("EX-A").height == 1
+
+
+@pytest.mark.parametrize("amount, why", [
+    ("1e999999", "plain decimal number"), ("1E3", "plain decimal number"), ("Infinity", "plain decimal number"),
+    ("NaN", "plain decimal number"), ("1_000", "plain decimal number"), ("12.505", "EUR has 2"),
+    ("0.001", "EUR has 2"), ("1" + "0" * 40, "too large"),
+])
+def test_amounts_that_are_not_money_of_the_case_currency_are_refused(log, amount, why):
+    log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
+    with pytest.raises(CaseLogError, match=why):
+        log.update("EX-A", amount=amount)
+    assert log.get("EX-A")["amount"] is None and log.history("EX-A").height == 1
+
+
+def test_amounts_follow_the_minor_unit_of_the_case_currency(log):
+    log.record_run([_finding("EX-EUR"), _finding("EX-JPY", currency="JPY"), _finding("EX-KWD", currency="KWD"),
+                    _finding("EX-NONE", currency=None)], ["2024-05"], checks=RAN)
+    assert log.update("EX-EUR", amount="-12.5")["amount"] == "-12.50"
+    assert log.update("EX-EUR", amount="12.500")["amount"] == "12.50"  # the same money, written with a zero more
+    assert log.update("EX-KWD", amount="1.125")["amount"] == "1.125"
+    assert log.update("EX-JPY", amount="1200")["amount"] == "1200"
+    with pytest.raises(CaseLogError, match="JPY has 0"):
+        log.update("EX-JPY", amount="1200.5")
+    assert log.update("EX-NONE", amount="3.25")["amount"] == "3.25"
+
+
+def test_cli_refuses_an_exponent_amount_with_exit_2(log):
+    log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
+    for amount in ("1e999999", "12.505"):
+        proc = subprocess.run([sys.executable, "-m", "billing_lib", "cases", "update", "EX-A", "--amount", amount,
+                               "--cases", str(log.path)], capture_output=True, text=True)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"amount {amount!r}" in proc.stderr
     assert log.history("EX-A").height == 1
 
 

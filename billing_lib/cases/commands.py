@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("exception_id")
     up.add_argument("--status", choices=STATUSES)
     up.add_argument("--resolution", help="what was done (e.g. 'credit note CN-0042 issued')")
-    up.add_argument("--amount", help="money of the resolution, decimal (e.g. -12.50)")
+    up.add_argument("--amount", help="money of the resolution in the case's currency, a plain decimal with at most "
+                                     "its minor-unit digits (e.g. -12.50 EUR, 1200 JPY)")
     up.add_argument("--note", help="free text for the next analyst")
     up.add_argument("--author", default=None, help="who makes the change (default: your login name)")
 

@@ -18,19 +18,22 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import re
 import sqlite3
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import polars as pl
 from platformdirs import user_data_path
 
+from ..currency import is_currency, minor_digits
 from ..errors import BillingInputError
+from ..money import SCALE
 
 STATUSES = ("open", "investigating", "resolved", "accepted")
 ENV_VAR = "BILLING_CASE_LOG"
@@ -104,16 +107,41 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _amount_text(amount: Decimal | str | None) -> str | None:
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
+_MAX_INTEGER_DIGITS = 38 - SCALE  # what the money columns (Decimal(38, SCALE)) can hold
+
+
+def _amount_value(amount: Decimal | str | None) -> Decimal | None:
+    """The amount given for a case as a Decimal (None when not given); CaseLogError unless it is a plain,
+    finite decimal number the money columns can hold (no exponent: '1e999999' is not an amount)."""
     if amount is None or amount == "":
         return None
-    try:
-        value = Decimal(str(amount).strip())
-    except InvalidOperation:
-        raise CaseLogError(f"amount {amount!r} is not a decimal number (for example 12.50 or -3)") from None
+    if isinstance(amount, Decimal):
+        value = amount
+    elif _PLAIN_DECIMAL.fullmatch(text := str(amount).strip()):
+        value = Decimal(text)
+    else:
+        raise CaseLogError(f"amount {str(amount)!r} is not a plain decimal number: give digits with an optional "
+                           f"sign and decimal point, for example 12.50 or -3")
     if not value.is_finite():
-        raise CaseLogError(f"amount {amount!r} is not a finite decimal number")
-    return f"{value:f}"
+        raise CaseLogError(f"amount {str(amount)!r} is not a finite decimal number")
+    if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise CaseLogError(f"amount {str(amount)!r} is too large: at most {_MAX_INTEGER_DIGITS} digits before the "
+                           f"decimal point")
+    return value
+
+
+def _amount_text(value: Decimal, currency: str | None, exception_id: str, given: object) -> str:
+    """``value`` written with the minor-unit digits of the case's currency; CaseLogError if it has more
+    (12.505 EUR). A case without a known currency keeps the amount as given, up to the money columns' scale."""
+    known = bool(currency) and is_currency(currency)
+    digits = minor_digits(currency) if known else SCALE
+    exact = value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    if exact != value:
+        allows = f"{currency} has {digits}" if known else f"at most {digits} are kept"
+        raise CaseLogError(f"amount {str(given)!r} of case {exception_id!r} has more decimals than its currency "
+                           f"allows ({allows}); give the amount in whole minor units")
+    return f"{exact:f}" if known else f"{value:f}"
 
 
 def _status(status: str) -> str:
@@ -207,14 +235,16 @@ class CaseLog:
             raise CaseLogError("nothing to update: give a status, a resolution, an amount or a note")
         if status is not None:
             _status(status)
-        amount_text = _amount_text(amount)
+        amount_value = _amount_value(amount)
         author, at = author or default_author(), at or utc_now()
         with self._transaction() as con:
-            row = con.execute("SELECT status, resolution, amount, note FROM cases WHERE exception_id = ?",
+            row = con.execute("SELECT status, resolution, amount, note, currency FROM cases WHERE exception_id = ?",
                               (exception_id,)).fetchone()
             if row is None:
                 raise CaseLogError(f"no case {exception_id!r} in the case log {str(self.path)!r}; cases are "
                                    f"recorded by `billing verify DATA --out DIR --cases {self.path}`")
+            amount_text = None if amount_value is None else \
+                _amount_text(amount_value, row["currency"], exception_id, amount)
             new = {"status": status or row["status"],
                    "resolution": resolution if resolution is not None else row["resolution"],
                    "amount": amount_text if amount_text is not None else row["amount"],

@@ -258,6 +258,50 @@ def test_creating_over_a_log_that_appeared_meanwhile_keeps_it(log):
     assert [f.name for f in log.path.parent.iterdir() if ".creating" in f.name] == []
 
 
+def test_update_with_an_expected_status_refuses_when_someone_changed_the_case(log, capsys):
+    log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
+    log.update("EX-A", status="investigating", note="calling them", author="bo", at="2024-06-02T09:00:00+00:00")
+    with pytest.raises(CaseLogError, match="is 'investigating', not 'open' as expected .last changed by bo at "
+                                           "2024-06-02T09:00:00.00:00.; nothing was changed"):
+        log.update("EX-A", status="accepted", expect_status="open", author="ana")
+    assert main(["cases", "update", "EX-A", "--status", "accepted", "--expect-status", "open", "--cases",
+                 str(log.path)]) == 2
+    assert "nothing was changed" in capsys.readouterr().err
+    assert (log.get("EX-A")["status"], log.history("EX-A").height) == ("investigating", 2)
+    assert main(["cases", "update", "EX-A", "--status", "resolved", "--expect-status", "investigating",
+                 "--author", "ana", "--cases", str(log.path)]) == 0
+    assert (log.get("EX-A")["status"], log.get("EX-A")["author"]) == ("resolved", "ana")
+
+
+def _decide(path: str, who: str, status: str, barrier, results) -> None:
+    barrier.wait(60)
+    try:
+        open_case_log(path).update("EX-A", status=status, expect_status="open", author=who)
+        results.put((who, "changed"))
+    except CaseLogError as exc:
+        results.put((who, str(exc)))
+
+
+def test_two_analysts_deciding_on_the_same_open_case_at_once_one_is_refused(log):
+    log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_decide, args=(str(log.path), who, status, barrier, results))
+             for who, status in (("ana", "resolved"), ("bo", "accepted"))]
+    for p in procs:
+        p.start()
+    outcome = dict(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    winner = [who for who, what in outcome.items() if what == "changed"]
+    assert len(winner) == 1
+    loser = ({"ana", "bo"} - set(winner)).pop()
+    assert f"last changed by {winner[0]}" in outcome[loser] and "nothing was changed" in outcome[loser]
+    assert log.get("EX-A")["status"] == {"ana": "resolved", "bo": "accepted"}[winner[0]]
+    assert log.history("EX-A")["author"].to_list()[1:] == winner
+
+
 def test_missing_file_is_reported_not_created(tmp_path):
     path = tmp_path / "nowhere" / "cases.sqlite"
     with pytest.raises(CaseLogError, match="does not exist; create it with `billing cases init"):

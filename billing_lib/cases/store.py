@@ -229,20 +229,30 @@ class CaseLog:
     # -- changing ----------------------------------------------------------------------------------------
     def update(self, exception_id: str, *, status: str | None = None, resolution: str | None = None,
                amount: Decimal | str | None = None, note: str | None = None, author: str | None = None,
-               at: str | None = None) -> dict:
-        """Change a case's status, resolution, amount or note (only the ones given); one history row."""
+               at: str | None = None, expect_status: str | None = None) -> dict:
+        """Change a case's status, resolution, amount or note (only the ones given); one history row.
+
+        ``expect_status``: change nothing (CaseLogError) unless the case still has this status, so an
+        analyst's decision is not written over a change someone else made since they looked.
+        """
         if status is None and resolution is None and amount is None and note is None:
             raise CaseLogError("nothing to update: give a status, a resolution, an amount or a note")
         if status is not None:
             _status(status)
+        if expect_status is not None:
+            _status(expect_status)
         amount_value = _amount_value(amount)
         author, at = author or default_author(), at or utc_now()
         with self._transaction() as con:
-            row = con.execute("SELECT status, resolution, amount, note, currency FROM cases WHERE exception_id = ?",
-                              (exception_id,)).fetchone()
+            row = con.execute("SELECT status, resolution, amount, note, currency, author, updated_at FROM cases "
+                              "WHERE exception_id = ?", (exception_id,)).fetchone()
             if row is None:
                 raise CaseLogError(f"no case {exception_id!r} in the case log {str(self.path)!r}; cases are "
                                    f"recorded by `billing verify DATA --out DIR --cases {self.path}`")
+            if expect_status is not None and row["status"] != expect_status:
+                raise CaseLogError(f"case {exception_id!r} is {row['status']!r}, not {expect_status!r} as expected "
+                                   f"(last changed by {row['author']} at {row['updated_at']}); nothing was changed. "
+                                   f"See `billing cases show {exception_id}` and update again.")
             amount_text = None if amount_value is None else \
                 _amount_text(amount_value, row["currency"], exception_id, amount)
             new = {"status": status or row["status"],

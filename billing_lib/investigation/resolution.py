@@ -112,6 +112,17 @@ class _Books:
         self.ctx = ctx
         self._ledger_diff: dict | None = None
 
+    def year_share(self, invoice_id: str, net: Decimal) -> Decimal:
+        """The part of ``net`` (credited or re-billed on the whole invoice) that belongs on 2100 deferred
+        revenue: the year-term lines' share of the invoice lines' net (the contract: a credit note posts
+        Dr 2100 for a year-term invoice's share, Dr 4000 the rest)."""
+        sums = self.line_sums.get(invoice_id)
+        lines_net = sums["amount"] - sums["discount"] if sums else ZERO
+        year = self.year_net.get(invoice_id, ZERO)
+        if not lines_net or not year:
+            return ZERO
+        return net if year == lines_net else net * year / lines_net
+
     def is_year_term(self, line: dict) -> bool:
         return self.interval.get((line["plan_id"], line["currency"])) == "year"
 
@@ -207,7 +218,7 @@ def _excess_credit(f: dict, b: _Books, head: dict) -> _Row:
     net = sum((_d(n["amount"]) for n in reversed_), ZERO)
     rtax = sum((_d(n["tax"]) for n in reversed_), ZERO)
     ids = ", ".join(n["credit_note_id"] for n in reversed(reversed_))
-    deferred = net if b.year_net.get(head["invoice_id"], ZERO) == cap_amount and cap_amount else ZERO
+    deferred = b.year_share(head["invoice_id"], net)
     return _Row(f["exception_id"], f["check"], f["customer_id"], head["invoice_id"], None, f["period"],
                 head["currency"], "", net, rtax, net + rtax, deferred,
                 f"reverse credit note(s) {ids}: the invoice cannot be credited beyond its own amounts")

@@ -57,3 +57,38 @@ def test_reversing_a_credit_note_of_a_mixed_invoice_splits_revenue_and_deferred_
     assert ledger.select("account", "debit", "credit").rows() == [
         ("1100", Decimal("119.00"), None), ("4000", None, Decimal("20.00")), ("2100", None, Decimal("80.00")),
         ("2200", None, Decimal("19.00"))]
+
+# June is billed twice (a duplicate run), and the second copy with 7.00 tax instead of 5.70.
+TWICE = {
+    "invoices": """
+        invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,status
+        INV-0000001,C1,EUR,2024-07-01,2024-07-31,2024-06-01,2024-06-30,30.00,0.00,5.70,35.70,open
+        INV-0000002,C1,EUR,2024-07-01,2024-07-31,2024-06-01,2024-06-30,30.00,0.00,7.00,37.00,open
+    """,
+    "invoice_lines": """
+        invoice_id,line_no,subscription_id,plan_id,description,period_start,period_end,quantity,unit_price,amount,discount,tax_rate_pct,tax_amount
+        INV-0000001,1,S1,SEAT,Seats,2024-06-01,2024-06-30,3,10.00,30.00,0.00,19,5.70
+        INV-0000002,1,S1,SEAT,Seats,2024-06-01,2024-06-30,3,10.00,30.00,0.00,19,7.00
+    """,
+}
+
+
+@pytest.mark.parametrize("order", ["as_found", "reversed"])
+def test_a_line_billed_twice_is_credited_in_full_whatever_else_is_wrong_with_it(tmp_path, order):
+    ds = load_dataset(write_dataset(tmp_path / "data", **TWICE))
+    case = investigate(ds, customer_id="C1")
+    found = case.all_findings
+    assert found["check"].to_list() == ["line_arithmetic", "duplicate_charge"]  # the catalogue's order
+    dup, arith = (found.filter(pl.col("check") == c)["exception_id"][0] for c in ("duplicate_charge",
+                                                                                   "line_arithmetic"))
+    fixes = resolution.corrections(case, found if order == "as_found" else found.reverse())
+    by_check = {r["check"]: r for r in fixes.iter_rows(named=True)}
+    assert (by_check["duplicate_charge"]["document"], by_check["duplicate_charge"]["net"],
+            by_check["duplicate_charge"]["tax"], by_check["duplicate_charge"]["total"]) == \
+        ("credit note", Decimal("-30.00"), Decimal("-7.00"), Decimal("-37.00"))
+    assert (by_check["line_arithmetic"]["document"], by_check["line_arithmetic"]["total"]) == \
+        ("no money", Decimal("0"))
+    assert by_check["line_arithmetic"]["action"] == f"corrected with {dup} (same line)"
+    # the rows keep the findings' order
+    assert fixes["exception_id"].to_list() == ([arith, dup] if order == "as_found" else [dup, arith])
+    assert resolution.money_by_currency(fixes) == {"EUR": Decimal("-37.00")}

@@ -18,7 +18,8 @@ customer owes:
   entry (no money towards the customer);
 * status, due dates and number gaps are corrected without money.
 
-Several findings on the same invoice line are corrected once, by the first.
+Several findings on the same invoice line are corrected once: by a duplicate charge or an orphan
+reference when there is one (the line is credited in full), else by the first.
 Negative totals are credit notes (or money returned), positive ones additional
 invoices. :func:`ledger_effect` posts each correction as the contract's
 Accounts say; :func:`by_invoice` adds the corrections up to one document per
@@ -41,6 +42,7 @@ CORRECTION_COLUMNS = ["exception_id", "check", "customer_id", "invoice_id", "pay
                       "document", "net", "tax", "total", "deferred", "action"]
 LEDGER_COLUMNS = ["exception_id", "document", "invoice_id", "payment_id", "currency", "account", "account_name",
                   "debit", "credit"]
+CREDIT_IN_FULL = ("duplicate_charge", "orphan_reference")  # a line that should not exist: nothing to re-bill
 LINE_CHECKS = ("line_arithmetic", "price_mismatch", "quantity_mismatch", "discount_mismatch", "tax_mismatch",
                "billed_outside_term")
 NO_MONEY = {
@@ -270,12 +272,25 @@ def _ledger_adjustment(f: dict, b: _Books) -> _Row:
                        "customer)")
 
 
-def _correct(f: dict, b: _Books, customer_currency: str | None, done: dict) -> list[_Row]:
+def _line_leaders(findings: pl.DataFrame, b: _Books) -> dict[tuple, str]:
+    """(invoice_id, line_no) -> the finding whose correction covers the line: a line billed twice or for an
+    unknown subscription is credited in full, whatever else is wrong with it; otherwise the first finding."""
+    leaders: dict[tuple, tuple[str, str]] = {}
+    for f in findings.iter_rows(named=True):
+        key = (f["invoice_id"], f["line_no"])
+        if f["line_no"] is None or key not in b.lines:
+            continue
+        if key not in leaders or (f["check"] in CREDIT_IN_FULL and leaders[key][1] not in CREDIT_IN_FULL):
+            leaders[key] = (f["exception_id"], f["check"])
+    return {key: eid for key, (eid, _) in leaders.items()}
+
+
+def _correct(f: dict, b: _Books, customer_currency: str | None, leaders: dict[tuple, str]) -> list[_Row]:
     check, key = f["check"], (f["invoice_id"], f["line_no"])
     line = b.lines.get(key) if f["line_no"] is not None else None
-    if line is not None and key in done:
+    if line is not None and leaders.get(key, f["exception_id"]) != f["exception_id"]:
         return [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], None, f["period"], f["currency"],
-                     "no money", action=f"corrected with {done[key]} (same line)")]
+                     "no money", action=f"corrected with {leaders[key]} (same line)")]
     rows: list[_Row]
     if check in LINE_CHECKS and line is not None:
         rows = [_line_rebill(f, b, line)]
@@ -303,8 +318,6 @@ def _correct(f: dict, b: _Books, customer_currency: str | None, done: dict) -> l
             action = "ask the customer to pay in the invoice currency, or convert and refund the difference"
         rows = [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], f["payment_id"], f["period"],
                      f["currency"], "no money", action=action)]
-    if line is not None:
-        done[key] = f["exception_id"]
     for r in rows:
         if not r.document:
             r.document = "credit note" if r.total < 0 else "additional invoice" if r.total > 0 else "no money"
@@ -317,11 +330,11 @@ def _rows(inv: Investigation, findings: pl.DataFrame | None = None) -> list[_Row
     b = _Books(inv)
     customers = {r["customer_id"]: r["currency"] for r in inv.ds.frame("customers").select(
         "customer_id", "currency").collect().iter_rows(named=True)}
-    done: dict = {}
     out: list[_Row] = []
     frame = inv.findings if findings is None else findings
+    leaders = _line_leaders(frame, b)
     for f in frame.iter_rows(named=True):
-        out.extend(_correct(f, b, customers.get(f["customer_id"]), done))
+        out.extend(_correct(f, b, customers.get(f["customer_id"]), leaders))
     return out
 
 

@@ -52,7 +52,7 @@ def test_reversing_a_credit_note_of_a_mixed_invoice_splits_revenue_and_deferred_
     fixes = resolution.corrections(case, excess)
     assert fixes.select("document", "net", "tax", "total", "deferred").rows() == [
         ("additional invoice", Decimal("100.00"), Decimal("19.00"), Decimal("119.00"), Decimal("80.00"))]
-    ledger = resolution.ledger_effect(case, excess)
+    ledger = resolution.ledger_effect(fixes)
     # 120 of the invoice's 150.00 net is the year term: 80 % of the reversed 100.00 goes back on 2100
     assert ledger.select("account", "debit", "credit").rows() == [
         ("1100", Decimal("119.00"), None), ("4000", None, Decimal("20.00")), ("2100", None, Decimal("80.00")),

@@ -21,8 +21,9 @@ customer owes:
 Several findings on the same invoice line are corrected once: by a duplicate charge or an orphan
 reference when there is one (the line is credited in full), else by the first.
 Negative totals are credit notes (or money returned), positive ones additional
-invoices. :func:`ledger_effect` posts each correction as the contract's
-Accounts say; :func:`by_invoice` adds the corrections up to one document per
+invoices (a ledger adjustment names its entry in ``ledger_adjustment``).
+:func:`ledger_effect` posts the corrections table as the contract's Accounts
+say, without computing it again; :func:`by_invoice` adds the corrections up to one document per
 invoice and currency.
 """
 from __future__ import annotations
@@ -34,12 +35,12 @@ import polars as pl
 
 from ..checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from ..checks.settlement_checks import duplicate_copies
-from ..currency import format_money, quantize
+from ..currency import format_money, is_currency, quantize
 from .subject import Investigation
 
 ZERO = Decimal(0)
 CORRECTION_COLUMNS = ["exception_id", "check", "customer_id", "invoice_id", "payment_id", "period", "currency",
-                      "document", "net", "tax", "total", "deferred", "action"]
+                      "document", "net", "tax", "total", "deferred", "action", "ledger_adjustment"]
 LEDGER_COLUMNS = ["exception_id", "document", "invoice_id", "payment_id", "currency", "account", "account_name",
                   "debit", "credit"]
 CREDIT_IN_FULL = ("duplicate_charge", "orphan_reference")  # a line that should not exist: nothing to re-bill
@@ -338,9 +339,31 @@ def _rows(inv: Investigation, findings: pl.DataFrame | None = None) -> list[_Row
     return out
 
 
+def _adjustment_text(ledger: tuple[tuple[str, Decimal], ...], currency: str | None) -> str | None:
+    """'Dr 1100 12.00; Cr 4000 12.00': an adjusting entry as an accountant reads it (and ledger_effect parses)."""
+    if not ledger:
+        return None
+    def text(amount: Decimal) -> str:  # the currency's digits, unless the ledger holds finer amounts
+        if currency and is_currency(currency) and quantize(amount, currency) == amount:
+            return format_money(amount, currency)
+        return f"{amount.normalize():f}"
+    return "; ".join(f"{'Dr' if v > 0 else 'Cr'} {account} {text(abs(v))}" for account, v in ledger)
+
+
+def _adjustment_lines(text: str | None) -> list[tuple[str, Decimal]]:
+    """The (account, debit - credit) lines of an ``ledger_adjustment`` text."""
+    lines = []
+    for part in (text or "").split("; "):
+        if part:
+            side, account, amount = part.split(" ")
+            lines.append((account, Decimal(amount) if side == "Dr" else -Decimal(amount)))
+    return lines
+
+
 def _corrections_frame(rows: list[_Row]) -> pl.DataFrame:
     from ..money import DECIMAL
-    data = {c: [getattr(r, c) for r in rows] for c in CORRECTION_COLUMNS}
+    data = {c: [getattr(r, c) for r in rows] for c in CORRECTION_COLUMNS if c != "ledger_adjustment"}
+    data["ledger_adjustment"] = [_adjustment_text(r.ledger, r.currency) for r in rows]
     schema = {c: (DECIMAL if c in ("net", "tax", "total", "deferred") else pl.String) for c in CORRECTION_COLUMNS}
     return pl.DataFrame(data, schema=schema)
 
@@ -350,26 +373,27 @@ def corrections(inv: Investigation, findings: pl.DataFrame | None = None) -> pl.
     return _corrections_frame(_rows(inv, findings))
 
 
-def _postings(r: _Row) -> list[tuple[str, Decimal]]:
-    if r.ledger:
-        return list(r.ledger)
-    if r.document in ("credit note", "additional invoice"):
-        revenue = r.net - r.deferred
-        return [(a, v) for a, v in (("1100", r.total), ("4000", -revenue), ("2100", -r.deferred), ("2200", -r.tax))
-                if v != 0]
-    if r.document in ("refund", "remove duplicate payment") and r.total != 0:
-        return [("1100", r.total), ("1000", -r.total)]
+def _postings(r: dict) -> list[tuple[str, Decimal]]:
+    if r["ledger_adjustment"]:
+        return _adjustment_lines(r["ledger_adjustment"])
+    if r["document"] in ("credit note", "additional invoice"):
+        revenue = r["net"] - r["deferred"]
+        return [(a, v) for a, v in (("1100", r["total"]), ("4000", -revenue), ("2100", -r["deferred"]),
+                                    ("2200", -r["tax"])) if v != 0]
+    if r["document"] in ("refund", "remove duplicate payment") and r["total"] != 0:
+        return [("1100", r["total"]), ("1000", -r["total"])]
     return []
 
 
-def ledger_effect(inv: Investigation, findings: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The journal lines the corrections post (contract's Accounts): one row per correction and account."""
+def ledger_effect(corrections: pl.DataFrame) -> pl.DataFrame:
+    """The journal lines the corrections (the table of :func:`corrections`) post, as the contract's Accounts
+    say: one row per correction and account."""
     from ..money import DECIMAL
     rows = []
-    for r in _rows(inv, findings):
+    for r in corrections.iter_rows(named=True):
         for account, v in _postings(r):
-            rows.append({"exception_id": r.exception_id, "document": r.document, "invoice_id": r.invoice_id,
-                         "payment_id": r.payment_id, "currency": r.currency, "account": account,
+            rows.append({"exception_id": r["exception_id"], "document": r["document"], "invoice_id": r["invoice_id"],
+                         "payment_id": r["payment_id"], "currency": r["currency"], "account": account,
                          "account_name": ACCOUNT_NAMES.get(account, ""),
                          "debit": v if v > 0 else None, "credit": -v if v < 0 else None})
     schema = {c: (DECIMAL if c in ("debit", "credit") else pl.String) for c in LEDGER_COLUMNS}

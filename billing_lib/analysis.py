@@ -18,6 +18,7 @@ from .contract import TABLES
 from .dataset import Dataset
 from .fx import rates, round_base, with_base_amount
 from .money import DECIMAL
+from .report_summary import Amount, Summary
 from .verify import VerificationResult
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -180,3 +181,43 @@ def _count(n: int, noun: str) -> str:
 def _money(value: Decimal | None, code: str) -> str:
     from .currency import format_money
     return format_money(value if value is not None else Decimal(0), code)
+
+
+def summary(head: dict, checks: pl.DataFrame, months: pl.DataFrame) -> Summary:
+    """The report's one-screen summary from a :func:`headline`, the :func:`by_check` table and the
+    :func:`periods_covered` table: what was checked, what was found, money at stake, what needs a decision."""
+    base = head["base_currency"]
+    span = ", ".join(head["periods"]) if head["periods"] else "every invoiced month"
+    verified = months.filter(pl.col("verified"))
+    invoices, void = int(verified["invoices"].sum() or 0), int(verified["void"].sum() or 0)
+    checked = [f"{_count(invoices, 'invoice')} for {span}" + (f" ({void} void, checked for numbering only)"
+                                                              if void else ""),
+               f"Every check of the catalogue ({checks.height}): line arithmetic, totals, prices, quantities, "
+               "discounts, tax, unbilled and duplicate charges, payments, ledger",
+               f"Money at stake converted to {base} with the dataset's exchange rates"]
+    if head["findings"] == 0:
+        return Summary(verdict=f"No findings: the invoices of {span} can go out.", checked=checked,
+                       found=["Every check passed."], at_stake=[Amount("at stake", Decimal(0), base)])
+    hit = checks.filter(pl.col("findings") > 0).sort(["findings", "check"], descending=[True, False])
+    found = [f"{_count(head['findings'], 'finding')}: {_count(head['errors'], 'error')} and "
+             f"{_count(head['warnings'], 'warning')}",
+             f"{_count(head['customers_affected'], 'customer')} affected",
+             "Most findings: " + ", ".join(f"{c} ({n})" for c, n in hit.select("check", "findings").head(3).rows())]
+    stake = [Amount(f"at stake in total, in {base}", Decimal(head["at_stake_base"]), base)]
+    by_currency = head.get("at_stake_by_currency", {})
+    if set(by_currency) - {base}:
+        stake += [Amount(f"in {cur} documents", Decimal(value), cur) for cur, value in sorted(by_currency.items())]
+    decisions = []
+    if head["errors"]:
+        decisions.append(f"Correct the {_count(head['errors'], 'error')} before the invoices go out, "
+                         "largest cases first.")
+    if head["warnings"]:
+        decisions.append(f"Review the {_count(head['warnings'], 'warning')}: correct them or accept them.")
+    if head["unconverted_findings"]:
+        decisions.append(f"{_count(head['unconverted_findings'], 'finding')} in currencies without an exchange "
+                         f"rate: add the rates to fx_rates to count them in {base}.")
+    verdict = (f"{_count(head['errors'], 'error')} to correct before the invoices of {span} go out."
+               if head["errors"] else f"{_count(head['warnings'], 'warning')} to review for {span}.")
+    return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
+                   note="Every finding is in exceptions.csv, with an id that stays the same from one run to "
+                        "the next.")

@@ -3,19 +3,23 @@
 Every value that comes from data is HTML-escaped before it reaches the
 notebook (a customer may be called ``<script>``). Money columns are shown as
 decimal text with their currency's minor-unit digits; an empty table shows a
-sentence instead of a blank grid.
+sentence instead of a blank grid. :func:`show_table` shows an interactive
+table (sort, search: :mod:`billing_lib.interactive_tables`), with a plain-text
+copy for front-ends that show no HTML.
 """
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping
 
+import pandas as pd
 import plotly.graph_objects as go
 import polars as pl
 from IPython.display import HTML, display
 
+from . import interactive_tables
 from .currency import is_currency
-from .money import to_text
+from .money import number_text, to_text
 
 
 def money_as_text(frame: pl.DataFrame, money: Mapping[str, str]) -> pl.DataFrame:
@@ -38,16 +42,25 @@ def _header(name: str, money: Mapping[str, str]) -> str:
     return label
 
 
-def table_html(frame: pl.DataFrame, money: Mapping[str, str] | None = None) -> str:
-    """The frame as an escaped HTML table (money as text, friendly headers, no index)."""
+def display_frame(frame: pl.DataFrame, money: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The frame as shown to a reader: money as text, flags as yes/no, friendly headers (pandas, no index)."""
     money = dict(money or {})
     shown = money_as_text(frame, money)
     flags = [c for c, t in shown.schema.items() if t == pl.Boolean]
     shown = shown.with_columns(pl.col(c).replace_strict({True: "yes", False: "no"}, default=None,
                                                       return_dtype=pl.String) for c in flags)
+    # other decimals (rates, days, quantities) without the trailing zeros of their fixed scale
+    numbers = [c for c, t in shown.schema.items() if isinstance(t, pl.Decimal)]
+    shown = shown.with_columns(number_text(pl.col(c)).alias(c) for c in numbers)
     pdf = shown.to_pandas()
     pdf.columns = [_header(c, money) for c in shown.columns]
-    return pdf.to_html(index=False, escape=True, na_rep="", border=0, classes="billing-table")
+    return pdf
+
+
+def table_html(frame: pl.DataFrame, money: Mapping[str, str] | None = None) -> str:
+    """The frame as a static escaped HTML table (money as text, friendly headers, no index)."""
+    return display_frame(frame, money).to_html(index=False, escape=True, na_rep="", border=0,
+                                               classes="billing-table")
 
 
 def show_table(frame: pl.DataFrame, money: Mapping[str, str] | None = None, *,
@@ -57,7 +70,12 @@ def show_table(frame: pl.DataFrame, money: Mapping[str, str] | None = None, *,
         if empty is not None:
             show_note(empty)
     else:
-        display(HTML(table_html(frame, money)))
+        shown = display_frame(frame, money)
+        gaps = [c for c in shown.columns if shown[c].isna().any()]
+        if gaps:  # an empty cell reads as empty, not "None" or "NaN"
+            shown[gaps] = shown[gaps].astype(object).where(shown[gaps].notna(), "")
+        display({"text/html": interactive_tables.table_html(shown),
+                 "text/plain": shown.to_string(index=False, na_rep="")}, raw=True)
 
 
 def show_note(text: str) -> None:

@@ -39,7 +39,9 @@ from .runner.index_page import Entry, write_index
 from .runner.kernel import kernel_for_this_python
 from .runner.manifest import dataset_files, file_hashes, interpreter, sha256, versions
 from .runner.params import RunParams, load_params
+from .runner.previous_run import find_previous_run, previous_period
 from .headline import read as read_headline
+from .report_summary import read as read_summary
 
 
 def _say(text: str, end: str = "\n") -> None:
@@ -97,9 +99,10 @@ def run_monthly(params_path: Path) -> int:
                     raise WorkbookError(f"{exc}\n  executed notebook with the error: {kept}") from None
                 secs_export = _step(prefix, "writing the HTML report",
                                     lambda: export_html(executed, stage / "reports" / f"{name}.html", title))
+                executed_nb = _read_nb(executed)
                 entries.append(Entry(name, title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
-                                     read_headline(_read_nb(executed)), secs_run + secs_export,
-                                     _downloads(parameters.get("output_dir"), out)))
+                                     read_headline(executed_nb), secs_run + secs_export,
+                                     _downloads(parameters.get("output_dir"), out), read_summary(executed_nb)))
                 timings.append({"workbook": name, "parameters": parameters, "execute_seconds": round(secs_run, 3),
                                 "export_seconds": round(secs_export, 3)})
 
@@ -116,7 +119,9 @@ def run_monthly(params_path: Path) -> int:
             subtitle = (f"Period {params.period or 'every invoiced month'} · data {params.data_dir.name} · "
                         f"base currency {params.base_currency} · run {started:%Y-%m-%d %H:%M} UTC")
             write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle,
-                        entries)
+                        entries, find_previous_run(out, params.period),
+                        previous_period=previous_period(params.period) if params.period else None,
+                        published_in=out)
             manifest = _manifest(params, kernel, started, timings, ds_rows, stage)
             (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                                  encoding="utf-8")

@@ -7,7 +7,10 @@ JupyterLab) and as HTML that calls ``Plotly.newPlot`` on the copy of plotly.js
 that :func:`setup` embeds once in the notebook (no CDN, no MathJax). The two
 default URLs in plotly.js that name an online CDN (topojson for geo maps, maki
 icons for map layers; neither is used by the workbooks) are blanked in that
-copy, so a report refers to no online resource.
+copy, so a report refers to no online resource. :func:`setup` also embeds the
+DataTables bundle for the interactive tables (:mod:`billing_lib.interactive_tables`)
+and the project's stylesheet (:mod:`billing_lib.report_style`), so tables and
+the summary look the same in JupyterLab and in the reports.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from IPython.display import HTML, display
 from plotly.io.base_renderers import MimetypeRenderer
 from plotly.offline import get_plotlyjs
 
-from . import friendly_errors
+from . import friendly_errors, interactive_tables
+from .report_style import style_element
 
 RENDERER = "billing"
 _CDN_DEFAULTS = {
@@ -61,3 +65,6 @@ def setup() -> None:
     pl.Config.set_tbl_rows(30)
     pl.Config.set_tbl_cols(20)
     pl.Config.set_fmt_str_lengths(120)
+    # sortable, searchable tables (their DataTables bundle, once) and the reports' look, in JupyterLab too
+    interactive_tables.init()
+    display(HTML(style_element()))

@@ -42,6 +42,7 @@ from .money import DECIMAL, ZERO, to_text
 from .month_end.revenue import revenue_bridge_detail
 from .output import atomic_outputs, neutralize_formulas
 from .periods import period_name
+from .report_summary import Amount, Summary
 from .verify import VerificationResult, verify
 
 SETTLEMENT_CHECKS = ("unapplied_payment", "payment_mismatch", "status_mismatch", "credit_note_excess",
@@ -394,6 +395,33 @@ def headline(decision: Decision, changes: pl.DataFrame) -> dict:
     return {"decision": decision.label, "drafts": c["drafts"], "approved": c["approved"], "held": c["held"],
             "errors": c["errors"], "warnings": c["warnings"],
             "flagged customers": int(changes["flagged"].sum()) if changes.height else 0}
+
+
+def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame) -> Summary:
+    """The report's one-screen summary: the drafts and checks, what they found, what they bill and hold
+    back (per currency), and, on a no-go, what must be decided before anything is sent."""
+    c = decision.counts
+    flagged = int(changes["flagged"].sum()) if changes.height else 0
+    checked = [f"{c['drafts']} draft invoice(s) for {c['period']}, rated from the contracts, usage and price book",
+               "The verification checks on the drafts, and each customer against last month"]
+    found = [f"{c['approved']} approved to send, {c['held']} held",
+             f"Checks on the drafts: {c['errors']} error(s), {c['warnings']} warning(s)",
+             f"{flagged} customer(s) flagged against last month"]
+    if c["already_issued"]:
+        found.append(f"{c['already_issued']} invoice(s) already issued for {c['period']}")
+    stake = [Amount("to be billed by the drafts, tax included", Decimal(total), cur)
+             for cur, total in sorted(c["totals"].items())]
+    held = draft_findings(run).filter(pl.col("at_stake").is_not_null() & pl.col("currency").is_not_null())
+    stake += [Amount("at stake in the findings", Decimal(_text(amount, cur)), cur) for cur, amount in
+              held.group_by("currency").agg(pl.col("at_stake").sum()).sort("currency").rows() if amount]
+    if decision.go:
+        verdict = f"Go: the {c['approved']} draft invoice(s) of {c['period']} can be sent (billing send)."
+        decisions: list[str] = []
+    else:
+        verdict = f"No-go for {c['period']}: do not send the drafts as they are."
+        decisions = [reason[0].upper() + reason[1:] + "." for reason in decision.reasons]
+    return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
+                   note="approved_invoices.csv and review.json for the send step are beside this report.")
 
 
 def write_review(run: InvoiceRun, decision: Decision, output_dir: str | Path) -> list[Path]:

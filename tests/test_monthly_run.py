@@ -10,12 +10,14 @@ import re
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from billing_lib.cli import main
+from billing_lib.report_style import money_label
 from billing_lib.runner.manifest import sha256
 
 from workbook_data import HOSTILE_NAME, write_workbook_dataset
@@ -147,7 +149,7 @@ def test_hostile_names_are_escaped(run):
     html = _report(out)
     assert HOSTILE_NAME not in html
     assert "<script>alert(" not in html
-    assert '<td>&lt;script&gt;alert("pwned")&lt;/script&gt; &amp; Sons</td>' in html  # tables
+    assert '>&lt;script&gt;alert("pwned")&lt;/script&gt; &amp; Sons</td>' in html  # tables (their static copy)
     assert '&lt;script&gt;alert(\\"pwned\\")&lt;\\u002fscript&gt; &amp; Sons' in html  # chart labels (JSON)
 
 
@@ -158,7 +160,7 @@ def test_index_links_reports_with_headline_figures(run):
     for name in _workbooks():
         assert f'href="reports/{name}.html"' in index
         assert (out / "reports" / f"{name}.html").is_file()
-    assert "276.00 EUR" in index  # 300.00 USD at the June rate 0.92; the JPY finding has no rate
+    assert money_label(Decimal("276.00"), "EUR") in index  # 300.00 USD at the June rate 0.92; the JPY finding has no rate
     assert re.search(r"<th>findings</th><td>2</td>", index)
 
 

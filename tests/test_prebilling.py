@@ -151,6 +151,9 @@ def test_go_writes_every_draft_as_approved(june):
     assert review["counts"]["totals"] == {"EUR": "238.00"} and review["counts"]["errors"] == 0
     assert prebilling.compare_with_issued(run).is_empty()
     assert "Decision: GO for 2024-06: 6 of 6" in prebilling.conclusions(decision, prebilling.customer_changes(run))[0]
+    summary = prebilling.summary(run, decision, prebilling.customer_changes(run))
+    assert summary.status == "ok" and summary.decisions == [] and summary.verdict.startswith("Go: the 6 draft")
+    assert [(a.amount, a.currency) for a in summary.at_stake] == [(D("238.00"), "EUR")]
 
 
 def test_a_draft_with_an_error_is_held_and_the_rest_approved(tmp_path):
@@ -168,6 +171,11 @@ def test_a_draft_with_an_error_is_held_and_the_rest_approved(tmp_path):
     assert set(prebilling.draft_findings(run)["check"]) == {"duplicate_charge"}
     decision = prebilling.decide(run)
     assert not decision.go and "1 error finding(s) on 1 draft(s)" in decision.reasons[0]
+    summary = prebilling.summary(run, decision, prebilling.customer_changes(run))
+    assert summary.status == "action" and summary.verdict == "No-go for 2024-06: do not send the drafts as they are."
+    assert summary.decisions[0].startswith("1 error finding(s) on 1 draft(s)")
+    assert "6 approved to send, 1 held" in summary.found
+    assert [a.label for a in summary.at_stake][-1] == "at stake in the findings"
     prebilling.write_review(run, decision, tmp_path / "out")
     approved = pl.read_csv(tmp_path / "out" / "approved_invoices.csv")["invoice_id"].to_list()
     assert approved == sorted(set(status["invoice_id"]) - set(held["invoice_id"])) and len(approved) == 6

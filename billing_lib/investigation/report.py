@@ -15,6 +15,7 @@ from ..analysis import exceptions_table, largest_cases
 from ..currency import format_money
 from ..dataset import Dataset
 from ..money import DECIMAL
+from ..report_summary import Amount, Summary
 from ..verify import VerificationResult
 from .resolution import by_invoice, money_by_currency
 from .subject import Investigation
@@ -75,6 +76,31 @@ def conclusions(head: dict) -> list[str]:
     if head["likely_root_causes"]:
         lines.append("Most likely root causes: " + ", ".join(head["likely_root_causes"]) + ".")
     return lines
+
+
+def summary(head: dict) -> Summary:
+    """The report's one-screen summary from :func:`headline`: who and which months were looked at, the
+    findings and their likely causes, how much the customer's balance changes, what to decide."""
+    months = head["periods"][0] if len(head["periods"]) == 1 else f"{head['periods'][0]} to {head['periods'][-1]}"
+    who = f"{head['subject'][0].upper()}{head['subject'][1:]}" if head["subject"] else "The subject"
+    checked = [f"{who}, over {months}",
+               "Every invoice line against the contract, metered usage against the billed quantity, payments, "
+               "credit notes and the statement of account"]
+    if head["findings"] == 0:
+        return Summary(verdict="Nothing to correct: every invoice line follows the contract.", checked=checked,
+                       found=["No findings."])
+    found = [f"{head['findings']} finding(s)",
+             f"Proposed: {head['credit_notes']} credit note(s) and {head['additional_invoices']} additional invoice(s)"]
+    if head["likely_root_causes"]:
+        found.append("Most likely root causes: " + ", ".join(head["likely_root_causes"]))
+    stake = [Amount("change in what the customer owes", Decimal(v), c)
+             for c, v in sorted(head["correction_by_currency"].items())]
+    decisions = [f"Approve the {head['credit_notes']} credit note(s) and {head['additional_invoices']} additional "
+                 "invoice(s), or accept the findings as correct in the case log (billing cases).",
+                 "Review the message to the client before it is sent."]
+    return Summary(verdict=f"{head['findings']} finding(s) to resolve for {head['subject']}.", checked=checked,
+                   found=found, at_stake=stake, decisions=decisions,
+                   note="The corrections, their ledger effect and the client message are written beside this report.")
 
 
 def _decimal_at_stake(exceptions: pl.DataFrame) -> pl.DataFrame:

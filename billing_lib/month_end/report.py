@@ -16,6 +16,8 @@ import polars as pl
 from ..dataset import Dataset
 from ..fx import RATE, rates, round_base, with_base_amount
 from ..money import DECIMAL, ZERO, to_text
+from ..report_style import money_label
+from ..report_summary import Amount, Summary
 from .receivables import BUCKETS
 from .revenue import BRIDGE_PARTS
 
@@ -233,3 +235,38 @@ def schedules(*, aging: pl.DataFrame, aging_totals_: pl.DataFrame, roll_forward:
     out |= {"Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Unbilled revenue": unbilled, "Deferred revenue": deferred, "Deferred waterfall": waterfall,
             "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail}
     return out
+
+
+def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
+    """The close report's one-screen summary from :func:`headline` and the unbilled charges
+    (:func:`billing_lib.month_end.revenue.unbilled_revenue`)."""
+    base, period = figures["base_currency"], figures["period"]
+    passed, _, applicable = figures["controls_passed"].partition(" of ")
+    checked = [f"The billing ledger for {period}: billed revenue, receivables and their aging, deferred revenue, "
+               "revenue recognised",
+               f"The schedules against the general ledger, and {applicable} close controls"]
+    found = [f"Billed revenue {money_label(figures['billed_revenue_base'], base)}"
+             + (f", {money_label(figures['revenue_change_base'], base)} on the previous month at constant rates"
+                if figures.get("revenue_change_base") is not None else "")]
+    ar = ", ".join(money_label(v, k) for k, v in sorted(figures["receivables_closing"].items()))
+    found.append(f"Receivables at month end: {ar or 'none'}")
+    found.append(f"Close controls passed: {passed} of {applicable}")
+    if figures["unbilled_charges"]:
+        found.append(f"{figures['unbilled_charges']} expected charges not invoiced")
+    late = {k: Decimal(v) for k, v in figures["receivables_over_90_days"].items() if v and Decimal(v) != 0}
+    stake = [Amount("receivables over 90 days past due", amount, cur) for cur, amount in sorted(late.items())]
+    if not unbilled.is_empty():
+        sums = unbilled.group_by("currency").agg(pl.col("net").sum()).sort("currency")
+        stake += [Amount("revenue not yet billed", Decimal(to_text_value(net, cur)), cur)
+                  for cur, net in sums.rows()]
+    decisions = ["Resolve the failed controls before signing off: " + ", ".join(figures["controls_failed"]) + "."] \
+        if figures["controls_failed"] else []
+    if figures["unbilled_charges"]:
+        decisions.append(f"Bill or explain the {figures['unbilled_charges']} unbilled charges before closing.")
+    if late:
+        decisions.append("Follow up the receivables over 90 days past due, or provide for them.")
+    failed = len(figures["controls_failed"])
+    verdict = (f"Not ready to close: {failed} of {applicable} controls failed." if failed
+               else "Ready to close: every close control passed.")
+    return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
+                   note="The schedules are in month_end_schedules.xlsx beside this report.")

@@ -10,8 +10,11 @@ import papermill as pm
 from ..errors import BillingInputError
 
 
-# the kernel's own log (e.g. ipykernel 7's warning about TCP without encryption) is noise on the console
-QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log is noise on the run's console: ipykernel 7 warns about TCP without encryption, and
+# jupyter_client interrupts every kernel (SIGINT) before asking it to shut down, which ipykernel logs as
+# "ERROR | KeyboardInterrupt caught in kernel." when the signal lands inside a message handler (a race seen
+# under load, splitting a progress line). Cell errors still reach papermill; a dead kernel still fails the run.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 class WorkbookError(Exception):

@@ -3,7 +3,9 @@
 nbconvert's ``lab`` template is used with input cells and prompts excluded;
 its head scripts that load require.js, MathJax and mermaid from a CDN are
 left out (the workbooks need none of them: plotly.js is embedded by
-:func:`billing_lib.notebook_env.setup`).
+:func:`billing_lib.notebook_env.setup`). Every report gets the project's
+stylesheet (:mod:`billing_lib.report_style`), a bar linking the month's index
+page, and its summary first (:func:`billing_lib.report_summary.summary_first`).
 """
 from __future__ import annotations
 
@@ -13,19 +15,26 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
+from ..report_style import PAGE_CLASS, stylesheet
+from ..report_summary import summary_first
+
 TEMPLATE_NAME = "billing_offline_report.html.j2"
 TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block extra_css -%}
-<style>
-  .billing-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
-  .billing-table th, .billing-table td { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: left; }
-  .billing-table th { background: #f4f6f7; }
+{%- block html_head_css -%}
+<style type="text/css">
+{{ resources.billing_css }}
 </style>
-{%- endblock extra_css -%}
+{%- endblock html_head_css -%}
+{%- block body_header -%}
+<body class="jp-Notebook {{ resources.billing_page_class }}" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
+<main>
+<nav class="billing-report-bar"><a href="../index.html">&larr; all reports of this run</a>
+<span>{{ resources.billing_report_name | e }}</span></nav>
+{%- endblock body_header -%}
 """
 
 
@@ -38,9 +47,11 @@ def exporter() -> HTMLExporter:
 
 def export_html(executed: Path, report: Path, title: str) -> None:
     """Write the HTML report of the executed notebook ``executed`` to ``report`` (the caller stages it)."""
-    nb = nbformat.read(executed, as_version=4)
+    nb = summary_first(nbformat.read(executed, as_version=4))
     nb.metadata["title"] = title
-    body, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = exporter().from_notebook_node(nb, resources={
+        "metadata": {"name": title}, "billing_css": stylesheet(), "billing_page_class": PAGE_CLASS,
+        "billing_report_name": f"{title} · {executed.stem}"})
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(body, encoding="utf-8")
 

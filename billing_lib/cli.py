@@ -155,7 +155,8 @@ def _verify(args) -> int:
     write_results(result, args.out)
     if case_log is not None:  # -- case log (issue 4): a separate file; the contract's exceptions keep their shape
         from .cases.marking import record_findings, standing_counts, write_case_status
-        marked = record_findings(case_log, result.exceptions, result.summary["periods"])
+        marked = record_findings(case_log, result.exceptions, result.summary["periods"],
+                                 checks=result.summary["by_check"], all_periods=args.period is None)
         path = write_case_status(marked, args.out)
         counts = standing_counts(marked)
         progress(f"case log {args.cases}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {path.name}")

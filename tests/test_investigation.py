@@ -81,7 +81,7 @@ def test_corrections_explanations_and_ledger_for_a_price_mismatch(ds):
     fixes = resolution.corrections(case)
     assert fixes.select("document", "invoice_id", "currency", "net", "tax", "total").rows() == [
         ("credit note", "INV-0000005", "USD", Decimal("-300.00"), Decimal("0.00"), Decimal("-300.00"))]
-    ledger = resolution.ledger_effect(case)
+    ledger = resolution.ledger_effect(fixes)
     assert ledger.select("account", "debit", "credit").rows() == [
         ("1100", None, Decimal("300.00")), ("4000", Decimal("300.00"), None)]
     why = explain.explanations(case).row(0, named=True)
@@ -100,7 +100,7 @@ def test_client_message_escapes_a_hostile_name_in_html(ds, tmp_path):
     assert f"Dear {HOSTILE_NAME}," in text
     assert "credit note of 300.00 USD" in text and "USD: 2700.00 USD today, -300.00 USD" in text
     assert "2400.00 USD after them" in text
-    paths = messages.write_resolution(tmp_path / "res", fixes, resolution.ledger_effect(case), [m])
+    paths = messages.write_resolution(tmp_path / "res", fixes, resolution.ledger_effect(fixes), [m])
     page = (tmp_path / "res" / "client_message-C2.html").read_text(encoding="utf-8")
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert {p.name for p in paths} >= {"corrections.csv", "client_messages.csv", "resolution.xlsx"}
@@ -111,7 +111,7 @@ def test_a_formula_name_is_neutralised_in_csv_and_excel(formula_ds, tmp_path):
     fixes, why = resolution.corrections(case), explain.explanations(case)
     assert fixes["total"].to_list() == [Decimal("-1650")]  # one seat of 1500 JPY too many, 10% tax
     m = messages.client_message(case, fixes, why)
-    messages.write_resolution(tmp_path / "res", fixes, resolution.ledger_effect(case), [m])
+    messages.write_resolution(tmp_path / "res", fixes, resolution.ledger_effect(fixes), [m])
     with open(tmp_path / "res" / "client_messages.csv", encoding="utf-8", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert row["name"] == "'" + FORMULA_NAME
@@ -131,7 +131,8 @@ def test_largest_open_cases_leave_out_decided_ones(ds, tmp_path):
     top = report.largest_open_cases(found, ds, "EUR", 1)
     assert top["check"].to_list() == ["price_mismatch"]  # 300 USD beats 1 JPY seat (no JPY rate)
     log = create_case_log(tmp_path / "cases.sqlite")[0]
-    log.record_run(found.with_columns(at_stake=pl.col("at_stake").cast(pl.String)).to_dicts(), ["2024-06"])
+    log.record_run(found.with_columns(at_stake=pl.col("at_stake").cast(pl.String)).to_dicts(), ["2024-06"],
+                   checks=found["check"].unique().to_list())
     log.update(top["exception_id"][0], status="accepted")
     after = report.largest_open_cases(found, ds, "EUR", 3, case_log=log.path)
     assert top["exception_id"][0] not in after["exception_id"].to_list()

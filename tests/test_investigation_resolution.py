@@ -45,7 +45,7 @@ def pair(request, tmp_path_factory):
     ds = load_dataset(root / "dirty")
     inv = investigate(ds, customer_id=_read(root / "dirty", "customers")["customer_id"][0])
     table = corrections(inv, inv.all_findings)
-    ledger = ledger_effect(inv, inv.all_findings)
+    ledger = ledger_effect(table)
     return root / "dirty", root / "clean", inv, table, ledger
 
 

@@ -112,3 +112,21 @@ def test_a_later_run_removes_the_cases_it_no_longer_investigates(run):
     assert sorted(p.name for p in (out / "reports").glob("*.html")) == ["01_invoice_verification.html"]
     assert not list((out / "notebooks").glob(f"{PER_CASE}-*")) and not (out / "investigations" / open_case).exists()
     assert PER_CASE not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_stale_cases_are_removed_and_current_ones_kept_when_the_workbook_name_holds_a_dash(tmp_path):
+    from billing_lib.runner.cases import RESULTS, remove_stale_cases
+    out = tmp_path / "out"
+    for folder, suffix in (("reports", ".html"), ("notebooks", ".ipynb")):
+        (out / folder).mkdir(parents=True)
+        for eid in ("EX-NOW", "EX-OLD"):
+            (out / folder / f"02-discrepancy-{eid}{suffix}").write_text("x")
+    for eid in ("EX-NOW", "EX-OLD"):
+        (out / RESULTS / eid).mkdir(parents=True)
+        (out / RESULTS / eid / "corrections.csv").write_text("x")
+    removed = remove_stale_cases(out, [tmp_path / "02-discrepancy.ipynb"],
+                                 ["01_invoice_verification", "02-discrepancy-EX-NOW"])
+    assert sorted(p.relative_to(out).as_posix() for p in removed) == [
+        f"{RESULTS}/EX-OLD", "notebooks/02-discrepancy-EX-OLD.ipynb", "reports/02-discrepancy-EX-OLD.html"]
+    assert (out / RESULTS / "EX-NOW" / "corrections.csv").is_file()
+    assert (out / "reports" / "02-discrepancy-EX-NOW.html").is_file()

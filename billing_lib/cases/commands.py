@@ -33,9 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("exception_id")
     up.add_argument("--status", choices=STATUSES)
     up.add_argument("--resolution", help="what was done (e.g. 'credit note CN-0042 issued')")
-    up.add_argument("--amount", help="money of the resolution, decimal (e.g. -12.50)")
+    up.add_argument("--amount", help="money of the resolution in the case's currency, a plain decimal with at most "
+                                     "its minor-unit digits (e.g. -12.50 EUR, 1200 JPY)")
     up.add_argument("--note", help="free text for the next analyst")
     up.add_argument("--author", default=None, help="who makes the change (default: your login name)")
+    up.add_argument("--expect-status", choices=STATUSES, dest="expect_status",
+                    help="change nothing (exit 2) unless the case still has this status, e.g. the one you saw "
+                         "with `billing cases show`: another analyst's change is not overwritten")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         _print_table(log.history(args.exception_id).drop("exception_id"))
         return 0
     case = log.update(args.exception_id, status=args.status, resolution=args.resolution, amount=args.amount,
-                      note=args.note, author=args.author or default_author())
+                      note=args.note, author=args.author or default_author(), expect_status=args.expect_status)
     print(f"{case['exception_id']}: {case['status']}"
           + (f", resolution {case['resolution']!r}" if case["resolution"] else "")
           + (f", amount {case['amount']}" if case["amount"] else "") + f" (by {case['author']}, {case['updated_at']})")

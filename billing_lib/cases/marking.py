@@ -9,6 +9,7 @@ reports; a finding that comes back after its fix took effect is a
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -23,13 +24,16 @@ STANDING_COLUMNS = ["exception_id", "check", "customer_id", "invoice_id", "perio
                     "case_status", "in_report", "resolution", "case_amount", "note", "updated_by", "updated_at"]
 
 
-def record_findings(log: CaseLog, exceptions: pl.DataFrame, periods: list[str], *, author: str | None = None,
-                    at: str | None = None) -> pl.DataFrame:
-    """Record the findings in ``log`` and return them (in their order) with ``case_status`` and ``in_report``."""
+def record_findings(log: CaseLog, exceptions: pl.DataFrame, periods: list[str], *, checks: Iterable[str],
+                    all_periods: bool = False, author: str | None = None, at: str | None = None) -> pl.DataFrame:
+    """Record the findings in ``log`` and return them (in their order) with ``case_status`` and ``in_report``.
+
+    ``checks``: the names of the checks the run ran (its summary's ``by_check``); ``all_periods``: the run
+    verified every month (see :meth:`CaseLog.record_run`)."""
     rows = exceptions.with_columns(
         at_stake=money_text_where_currency(pl.col("at_stake"))
     ).to_dicts()
-    standing = log.record_run(rows, periods, author=author, at=at)
+    standing = log.record_run(rows, periods, checks=checks, all_periods=all_periods, author=author, at=at)
     return with_standing(log, exceptions, standing)
 
 
@@ -72,18 +76,20 @@ def standing_counts(marked: pl.DataFrame) -> dict[str, int]:
 
 
 def for_report(exceptions: pl.DataFrame, findings: pl.DataFrame, periods: list[str],
-               case_log: str | Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+               case_log: str | Path | None, *, checks: Iterable[str], all_periods: bool = False,
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A workbook's view of a run through the case log: (findings to show, findings per case status).
 
     Without a log every finding is shown and the counts are empty. With one, the run is recorded (new
     findings become open cases, regressions are reopened) and only new, open, investigating and regressed
     findings are kept in ``findings`` (any frame with ``exception_id``, e.g. ``analysis.exceptions_table``).
+    ``checks`` and ``all_periods`` say what the run covered, as for :func:`record_findings`.
     """
     counts_schema = {"case_status": pl.String, "findings": pl.Int64}
     if case_log is None:
         return findings, pl.DataFrame(schema=counts_schema)
     from .store import open_case_log
-    marked = record_findings(open_case_log(case_log), exceptions, periods)
+    marked = record_findings(open_case_log(case_log), exceptions, periods, checks=checks, all_periods=all_periods)
     shown = findings.join(marked.filter(pl.col("in_report")).select("exception_id", "case_status"),
                           on="exception_id", how="semi", maintain_order="left")
     counts = pl.DataFrame(list(standing_counts(marked).items()), schema=counts_schema, orient="row")

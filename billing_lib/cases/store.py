@@ -18,18 +18,22 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import re
 import sqlite3
 import urllib.parse
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import polars as pl
 from platformdirs import user_data_path
 
+from ..currency import is_currency, minor_digits
 from ..errors import BillingInputError
+from ..money import SCALE
 
 STATUSES = ("open", "investigating", "resolved", "accepted")
 ENV_VAR = "BILLING_CASE_LOG"
@@ -103,16 +107,41 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _amount_text(amount: Decimal | str | None) -> str | None:
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
+_MAX_INTEGER_DIGITS = 38 - SCALE  # what the money columns (Decimal(38, SCALE)) can hold
+
+
+def _amount_value(amount: Decimal | str | None) -> Decimal | None:
+    """The amount given for a case as a Decimal (None when not given); CaseLogError unless it is a plain,
+    finite decimal number the money columns can hold (no exponent: '1e999999' is not an amount)."""
     if amount is None or amount == "":
         return None
-    try:
-        value = Decimal(str(amount).strip())
-    except InvalidOperation:
-        raise CaseLogError(f"amount {amount!r} is not a decimal number (for example 12.50 or -3)") from None
+    if isinstance(amount, Decimal):
+        value = amount
+    elif _PLAIN_DECIMAL.fullmatch(text := str(amount).strip()):
+        value = Decimal(text)
+    else:
+        raise CaseLogError(f"amount {str(amount)!r} is not a plain decimal number: give digits with an optional "
+                           f"sign and decimal point, for example 12.50 or -3")
     if not value.is_finite():
-        raise CaseLogError(f"amount {amount!r} is not a finite decimal number")
-    return f"{value:f}"
+        raise CaseLogError(f"amount {str(amount)!r} is not a finite decimal number")
+    if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise CaseLogError(f"amount {str(amount)!r} is too large: at most {_MAX_INTEGER_DIGITS} digits before the "
+                           f"decimal point")
+    return value
+
+
+def _amount_text(value: Decimal, currency: str | None, exception_id: str, given: object) -> str:
+    """``value`` written with the minor-unit digits of the case's currency; CaseLogError if it has more
+    (12.505 EUR). A case without a known currency keeps the amount as given, up to the money columns' scale."""
+    known = bool(currency) and is_currency(currency)
+    digits = minor_digits(currency) if known else SCALE
+    exact = value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    if exact != value:
+        allows = f"{currency} has {digits}" if known else f"at most {digits} are kept"
+        raise CaseLogError(f"amount {str(given)!r} of case {exception_id!r} has more decimals than its currency "
+                           f"allows ({allows}); give the amount in whole minor units")
+    return f"{exact:f}" if known else f"{value:f}"
 
 
 def _status(status: str) -> str:
@@ -200,20 +229,32 @@ class CaseLog:
     # -- changing ----------------------------------------------------------------------------------------
     def update(self, exception_id: str, *, status: str | None = None, resolution: str | None = None,
                amount: Decimal | str | None = None, note: str | None = None, author: str | None = None,
-               at: str | None = None) -> dict:
-        """Change a case's status, resolution, amount or note (only the ones given); one history row."""
+               at: str | None = None, expect_status: str | None = None) -> dict:
+        """Change a case's status, resolution, amount or note (only the ones given); one history row.
+
+        ``expect_status``: change nothing (CaseLogError) unless the case still has this status, so an
+        analyst's decision is not written over a change someone else made since they looked.
+        """
         if status is None and resolution is None and amount is None and note is None:
             raise CaseLogError("nothing to update: give a status, a resolution, an amount or a note")
         if status is not None:
             _status(status)
-        amount_text = _amount_text(amount)
+        if expect_status is not None:
+            _status(expect_status)
+        amount_value = _amount_value(amount)
         author, at = author or default_author(), at or utc_now()
         with self._transaction() as con:
-            row = con.execute("SELECT status, resolution, amount, note FROM cases WHERE exception_id = ?",
-                              (exception_id,)).fetchone()
+            row = con.execute("SELECT status, resolution, amount, note, currency, author, updated_at FROM cases "
+                              "WHERE exception_id = ?", (exception_id,)).fetchone()
             if row is None:
                 raise CaseLogError(f"no case {exception_id!r} in the case log {str(self.path)!r}; cases are "
                                    f"recorded by `billing verify DATA --out DIR --cases {self.path}`")
+            if expect_status is not None and row["status"] != expect_status:
+                raise CaseLogError(f"case {exception_id!r} is {row['status']!r}, not {expect_status!r} as expected "
+                                   f"(last changed by {row['author']} at {row['updated_at']}); nothing was changed. "
+                                   f"See `billing cases show {exception_id}` and update again.")
+            amount_text = None if amount_value is None else \
+                _amount_text(amount_value, row["currency"], exception_id, amount)
             new = {"status": status or row["status"],
                    "resolution": resolution if resolution is not None else row["resolution"],
                    "amount": amount_text if amount_text is not None else row["amount"],
@@ -225,14 +266,19 @@ class CaseLog:
             _log(con, exception_id, at, author, "update", row["status"], new)
         return self.get(exception_id)
 
-    def record_run(self, findings: Iterable[dict], periods: Iterable[str], *, author: str | None = None,
-                   at: str | None = None) -> dict[str, str]:
+    def record_run(self, findings: Iterable[dict], periods: Iterable[str], *, checks: Iterable[str],
+                   all_periods: bool = False, author: str | None = None, at: str | None = None) -> dict[str, str]:
         """Record a verification run's findings; return each finding's standing in the log.
+
+        ``periods`` are the months the run verified and ``checks`` the names of the checks it ran (a run
+        limited with ``--check`` says nothing about the others); ``all_periods`` is true when the run
+        verified every month of the data (no ``--period``).
 
         Standing: ``new`` (first time seen; recorded as open), ``open``, ``investigating``, ``resolved`` or
         ``accepted`` (already decided: reports leave them out), or ``regression`` (resolved, then absent
-        from a run, and now found again: reopened). A resolved case whose month was verified and which
-        is not among the findings is marked *cleared* (the correction took effect).
+        from a run, and now found again: reopened). A resolved case that the run would have found again
+        (its check ran over its month, or, for a finding without a month, over every month) and did not
+        is marked *cleared*: the correction took effect.
         """
         author, at = author or default_author(), at or utc_now()
         standing: dict[str, str] = {}
@@ -259,12 +305,15 @@ class CaseLog:
                     standing[eid] = "regression"
                 else:
                     standing[eid] = row["status"]
-            wanted = list(periods)
-            if wanted:
-                marks = ", ".join("?" * len(wanted))
+            ran, wanted = sorted(set(checks)), sorted(set(periods))
+            if ran and (wanted or all_periods):
+                in_ran = f"check_name IN ({', '.join('?' * len(ran))})"
+                covered = f"period IN ({', '.join('?' * len(wanted))})" if wanted else "0"
+                if all_periods:  # a finding without a month can only be absent from a run of every month
+                    covered = f"({covered} OR period IS NULL)"
                 gone = [r["exception_id"] for r in con.execute(
-                    f"SELECT exception_id FROM cases WHERE status = 'resolved' AND cleared = 0 "
-                    f"AND period IN ({marks}) ORDER BY exception_id", wanted) if r["exception_id"] not in seen]
+                    f"SELECT exception_id FROM cases WHERE status = 'resolved' AND cleared = 0 AND {in_ran} "
+                    f"AND {covered} ORDER BY exception_id", [*ran, *wanted]) if r["exception_id"] not in seen]
                 for eid in gone:
                     con.execute("UPDATE cases SET cleared = 1 WHERE exception_id = ?", (eid,))
                     row = con.execute("SELECT resolution, amount FROM cases WHERE exception_id = ?",
@@ -338,16 +387,33 @@ def create_case_log(path: str | Path | None = None) -> tuple[CaseLog, bool]:
     path = Path(path).expanduser() if path is not None else default_case_log_path()
     if path.exists():
         return open_case_log(path), False
+    return _create_new(path)
+
+
+def _create_new(path: Path) -> tuple[CaseLog, bool]:
+    """Build the log in a private file, then link it into place only if ``path`` is still free.
+
+    ``os.link`` fails when the name exists, so of several ``billing cases init`` at once exactly one
+    creates the log and the others open it: a log already in use is never replaced.
+    """
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
-        con = sqlite3.connect(tmp, isolation_level=None)
         try:
-            con.executescript(_SCHEMA)
-            con.execute("PRAGMA journal_mode = WAL")
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.executescript(_SCHEMA)
+                con.execute("PRAGMA journal_mode = WAL")
+            finally:
+                con.close()
+            os.link(tmp, path)
+            created = True
+        except FileExistsError:  # another process created it since we looked: keep theirs
+            created = False
         finally:
-            con.close()
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CaseLogError(f"cannot create the case log {str(path)!r}: {exc.strerror or exc}") from None
-    return open_case_log(path), True
+            for leftover in (tmp, *(tmp.with_name(tmp.name + end) for end in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+    except (OSError, sqlite3.Error) as exc:
+        raise CaseLogError(f"cannot create the case log {str(path)!r}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+    return open_case_log(path), created

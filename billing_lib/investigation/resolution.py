@@ -18,10 +18,12 @@ customer owes:
   entry (no money towards the customer);
 * status, due dates and number gaps are corrected without money.
 
-Several findings on the same invoice line are corrected once, by the first.
+Several findings on the same invoice line are corrected once: by a duplicate charge or an orphan
+reference when there is one (the line is credited in full), else by the first.
 Negative totals are credit notes (or money returned), positive ones additional
-invoices. :func:`ledger_effect` posts each correction as the contract's
-Accounts say; :func:`by_invoice` adds the corrections up to one document per
+invoices (a ledger adjustment names its entry in ``ledger_adjustment``).
+:func:`ledger_effect` posts the corrections table as the contract's Accounts
+say, without computing it again; :func:`by_invoice` adds the corrections up to one document per
 invoice and currency.
 """
 from __future__ import annotations
@@ -33,14 +35,15 @@ import polars as pl
 
 from ..checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from ..checks.settlement_checks import duplicate_copies
-from ..currency import format_money, quantize
+from ..currency import format_money, is_currency, quantize
 from .subject import Investigation
 
 ZERO = Decimal(0)
 CORRECTION_COLUMNS = ["exception_id", "check", "customer_id", "invoice_id", "payment_id", "period", "currency",
-                      "document", "net", "tax", "total", "deferred", "action"]
+                      "document", "net", "tax", "total", "deferred", "action", "ledger_adjustment"]
 LEDGER_COLUMNS = ["exception_id", "document", "invoice_id", "payment_id", "currency", "account", "account_name",
                   "debit", "credit"]
+CREDIT_IN_FULL = ("duplicate_charge", "orphan_reference")  # a line that should not exist: nothing to re-bill
 LINE_CHECKS = ("line_arithmetic", "price_mismatch", "quantity_mismatch", "discount_mismatch", "tax_mismatch",
                "billed_outside_term")
 NO_MONEY = {
@@ -111,6 +114,17 @@ class _Books:
                 self.applied[r["invoice_id"]] = self.applied.get(r["invoice_id"], ZERO) + _d(r["applied"])
         self.ctx = ctx
         self._ledger_diff: dict | None = None
+
+    def year_share(self, invoice_id: str, net: Decimal) -> Decimal:
+        """The part of ``net`` (credited or re-billed on the whole invoice) that belongs on 2100 deferred
+        revenue: the year-term lines' share of the invoice lines' net (the contract: a credit note posts
+        Dr 2100 for a year-term invoice's share, Dr 4000 the rest)."""
+        sums = self.line_sums.get(invoice_id)
+        lines_net = sums["amount"] - sums["discount"] if sums else ZERO
+        year = self.year_net.get(invoice_id, ZERO)
+        if not lines_net or not year:
+            return ZERO
+        return net if year == lines_net else net * year / lines_net
 
     def is_year_term(self, line: dict) -> bool:
         return self.interval.get((line["plan_id"], line["currency"])) == "year"
@@ -207,7 +221,7 @@ def _excess_credit(f: dict, b: _Books, head: dict) -> _Row:
     net = sum((_d(n["amount"]) for n in reversed_), ZERO)
     rtax = sum((_d(n["tax"]) for n in reversed_), ZERO)
     ids = ", ".join(n["credit_note_id"] for n in reversed(reversed_))
-    deferred = net if b.year_net.get(head["invoice_id"], ZERO) == cap_amount and cap_amount else ZERO
+    deferred = b.year_share(head["invoice_id"], net)
     return _Row(f["exception_id"], f["check"], f["customer_id"], head["invoice_id"], None, f["period"],
                 head["currency"], "", net, rtax, net + rtax, deferred,
                 f"reverse credit note(s) {ids}: the invoice cannot be credited beyond its own amounts")
@@ -259,12 +273,25 @@ def _ledger_adjustment(f: dict, b: _Books) -> _Row:
                        "customer)")
 
 
-def _correct(f: dict, b: _Books, customer_currency: str | None, done: dict) -> list[_Row]:
+def _line_leaders(findings: pl.DataFrame, b: _Books) -> dict[tuple, str]:
+    """(invoice_id, line_no) -> the finding whose correction covers the line: a line billed twice or for an
+    unknown subscription is credited in full, whatever else is wrong with it; otherwise the first finding."""
+    leaders: dict[tuple, tuple[str, str]] = {}
+    for f in findings.iter_rows(named=True):
+        key = (f["invoice_id"], f["line_no"])
+        if f["line_no"] is None or key not in b.lines:
+            continue
+        if key not in leaders or (f["check"] in CREDIT_IN_FULL and leaders[key][1] not in CREDIT_IN_FULL):
+            leaders[key] = (f["exception_id"], f["check"])
+    return {key: eid for key, (eid, _) in leaders.items()}
+
+
+def _correct(f: dict, b: _Books, customer_currency: str | None, leaders: dict[tuple, str]) -> list[_Row]:
     check, key = f["check"], (f["invoice_id"], f["line_no"])
     line = b.lines.get(key) if f["line_no"] is not None else None
-    if line is not None and key in done:
+    if line is not None and leaders.get(key, f["exception_id"]) != f["exception_id"]:
         return [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], None, f["period"], f["currency"],
-                     "no money", action=f"corrected with {done[key]} (same line)")]
+                     "no money", action=f"corrected with {leaders[key]} (same line)")]
     rows: list[_Row]
     if check in LINE_CHECKS and line is not None:
         rows = [_line_rebill(f, b, line)]
@@ -292,8 +319,6 @@ def _correct(f: dict, b: _Books, customer_currency: str | None, done: dict) -> l
             action = "ask the customer to pay in the invoice currency, or convert and refund the difference"
         rows = [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], f["payment_id"], f["period"],
                      f["currency"], "no money", action=action)]
-    if line is not None:
-        done[key] = f["exception_id"]
     for r in rows:
         if not r.document:
             r.document = "credit note" if r.total < 0 else "additional invoice" if r.total > 0 else "no money"
@@ -306,17 +331,39 @@ def _rows(inv: Investigation, findings: pl.DataFrame | None = None) -> list[_Row
     b = _Books(inv)
     customers = {r["customer_id"]: r["currency"] for r in inv.ds.frame("customers").select(
         "customer_id", "currency").collect().iter_rows(named=True)}
-    done: dict = {}
     out: list[_Row] = []
     frame = inv.findings if findings is None else findings
+    leaders = _line_leaders(frame, b)
     for f in frame.iter_rows(named=True):
-        out.extend(_correct(f, b, customers.get(f["customer_id"]), done))
+        out.extend(_correct(f, b, customers.get(f["customer_id"]), leaders))
     return out
+
+
+def _adjustment_text(ledger: tuple[tuple[str, Decimal], ...], currency: str | None) -> str | None:
+    """'Dr 1100 12.00; Cr 4000 12.00': an adjusting entry as an accountant reads it (and ledger_effect parses)."""
+    if not ledger:
+        return None
+    def text(amount: Decimal) -> str:  # the currency's digits, unless the ledger holds finer amounts
+        if currency and is_currency(currency) and quantize(amount, currency) == amount:
+            return format_money(amount, currency)
+        return f"{amount.normalize():f}"
+    return "; ".join(f"{'Dr' if v > 0 else 'Cr'} {account} {text(abs(v))}" for account, v in ledger)
+
+
+def _adjustment_lines(text: str | None) -> list[tuple[str, Decimal]]:
+    """The (account, debit - credit) lines of an ``ledger_adjustment`` text."""
+    lines = []
+    for part in (text or "").split("; "):
+        if part:
+            side, account, amount = part.split(" ")
+            lines.append((account, Decimal(amount) if side == "Dr" else -Decimal(amount)))
+    return lines
 
 
 def _corrections_frame(rows: list[_Row]) -> pl.DataFrame:
     from ..money import DECIMAL
-    data = {c: [getattr(r, c) for r in rows] for c in CORRECTION_COLUMNS}
+    data = {c: [getattr(r, c) for r in rows] for c in CORRECTION_COLUMNS if c != "ledger_adjustment"}
+    data["ledger_adjustment"] = [_adjustment_text(r.ledger, r.currency) for r in rows]
     schema = {c: (DECIMAL if c in ("net", "tax", "total", "deferred") else pl.String) for c in CORRECTION_COLUMNS}
     return pl.DataFrame(data, schema=schema)
 
@@ -326,26 +373,27 @@ def corrections(inv: Investigation, findings: pl.DataFrame | None = None) -> pl.
     return _corrections_frame(_rows(inv, findings))
 
 
-def _postings(r: _Row) -> list[tuple[str, Decimal]]:
-    if r.ledger:
-        return list(r.ledger)
-    if r.document in ("credit note", "additional invoice"):
-        revenue = r.net - r.deferred
-        return [(a, v) for a, v in (("1100", r.total), ("4000", -revenue), ("2100", -r.deferred), ("2200", -r.tax))
-                if v != 0]
-    if r.document in ("refund", "remove duplicate payment") and r.total != 0:
-        return [("1100", r.total), ("1000", -r.total)]
+def _postings(r: dict) -> list[tuple[str, Decimal]]:
+    if r["ledger_adjustment"]:
+        return _adjustment_lines(r["ledger_adjustment"])
+    if r["document"] in ("credit note", "additional invoice"):
+        revenue = r["net"] - r["deferred"]
+        return [(a, v) for a, v in (("1100", r["total"]), ("4000", -revenue), ("2100", -r["deferred"]),
+                                    ("2200", -r["tax"])) if v != 0]
+    if r["document"] in ("refund", "remove duplicate payment") and r["total"] != 0:
+        return [("1100", r["total"]), ("1000", -r["total"])]
     return []
 
 
-def ledger_effect(inv: Investigation, findings: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The journal lines the corrections post (contract's Accounts): one row per correction and account."""
+def ledger_effect(corrections: pl.DataFrame) -> pl.DataFrame:
+    """The journal lines the corrections (the table of :func:`corrections`) post, as the contract's Accounts
+    say: one row per correction and account."""
     from ..money import DECIMAL
     rows = []
-    for r in _rows(inv, findings):
+    for r in corrections.iter_rows(named=True):
         for account, v in _postings(r):
-            rows.append({"exception_id": r.exception_id, "document": r.document, "invoice_id": r.invoice_id,
-                         "payment_id": r.payment_id, "currency": r.currency, "account": account,
+            rows.append({"exception_id": r["exception_id"], "document": r["document"], "invoice_id": r["invoice_id"],
+                         "payment_id": r["payment_id"], "currency": r["currency"], "account": account,
                          "account_name": ACCOUNT_NAMES.get(account, ""),
                          "debit": v if v > 0 else None, "credit": -v if v < 0 else None})
     schema = {c: (DECIMAL if c in ("debit", "credit") else pl.String) for c in LEDGER_COLUMNS}

@@ -93,7 +93,9 @@ def remove_stale_cases(out: Path, per_case: list[Path], published: list[str]) ->
                 if path.name[: -len(suffix)] not in keep:
                     path.unlink()
                     removed.append(path)
-    kept_ids = {name.split("-", 1)[1] for name in keep if "-" in name}
+    # a case's name is "<workbook>-<case folder>": take the workbook's own prefix off (its name may hold "-")
+    prefixes = [f"{notebook.stem}-" for notebook in per_case]
+    kept_ids = {name[len(prefix):] for name in keep for prefix in prefixes if name.startswith(prefix)}
     results = out / RESULTS
     if per_case and results.is_dir():
         for path in sorted(results.iterdir()):

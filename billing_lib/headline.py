@@ -22,12 +22,17 @@ def publish(figures: dict, lines: list[str]) -> None:
              "text/plain": "\n".join(lines), MIME_TYPE: figures}, raw=True)
 
 
-def read(nb: NotebookNode) -> dict | None:
-    """The headline figures an executed notebook published last, or None."""
+def last_output(nb: NotebookNode, mime_type: str) -> dict | None:
+    """The JSON an executed notebook displayed last under ``mime_type``, or None."""
     found = None
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            if MIME_TYPE in data:
-                found = dict(data[MIME_TYPE])
+            if mime_type in data:
+                found = dict(data[mime_type])
     return found
+
+
+def read(nb: NotebookNode) -> dict | None:
+    """The headline figures an executed notebook published last, or None."""
+    return last_output(nb, MIME_TYPE)

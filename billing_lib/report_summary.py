@@ -121,12 +121,7 @@ def publish_summary(summary: Summary, figures: dict | None = None) -> None:
 
 def read(nb: NotebookNode) -> dict | None:
     """The summary an executed notebook published last (JSON form, see :meth:`Summary.as_json`), or None."""
-    found = None
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if MIME_TYPE in out.get("data", {}):
-                found = dict(out["data"][MIME_TYPE])
-    return found
+    return headline.last_output(nb, MIME_TYPE)
 
 
 def _has(cell: NotebookNode, mime: str) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from ..headline import read as read_headline
+from ..output import write_text_atomic
 from .export import notebook_title
 
 GENERATOR = "billing-workbooks run history"
@@ -185,7 +185,5 @@ def update_history(output_dir: Path, period: str | None) -> Path | None:
     page = root / "index.html"
     if page.is_file() and MARKER not in page.read_text(encoding="utf-8", errors="replace"):
         return None
-    staged = root / f".index.html.{os.getpid()}.tmp"
-    staged.write_text(render(collect(root)), encoding="utf-8")
-    os.replace(staged, page)
+    write_text_atomic(page, render(collect(root)))
     return page

@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from .dataset import Dataset
 from .loading import load_dataset
 from .output import atomic_outputs
 from .runner.cases import case_runs, remove_stale_cases, run_exceptions, split_per_case
@@ -79,9 +80,10 @@ def run_monthly(params_path: Path) -> int:
     out = params.output_dir
     _say(f"billing run {params_path}: period {params.period or 'every invoiced month'}, data {params.data_dir}, "
          f"output {out}")
-    ds_rows: dict[str, int] = {}
-    _step("data", "checking against the data contract",
-          lambda: ds_rows.update(load_dataset(params.data_dir).row_counts()))
+    loaded: list[Dataset] = []
+    _step("data", "checking against the data contract", lambda: loaded.append(load_dataset(params.data_dir)))
+    ds = loaded[0]
+    ds_rows = ds.row_counts()
     kernel = kernel_for_this_python()
     regular, per_case = split_per_case(params.workbooks)  # per-case workbooks run once per case (issue 4)
     total = len(regular)
@@ -110,9 +112,10 @@ def run_monthly(params_path: Path) -> int:
                 run_one(f"[{i}/{total}] {notebook.stem}", notebook, notebook.stem,
                         workbook_parameters(params, notebook), notebook_title(notebook))
             # -- per-case workbooks (issue 4): the largest open cases by money at stake, after the others --
+            found = (run_exceptions(params, ds, [t["parameters"].get("output_dir") for t in timings])
+                     if per_case else None)
             for notebook in per_case:
-                found = run_exceptions(params, [t["parameters"].get("output_dir") for t in timings])
-                runs = case_runs(params, notebook, notebook_title(notebook), found)
+                runs = case_runs(params, ds, notebook, notebook_title(notebook), found)
                 _say(f"{notebook.stem}: {len(runs)} case(s) to investigate (investigations: {params.investigations})")
                 for j, case in enumerate(runs, 1):
                     run_one(f"[case {j}/{len(runs)}] {case.name}", notebook, case.name, case.parameters, case.title)

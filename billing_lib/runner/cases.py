@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..dataset import Dataset
 from .execute import declared_parameters
 from .params import RunParams
 
@@ -44,25 +45,24 @@ def split_per_case(workbooks: tuple[Path, ...]) -> tuple[list[Path], list[Path]]
     return [w for w, f in zip(workbooks, flags) if not f], [w for w, f in zip(workbooks, flags) if f]
 
 
-def run_exceptions(params: RunParams, result_folders: list[str | None]) -> pl.DataFrame:
-    """The findings of this run: ``exceptions.parquet`` written by a workbook of the run, else verified here."""
+def run_exceptions(params: RunParams, ds: Dataset, result_folders: list[str | None]) -> pl.DataFrame:
+    """The findings of this run: ``exceptions.parquet`` written by a workbook of the run, else ``ds`` verified."""
     for folder in result_folders:
         if folder and (Path(folder) / "exceptions.parquet").is_file():
             return pl.read_parquet(Path(folder) / "exceptions.parquet")
-    from ..loading import load_dataset
     from ..periods import parse_period
     from ..verify import verify
-    return verify(load_dataset(params.data_dir), [parse_period(params.period)] if params.period else None).exceptions
+    return verify(ds, [parse_period(params.period)] if params.period else None).exceptions
 
 
-def case_runs(params: RunParams, notebook: Path, title: str, exceptions: pl.DataFrame) -> list[CaseRun]:
-    """The runs of ``notebook`` for the largest open cases of ``exceptions`` (``params.investigations`` many)."""
+def case_runs(params: RunParams, ds: Dataset, notebook: Path, title: str, exceptions: pl.DataFrame) -> list[CaseRun]:
+    """The runs of ``notebook`` for the largest open cases of ``exceptions`` in ``ds`` (``params.investigations``
+    many)."""
     if params.investigations == 0:
         return []
     from ..investigation.messages import safe_name
     from ..investigation.report import largest_open_cases
-    from ..loading import load_dataset
-    cases = largest_open_cases(exceptions, load_dataset(params.data_dir), params.base_currency,
+    cases = largest_open_cases(exceptions, ds, params.base_currency,
                                params.investigations, params.case_log)
     declared = declared_parameters(notebook)
     runs = []

@@ -11,15 +11,15 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import BillingInputError, ParameterError
+from billing_lib.errors import BillingInputError, ParameterError
 
 
 def _version() -> str:
-    from . import __version__
-    return __version__
+    from importlib.metadata import version
+    return version("billing-workbooks")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="billing", description="Billing analytics and audit workbooks.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,19 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     sd.add_argument("--smtp-port", type=int, metavar="N", help="SMTP port (default 587 with --starttls, else 25)")
     sd.add_argument("--starttls", action="store_true", help="encrypt the SMTP session with STARTTLS")
     sd_which = sd.add_mutually_exclusive_group()
-    sd_which.add_argument("--approved", metavar="FILE", help="CSV with an invoice_id column (default "
-                                                             "GENERATED/approved_invoices.csv, or the one a pre-billing "
-                                                             "review wrote beside its drafts folder)")
+    sd_which.add_argument("--approved", metavar="FILE",
+                          help="CSV with an invoice_id column (default GENERATED/approved_invoices.csv, or the one "
+                               "a pre-billing review wrote beside its drafts folder)")
     sd_which.add_argument("--all", action="store_true", dest="send_all", help="send every generated invoice")
     sd.add_argument("--log", metavar="FILE", help="delivery log, SQLite (default GENERATED/delivery_log.sqlite)")
-    # -- billing cases (issue 4) --
-    from .cases.commands import add_parser as _add_cases_parser
+    # -- billing cases --
+    from billing_lib.cases.commands import add_parser as _add_cases_parser
     _add_cases_parser(sub)
     return p
 
 
 def _validate(args) -> int:
-    from .loading import load_dataset
+    from billing_lib.data.loading import load_dataset
     ds = load_dataset(args.data)
     counts = ds.row_counts()
     print(f"{args.data}: follows the billing data contract "
@@ -137,14 +137,14 @@ def _progress_printer():
 
 
 def _verify(args) -> int:
-    from .loading import load_dataset
-    from .periods import parse_period
-    from .verify import verify, verify_sharded, write_results
+    from billing_lib.core.periods import parse_period
+    from billing_lib.data.loading import load_dataset
+    from billing_lib.verify import verify, verify_sharded, write_results
     if args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     months = [parse_period(args.period)] if args.period else None
     progress = _progress_printer()
-    from .cases import open_case_log
+    from billing_lib.cases import open_case_log
     case_log = open_case_log(args.cases) if args.cases else None  # a missing or damaged log stops here
     progress(f"loading and validating {args.data}")
     ds = load_dataset(args.data)
@@ -153,8 +153,8 @@ def _verify(args) -> int:
         verify_sharded(ds, args.shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
-    if case_log is not None:  # -- case log (issue 4): a separate file; the contract's exceptions keep their shape
-        from .cases.marking import record_findings, standing_counts, write_case_status
+    if case_log is not None:  # -- case log: a separate file; the contract's exceptions keep their shape
+        from billing_lib.cases.marking import record_findings, standing_counts, write_case_status
         marked = record_findings(case_log, result.exceptions, result.summary["periods"],
                                  checks=result.summary["by_check"], all_periods=args.period is None)
         path = write_case_status(marked, args.out)
@@ -167,10 +167,10 @@ def _verify(args) -> int:
 
 
 def _generate(args) -> int:
-    from .generate import generate_period, summary, write_generated
-    from .loading import load_dataset
-    from .periods import parse_period
-    from .prebilling import issued_invoices
+    from billing_lib.core.periods import parse_period
+    from billing_lib.data.loading import load_dataset
+    from billing_lib.invoicing.generate import generate_period, summary, write_generated
+    from billing_lib.invoicing.prebilling import issued_invoices
     month = parse_period(args.period)
     ds = load_dataset(args.data)
     issued = issued_invoices(ds, month)
@@ -185,12 +185,12 @@ def _generate(args) -> int:
 
 
 def _send(args) -> int:
-    from .delivery.command import run_send
+    from billing_lib.invoicing.delivery.command import run_send
     return run_send(args)
 
 
 def _synth(args) -> int:
-    from .synth import synthesize
+    from billing_lib.synth import synthesize
     info = synthesize(args.out, seed=args.seed, customers=args.customers, months=args.months,
                       anomaly_rate=args.anomaly_rate, fmt=args.fmt, start=args.start,
                       usage_events=args.usage_events)
@@ -199,31 +199,32 @@ def _synth(args) -> int:
 
 
 def _run(args) -> int:
-    from .monthly_run import run_monthly
+    from billing_lib.runner.monthly import run_monthly
     return run_monthly(Path(args.params))
 
 
 def _cases(args) -> int:
-    from .cases.commands import run
+    from billing_lib.cases.commands import run
     return run(args)
 
 
 def _schedule(args) -> int:
-    from .runner.schedule import parse_day, run_scheduled, today_utc
+    from billing_lib.runner.schedule import parse_day, run_scheduled, today_utc
     today = parse_day(args.today) if args.today else today_utc()
     return run_scheduled(today, Path(args.parameters_dir), Path(args.template) if args.template else None,
                          args.period, Path(args.summary) if args.summary else None)
 
 
 def _import(args) -> int:
-    from .importers import IMPORTERS, write_import
+    from billing_lib.data.importers import IMPORTERS, write_import
     result = IMPORTERS[args.source](args.src)
     write_import(result, args.out)
     print(f"imported {args.src} -> {args.out}: {result.summary()}")
     return 0
 
 
-COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run, "import": _import}
+COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "synth": _synth, "run": _run,
+            "import": _import}
 COMMANDS["send"] = _send
 COMMANDS["cases"] = _cases
 COMMANDS["schedule"] = _schedule
@@ -231,7 +232,7 @@ COMMANDS["schedule"] = _schedule
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``billing`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except BillingInputError as exc:

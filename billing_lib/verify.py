@@ -16,20 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from . import checks as _checks  # noqa: F401  (registers the catalogue)
-from .checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
-from .checks.context import CheckContext
-from .currency import format_money
-from .dataset import Dataset
-from .money import money_text_where_currency
-from .output import atomic_outputs, neutralize_formulas
+from billing_lib.checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
+from billing_lib.checks.context import CheckContext
+from billing_lib.core.currency import format_money
+from billing_lib.core.money import money_text_where_currency
+from billing_lib.core.output import atomic_outputs, neutralize_formulas
+from billing_lib.data.dataset import Dataset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +46,7 @@ class VerificationResult:
     exceptions: pl.DataFrame
     summary: dict
 
-    def to_pandas(self) -> "pd.DataFrame":
+    def to_pandas(self) -> pd.DataFrame:
         """The exceptions as a pandas frame."""
         return self.exceptions.to_pandas()
 
@@ -59,7 +58,7 @@ def select_checks(names: list[str] | None = None, scope: str | None = None) -> l
     if names:
         unknown = sorted(set(names) - set(REGISTRY))
         if unknown:
-            from .errors import ParameterError
+            from billing_lib.errors import ParameterError
             raise ParameterError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
     return chosen
 

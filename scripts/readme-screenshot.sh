@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 billing run parameters/2024-05.yaml >/dev/null
 billing run parameters/2024-06.yaml >/dev/null
-python -m billing_lib.screenshot out/2024-06/reports/01_invoice_verification.html docs/report.png --height 860
-python -m billing_lib.screenshot out/2024-06/index.html docs/index.png --height 760
+python -m billing_lib.reports.screenshot out/2024-06/reports/01_invoice_verification.html docs/report.png --height 860
+python -m billing_lib.reports.screenshot out/2024-06/index.html docs/index.png --height 760

@@ -38,7 +38,7 @@ def write_dataset(folder: Path, **tables: str) -> Path:
 
 def header(table_name: str) -> str:
     """The contract's header row of a table, e.g. header("customers")."""
-    from billing_lib.contract import TABLES
+    from billing_lib.data.contract import TABLES
     return ",".join(TABLES[table_name].names)
 
 

@@ -60,7 +60,7 @@ class LabServer:
         env["JUPYTER_PLATFORM_DIRS"] = "1"
         return env
 
-    def start(self) -> "LabServer":
+    def start(self) -> LabServer:
         argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
@@ -113,7 +113,7 @@ class LabServer:
                 self.process.wait(timeout=30)
         return self.process.returncode
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -155,7 +155,7 @@ class KernelChannel:
         self.session = uuid.uuid4().hex
         self.ws = None
 
-    async def __aenter__(self) -> "KernelChannel":
+    async def __aenter__(self) -> KernelChannel:
         url = (f"ws://127.0.0.1:{self.server.port}/api/kernels/{self.kernel_id}/channels"
                f"?session_id={self.session}")
         self.ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {self.server.token}"}),
@@ -168,7 +168,7 @@ class KernelChannel:
     def _message(self, code: str) -> dict:
         header = {"msg_id": uuid.uuid4().hex, "username": "analyst", "session": self.session,
                   "msg_type": "execute_request", "version": "5.3",
-                  "date": dt.datetime.now(dt.timezone.utc).isoformat()}
+                  "date": dt.datetime.now(dt.UTC).isoformat()}
         return {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
                 "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                             "allow_stdin": False, "stop_on_error": True}}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from billing_lib.loading import load_dataset
-from billing_lib.scoring import score
+from billing_lib.data.loading import load_dataset
 from billing_lib.synth import synthesize
+from billing_lib.synth.scoring import score
 from billing_lib.verify import verify
 
 SEEDS = [1, 2, 3, 11]

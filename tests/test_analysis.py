@@ -6,18 +6,18 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-
-from billing_lib import analysis, charts
-from billing_lib.display import table_html
-from billing_lib.errors import ParameterError
-from billing_lib.fx import with_base_amount
-from billing_lib.loading import load_dataset
-from billing_lib.money import DECIMAL
-from billing_lib.periods import parse_period
-from billing_lib.runner.kernel import _is_current, kernel_for_this_python
-from billing_lib.verify import verify
-
 from workbook_data import HOSTILE_NAME, write_workbook_dataset
+
+from billing_lib.core.fx import with_base_amount
+from billing_lib.core.money import DECIMAL
+from billing_lib.core.periods import parse_period
+from billing_lib.data.loading import load_dataset
+from billing_lib.errors import ParameterError
+from billing_lib.reports import charts
+from billing_lib.runner.kernel import is_current_python, kernel_for_this_python
+from billing_lib.verify import verify
+from billing_lib.workbook import analysis
+from billing_lib.workbook.display import table_html
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,8 @@ def test_tables_escape_data_and_show_money_in_its_currency(june):
 
 def test_kernel_runs_this_interpreter():
     import sys
+
     from jupyter_client.kernelspec import KernelSpecManager
     spec = KernelSpecManager().get_kernel_spec(kernel_for_this_python())
-    assert _is_current(spec.argv[0])
-    assert _is_current(sys.executable) and not _is_current("/opt/other/bin/python3")
+    assert is_current_python(spec.argv[0])
+    assert is_current_python(sys.executable) and not is_current_python("/opt/other/bin/python3")

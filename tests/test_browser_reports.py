@@ -23,10 +23,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from billing_lib.browser_check import check_pages, opened, unavailable_reason
-from billing_lib.headline import read as read_headline
-from billing_lib.notebook_env import offline_plotlyjs
-from billing_lib.report_style import money_label
+from billing_lib.reports.browser_check import check_pages, opened, unavailable_reason
+from billing_lib.reports.headline import read as read_headline
+from billing_lib.reports.style import money_label
+from billing_lib.workbook.environment import offline_plotlyjs
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -107,7 +107,7 @@ def test_every_chart_of_every_report_is_drawn(runs, checked):
         check = checked[f"{nb_path.stem}.html"]
         figures = [o for o in _outputs(nb_path) if PLOTLY_MIME in o.get("data", {})]
         assert len(check.charts) == len(figures), nb_path.stem  # every figure of the notebook is on the page
-        for chart, figure in zip(check.charts, figures):
+        for chart, figure in zip(check.charts, figures, strict=True):
             assert chart.drawn, chart
             assert chart.data == len(figure["data"][PLOTLY_MIME]["data"])
         total += len(check.charts)

@@ -250,10 +250,10 @@ def test_processes_creating_the_log_at_once_make_one_log_and_lose_nothing(tmp_pa
 
 
 def test_creating_over_a_log_that_appeared_meanwhile_keeps_it(log):
-    from billing_lib.cases.store import _create_new
+    from billing_lib.cases.store import create_if_absent
     log.record_run([_finding("EX-A")], ["2024-05"], checks=RAN)
     # what a second `billing cases init` does once it has seen no file, after the first one created it
-    again, created = _create_new(log.path)
+    again, created = create_if_absent(log.path)
     assert not created and again.cases()["exception_id"].to_list() == ["EX-A"]
     assert [f.name for f in log.path.parent.iterdir() if ".creating" in f.name] == []
 

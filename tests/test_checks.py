@@ -7,12 +7,11 @@ import textwrap
 
 import polars as pl
 import pytest
+from helpers import write_dataset
 
 from billing_lib.checks.base import REGISTRY
-from billing_lib.loading import load_dataset
+from billing_lib.data.loading import load_dataset
 from billing_lib.verify import verify
-
-from helpers import write_dataset
 
 CUSTOMERS = """
     customer_id,name,email,country,currency,payment_terms_days,tax_exempt

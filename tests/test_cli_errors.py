@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import header, write_dataset
 
 from billing_lib.cli import main
 from billing_lib.errors import ParameterError
 from billing_lib.runner.schedule import parameters_file
-
-from helpers import header, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
-from billing_lib.delivery import open_log
-from billing_lib.delivery.addresses import check_recipient, header_name, mailbox, sender_from_env
-from billing_lib.delivery.transports import SmtpSettings
 from billing_lib.errors import ParameterError
+from billing_lib.invoicing.delivery import open_log
+from billing_lib.invoicing.delivery.addresses import check_recipient, header_name, mailbox, sender_from_env
+from billing_lib.invoicing.delivery.transports import SmtpSettings
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -6,15 +6,14 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
-
-from billing_lib import analysis, explore
-from billing_lib.errors import ParameterError
-from billing_lib.loading import load_dataset
-from billing_lib.runner.kernel import kernel_for_this_python
-from billing_lib.verify import verify
-
 from helpers import write_dataset
 from workbook_data import write_workbook_dataset
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.errors import ParameterError
+from billing_lib.runner.kernel import kernel_for_this_python
+from billing_lib.verify import verify
+from billing_lib.workbook import analysis, explore
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBOOK = ROOT / "notebooks" / "explore_your_data.ipynb"

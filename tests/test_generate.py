@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from billing_lib.loading import load_dataset
-from billing_lib.periods import parse_period
+from billing_lib.core.periods import parse_period
+from billing_lib.data.loading import load_dataset
 from billing_lib.synth import synthesize
 from billing_lib.verify import verify
 
@@ -229,8 +229,8 @@ def test_hand_computed_invoices_for_every_charge_model(models):
 
 
 def test_every_charge_model_generated_then_verified_gives_no_findings(models):
-    from billing_lib.generate import generate_period
-    from billing_lib.prebilling import with_drafts
+    from billing_lib.invoicing.generate import generate_period
+    from billing_lib.invoicing.prebilling import with_drafts
     data, _ = models
     ds = load_dataset(data)
     june = parse_period("2024-06")

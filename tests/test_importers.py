@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from billing_lib.importers import import_lago, import_online_retail, write_import
-from billing_lib.importers.base import ImportSourceError, cents_to_text
-from billing_lib.loading import load_dataset
+from billing_lib.data.importers import import_lago, import_online_retail, write_import
+from billing_lib.data.importers.base import ImportSourceError, cents_to_text
+from billing_lib.data.loading import load_dataset
 
 
 def billing(*args: str) -> subprocess.CompletedProcess:
@@ -85,8 +85,8 @@ def test_lago_coupon_credits_are_spread_over_fees_in_whole_cents():
             for i, a in enumerate((100, 100, 100))]
     doc = lago_invoice(currency="EUR", fees=fees, fees_amount_cents=300, coupons_amount_cents=100,
                        credits=[{"amount_cents": 100, "before_taxes": True, "item": {"type": "coupon"}}])
-    from billing_lib.importers.lago import _coupon_shares
-    assert _coupon_shares(doc["invoice"], fees) == [34, 33, 33]
+    from billing_lib.data.importers.lago import coupon_shares
+    assert coupon_shares(doc["invoice"], fees) == [34, 33, 33]
 
 
 def test_online_retail_both_headers_and_every_skip_reason(tmp_path):

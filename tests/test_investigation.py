@@ -10,13 +10,12 @@ from decimal import Decimal
 import openpyxl
 import polars as pl
 import pytest
-
-from billing_lib.investigation import explain, messages, report, resolution, story
-from billing_lib.investigation.subject import InvestigationError, investigate
-from billing_lib.loading import load_dataset
-
 from helpers import write_dataset
 from workbook_data import HOSTILE_NAME, TABLES
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.investigation import explain, messages, report, resolution, story
+from billing_lib.investigation.subject import InvestigationError, investigate
 
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
 

@@ -6,12 +6,11 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from helpers import write_dataset
 
+from billing_lib.data.loading import load_dataset
 from billing_lib.investigation import resolution
 from billing_lib.investigation.subject import investigate
-from billing_lib.loading import load_dataset
-
-from helpers import write_dataset
 
 # C1 (DE, 19 %) holds 3 monthly seats and one annual licence from June 2024. Invoice 1 bills June: seats
 # 30.00 + licence for the year 120.00 = 150.00 net, 28.50 tax. Two credit notes of 100.00 + 19.00 credit

@@ -12,9 +12,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from billing_lib.data.loading import load_dataset
 from billing_lib.investigation.resolution import by_invoice, corrections, ledger_effect
 from billing_lib.investigation.subject import investigate
-from billing_lib.loading import load_dataset
 from billing_lib.synth import synthesize
 
 ZERO = Decimal(0)
@@ -105,7 +105,7 @@ def _truth_money(truth: dict, dirty_dir, clean_dir, dirty_inv, clean_inv) -> dic
     if kind == "credit_note_exceeds_invoice":
         def credited(folder, invoice_id):
             notes = _read(folder, "credit_notes").filter(pl.col("invoice_id") == invoice_id)
-            return (sum((_dec(a) + _dec(t) for a, t in zip(notes["amount"], notes["tax"])), ZERO),
+            return (sum((_dec(a) + _dec(t) for a, t in zip(notes["amount"], notes["tax"], strict=True)), ZERO),
                     sum((_dec(t) for t in notes["tax"]), ZERO))
         d, c = credited(dirty_dir, dirty_inv[key]["invoice_id"]), credited(clean_dir, clean_inv[key]["invoice_id"])
         return {dirty_inv[key]["currency"]: (d[0] - c[0], d[1] - c[1])}

@@ -8,13 +8,12 @@ import nbformat
 import papermill as pm
 import polars as pl
 import pytest
-
-from billing_lib.headline import read as read_headline
-from billing_lib.runner.export import export_html
-from billing_lib.runner.kernel import kernel_for_this_python
-
 from helpers import write_dataset
 from workbook_data import TABLES
+
+from billing_lib.reports.export import export_html
+from billing_lib.reports.headline import read as read_headline
+from billing_lib.runner.kernel import kernel_for_this_python
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_discrepancy_investigation.ipynb"
@@ -43,7 +42,7 @@ def test_the_workbook_runs_with_each_kind_of_id(tmp_path, kind):
     truth = pl.read_csv(SAMPLE / "ground_truth.csv", infer_schema_length=0)
     row = truth.filter(pl.col("anomaly") == "line_billed_twice").row(0, named=True)
     if kind == "exception":
-        from billing_lib.loading import load_dataset
+        from billing_lib.data.loading import load_dataset
         from billing_lib.verify import verify
         found = verify(load_dataset(SAMPLE)).exceptions
         value = found.filter((pl.col("check") == "duplicate_charge")

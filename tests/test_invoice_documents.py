@@ -7,9 +7,9 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from billing_lib.currency import customer_locale, format_money_local, format_number_local
-from billing_lib.invoice_documents import DocumentLine, InvoiceDocument, render_html
-from billing_lib.invoice_pdf import invoice_pdf, needs_fallback_font
+from billing_lib.core.currency import customer_locale, format_money_local, format_number_local
+from billing_lib.invoicing.documents import DocumentLine, InvoiceDocument, render_html
+from billing_lib.invoicing.pdf import invoice_pdf, needs_fallback_font
 
 NBSP = "\u00a0"
 
@@ -31,8 +31,8 @@ def test_format_money_local(amount, code, locale, text):
 def test_an_amount_that_rounds_to_zero_is_a_positive_zero():
     import polars as pl
 
-    from billing_lib.currency import format_money
-    from billing_lib.money import DECIMAL, money_text_where_currency, number_text, to_text
+    from billing_lib.core.currency import format_money
+    from billing_lib.core.money import DECIMAL, money_text_where_currency, number_text, to_text
     assert format_money_local(Decimal("-0.004"), "USD", "en_US") == "$0.00"
     assert format_money_local(Decimal("-0.4"), "JPY", "ja_JP") == "￥0"
     assert format_money_local(Decimal("-0.000"), "EUR", "en", exact=True) == "€0.00"
@@ -103,11 +103,11 @@ def test_an_invoice_without_lines_is_named_in_a_parameter_error():
 
     import polars as pl
 
+    from billing_lib.core.periods import parse_period
+    from billing_lib.data.loading import load_dataset
     from billing_lib.errors import ParameterError
-    from billing_lib.generate import generate_period
-    from billing_lib.invoice_documents import invoice_documents
-    from billing_lib.loading import load_dataset
-    from billing_lib.periods import parse_period
+    from billing_lib.invoicing.documents import invoice_documents
+    from billing_lib.invoicing.generate import generate_period
     ds = load_dataset(Path(__file__).resolve().parents[1] / "data" / "sample")
     gen = generate_period(ds, parse_period("2024-07"))
     first = gen.headers.sort("number")[0, "invoice_id"]

@@ -8,8 +8,8 @@ server, as the monthly run orders them, so a workbook may read what an earlier o
 """
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
 import shutil
 import urllib.error
 import urllib.request
@@ -17,11 +17,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from billing_lib.headline import MIME_TYPE as HEADLINE
-from billing_lib.runner.kernel import kernel_for_this_python
-
 from lab_client import CellRun, KernelChannel, LabServer, notebook_path
+
+from billing_lib.reports.headline import MIME_TYPE as HEADLINE
+from billing_lib.runner.kernel import kernel_for_this_python
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -117,7 +116,7 @@ def test_workbook_runs_clean_in_jupyterlab(lab, notebook):
     outputs = [o for c in saved_cells for o in c["outputs"]]
     shown = [o for o in outputs if o["output_type"] in ("display_data", "execute_result")]
     assert any("text/html" in o["data"] for o in shown)  # tables and notes reached the front end
-    for cell, run in zip(code_cells, runs):
+    for cell, run in zip(code_cells, runs, strict=True):
         if _calls(cell.source, "show_table", always_shows=True) or _calls(cell.source, "show_chart"):
             assert run.of_type("display_data", "execute_result"), f"no output from:\n{cell.source}"
         if _calls(cell.source, "publish"):  # the conclusions and the headline figures for the index page

@@ -17,11 +17,11 @@ import openpyxl
 import polars as pl
 import pytest
 
-from billing_lib.contract import TABLES
-from billing_lib.dataset import ROW
+from billing_lib.core.money import DECIMAL
+from billing_lib.data.contract import TABLES
+from billing_lib.data.dataset import ROW
+from billing_lib.data.loading import load_dataset
 from billing_lib.errors import DatasetError
-from billing_lib.loading import load_dataset
-from billing_lib.money import DECIMAL
 
 try:
     from .helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
@@ -440,9 +440,9 @@ def test_money_columns_load_as_decimal(tmp_path):
                 assert dtype == DECIMAL, (name, col.name, dtype)
             assert not dtype.is_float(), (name, col.name, dtype)
     assert tables["plans"]["fixed_fee"].to_list() == [Decimal("0"), Decimal("0"), Decimal("0.30"), Decimal("0")]
-    assert tables["usage"]["event_time"].to_list()[1] == dt.datetime(2024, 4, 1, 1, 30, tzinfo=dt.timezone.utc)
+    assert tables["usage"]["event_time"].to_list()[1] == dt.datetime(2024, 4, 1, 1, 30, tzinfo=dt.UTC)
     assert tables["usage"]["event_time"].to_list()[2] == dt.datetime(2024, 3, 2, 8, 0, 0, 250000,
-                                                                     tzinfo=dt.timezone.utc)
+                                                                     tzinfo=dt.UTC)
 
 
 def write_parquet_dataset(frames: dict[str, pl.DataFrame], folder: Path) -> Path:
@@ -482,7 +482,7 @@ def test_parquet_with_pandas_style_types_loads_like_csv(tmp_path):
 
 def _excel_value(value):
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)  # Excel has no time zones
+        return value.astimezone(dt.UTC).replace(tzinfo=None)  # Excel has no time zones
     return value
 
 
@@ -533,7 +533,7 @@ def test_timestamp_forms(tmp_path):
         "E4,S1,2024-01-01T10:00:00.5-01:00,1",  # fractional seconds
         "E5,S1,2024-01-01,1"))                  # a date: its midnight UTC
     got = load_dataset(d).tables["usage"]["event_time"].to_list()
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert got == [dt.datetime(2023, 12, 31, 18, 30, tzinfo=utc), dt.datetime(2024, 1, 1, 10, tzinfo=utc),
                    dt.datetime(2024, 1, 1, 10, tzinfo=utc), dt.datetime(2024, 1, 1, 11, 0, 0, 500000, tzinfo=utc),
                    dt.datetime(2024, 1, 1, tzinfo=utc)]

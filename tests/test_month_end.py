@@ -7,11 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from billing_lib.loading import load_dataset
-from billing_lib.month_end import close_checklist, receivables, revenue
-
 from helpers import INV_H, header, table, write_dataset
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.month_end import close_checklist, receivables, revenue
 
 D = Decimal
 PAY_H = header("payments")
@@ -58,7 +57,7 @@ def aging_ds(tmp_path_factory):
 
 def test_days_past_due_fall_in_their_buckets_at_the_boundaries(aging_ds):
     detail = receivables.aging_detail(aging_ds, AS_OF)
-    got = dict(zip(detail["days_past_due"], detail["bucket"]))
+    got = dict(zip(detail["days_past_due"], detail["bucket"], strict=True))
     assert got == {0: "current", 1: "days_1_30", 30: "days_1_30", 31: "days_31_60", 60: "days_31_60",
                    61: "days_61_90", 90: "days_61_90", 91: "over_90"}
 
@@ -463,7 +462,7 @@ def test_sample_unbilled_revenue_is_the_planted_left_off_lines(sample, planted, 
 def test_sample_close_checklist(sample, planted):
     checklist = close_checklist.close_checklist(sample, "2024-06")
     assert checklist.columns == ["control", "status", "passed", "evidence"]
-    status = dict(zip(checklist["control"], checklist["status"]))
+    status = dict(zip(checklist["control"], checklist["status"], strict=True))
     assert status["ar_roll_forward_ties"] == status["deferred_revenue_ties"] == "pass"
     assert status["revenue_bridge_ties"] == status["fx_rates_complete"] == "pass"
     assert status["no_unbilled_revenue"] == ("fail" if _left_off(planted, "2024-06") else "pass")

@@ -8,15 +8,14 @@ import openpyxl
 import pandas as pd
 import polars as pl
 import pytest
+from workbook_data import write_workbook_dataset
 
-from billing_lib import charts
-from billing_lib.loading import load_dataset
-from billing_lib.money import DECIMAL
+from billing_lib.core.money import DECIMAL
+from billing_lib.data.loading import load_dataset
 from billing_lib.month_end import receivables, report, revenue
 from billing_lib.month_end.excel import number_format, sheet_title, write_schedules
-from billing_lib.runner.index_page import Entry, render
-
-from workbook_data import write_workbook_dataset
+from billing_lib.reports import charts
+from billing_lib.reports.index_page import Entry, render
 
 D = Decimal
 HYPERLINK = '=HYPERLINK("http://x.example","click")'

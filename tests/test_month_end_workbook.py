@@ -12,14 +12,13 @@ from pathlib import Path
 import nbformat
 import openpyxl
 import pytest
-
-from billing_lib.cash_application import apply_payments
-from billing_lib.loading import load_dataset
-from billing_lib.month_end import receivables
-from billing_lib.report_style import money_label
-
 from helpers import write_dataset
 from workbook_data import HOSTILE_NAME, TABLES
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.engine.cash_application import apply_payments
+from billing_lib.month_end import receivables
+from billing_lib.reports.style import money_label
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -50,7 +49,7 @@ def run(tmp_path_factory):
 
 def _sheet(wb, name: str) -> list[dict]:
     rows = list(wb[name].iter_rows(values_only=True))
-    return [dict(zip(rows[0], r)) for r in rows[1:]]
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
 
 def _applications(ds):

@@ -12,11 +12,10 @@ from pathlib import Path
 import nbformat
 import polars as pl
 import pytest
+from workbook_data import write_workbook_dataset
 
 from billing_lib.cases.store import create_case_log
 from billing_lib.cli import main
-
-from workbook_data import write_workbook_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from workbook_data import HOSTILE_NAME, write_workbook_dataset
 
 from billing_lib.cli import main
-from billing_lib.report_style import money_label
+from billing_lib.reports.style import money_label
 from billing_lib.runner.manifest import sha256
-
-from workbook_data import HOSTILE_NAME, write_workbook_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

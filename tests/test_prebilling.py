@@ -1,4 +1,4 @@
-"""The pre-billing review (billing_lib.prebilling) on a hand-made dataset, and workbook 00 through papermill.
+"""The pre-billing review (billing_lib.invoicing.prebilling) on a hand-made dataset, and workbook 00 through papermill.
 
 May 2024 is invoiced by hand; June is drafted. Every customer shows one kind of change
 (DE, EUR, 30 days terms, tax 19%; June has 30 days, May 31):
@@ -20,12 +20,11 @@ import nbformat
 import papermill as pm
 import polars as pl
 import pytest
-
-from billing_lib import prebilling
-from billing_lib.loading import load_dataset
-from billing_lib.runner.kernel import kernel_for_this_python
-
 from helpers import write_dataset
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.invoicing import prebilling
+from billing_lib.runner.kernel import kernel_for_this_python
 
 ROOT = Path(__file__).resolve().parents[1]
 D = Decimal
@@ -167,8 +166,8 @@ def test_go_writes_every_draft_as_approved(june):
     assert approved.columns == ["invoice_id", "period", "content_hash"]
     assert approved["invoice_id"].to_list() == DRAFTS and set(approved["period"]) == {"2024-06"}
     # the hash billing send computes from the drafts it reads
-    from billing_lib.delivery.approval import folder_hashes
-    assert dict(zip(approved["invoice_id"], approved["content_hash"])) == folder_hashes(out / "drafts")
+    from billing_lib.invoicing.delivery.approval import folder_hashes
+    assert dict(zip(approved["invoice_id"], approved["content_hash"], strict=True)) == folder_hashes(out / "drafts")
     assert len(set(approved["content_hash"])) == 6
     review = json.loads((out / "review.json").read_text())
     assert review["decision"] == "go" and review["period"] == "2024-06"
@@ -241,7 +240,7 @@ def test_workbook_00_runs_with_papermill_and_writes_the_review(review_data, tmp_
     assert pl.read_csv(out / "approved_invoices.csv")["invoice_id"].to_list() == DRAFTS
     assert sorted(p.name for p in (out / "drafts" / "documents").glob("*.pdf")) == [f"{i}.pdf" for i in DRAFTS]
     nb = nbformat.read(executed, as_version=4)
-    from billing_lib.headline import read
+    from billing_lib.reports.headline import read
     assert read(nb) == {"decision": "go", "drafts": 6, "approved": 6, "held": 0, "errors": 0, "warnings": 0,
                         "flagged customers": 6}
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))

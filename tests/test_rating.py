@@ -1,4 +1,4 @@
-"""Hand-computed tests of the rating engine (``billing_lib.rating.expected_charges``).
+"""Hand-computed tests of the rating engine (``billing_lib.engine.rating.expected_charges``).
 
 Every expected figure below was worked out by hand from the data contract and
 is written as a literal, with the arithmetic in a comment beside it. The
@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from billing_lib.currency import minor_digits
-from billing_lib.loading import load_dataset
-from billing_lib.money import DECIMAL, round_money, to_text
-from billing_lib.rating import expected_charges
+from billing_lib.core.currency import minor_digits
+from billing_lib.core.money import DECIMAL, round_money, to_text
+from billing_lib.data.loading import load_dataset
+from billing_lib.engine.rating import expected_charges
 
 try:
     from .helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
@@ -727,7 +727,7 @@ def test_round_money_and_to_text():
     out = frame.select(rounded=round_money(pl.col("amount"), pl.col("currency")),
                        text=to_text(pl.col("amount"), pl.col("currency")))
     assert out.schema["rounded"] == DECIMAL
-    for (amount, cur, rounded, text), got_rounded, got_text in zip(ROUNDING, out["rounded"], out["text"]):
+    for (amount, cur, rounded, text), got_rounded, got_text in zip(ROUNDING, out["rounded"], out["text"], strict=True):
         assert got_rounded == D(rounded), (amount, cur, got_rounded)
         assert got_text == text, (amount, cur, got_text)
 

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from billing_lib.checks.context import CheckContext
-from billing_lib.importers import import_ibm_receivables, import_lago, import_online_retail, write_import
-from billing_lib.loading import load_dataset
+from billing_lib.data.importers import import_ibm_receivables, import_lago, import_online_retail, write_import
+from billing_lib.data.loading import load_dataset
 from billing_lib.verify import verify
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"

@@ -12,13 +12,14 @@ import pandas as pd
 import polars as pl
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from billing_lib import analysis, headline, interactive_tables
 from billing_lib.month_end import report
-from billing_lib.report_style import money_label, stylesheet
-from billing_lib.report_summary import MIME_TYPE, Amount, Summary, read, summary_first, summary_html
-from billing_lib.runner.export import export_html
-from billing_lib.runner.index_page import Entry, render
+from billing_lib.reports import headline, interactive_tables
+from billing_lib.reports.export import export_html
+from billing_lib.reports.index_page import Entry, render
+from billing_lib.reports.style import money_label, stylesheet
+from billing_lib.reports.summary import MIME_TYPE, Amount, Summary, read, summary_first, summary_html
 from billing_lib.runner.previous_run import find_previous_run, previous_period
+from billing_lib.workbook import analysis
 
 HOSTILE = '<script>alert("x")</script> & Co'
 
@@ -232,8 +233,8 @@ def test_index_of_every_month_has_no_previous(tmp_path):
 
 
 def test_displayed_tables_show_money_with_currency_digits_and_other_decimals_trimmed():
-    from billing_lib.display import display_frame
-    from billing_lib.money import DECIMAL
+    from billing_lib.core.money import DECIMAL
+    from billing_lib.workbook.display import display_frame
     frame = pl.DataFrame({"currency": ["JPY", "KWD"], "closing": [Decimal("76812"), Decimal("483.6924")],
                           "dso": [Decimal("21.52"), Decimal("30")], "ties": [True, False]},
                          schema={"currency": pl.String, "closing": DECIMAL, "dso": DECIMAL, "ties": pl.Boolean})

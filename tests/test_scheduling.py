@@ -13,13 +13,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
-from billing_lib.cli import _parser
-from billing_lib.errors import ParameterError
-from billing_lib.runner.history import MARKER, collect, update_history
-from billing_lib.runner.schedule import parameters_file, previous_month
-
 from workbook_data import write_workbook_dataset
+
+from billing_lib.cli import build_parser
+from billing_lib.errors import ParameterError
+from billing_lib.reports.history import MARKER, collect, update_history
+from billing_lib.runner.schedule import parameters_file, previous_month
 
 ROOT = Path(__file__).resolve().parents[1]
 CRON = ROOT / "scripts" / "monthly-cron.sh"
@@ -182,6 +181,6 @@ def test_workflow_example_parses_and_calls_commands_that_exist():
         script = ROOT / words[0]
         assert script.is_file() and os.access(script, os.X_OK)
         if script == CRON:  # its options go to `billing schedule`
-            _parser().parse_args(["schedule", *words[1:]])
+            build_parser().parse_args(["schedule", *words[1:]])
     assert "billing schedule \"$@\"" in CRON.read_text()
     assert "--summary" in " ".join(w for words in scripts for w in words)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sqlite3
 import shutil
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -17,14 +17,13 @@ import polars as pl
 import pytest
 import trustme
 from pypdf import PdfReader
-
-from billing_lib.currency import customer_locale, format_money_local
-from billing_lib.generate import generate_period, write_generated
-from billing_lib.loading import load_dataset
-from billing_lib.periods import parse_period
-from billing_lib.synth import synthesize
-
 from smtp_server import Inbox, free_port, smtp_server
+
+from billing_lib.core.currency import customer_locale, format_money_local
+from billing_lib.core.periods import parse_period
+from billing_lib.data.loading import load_dataset
+from billing_lib.invoicing.generate import generate_period, write_generated
+from billing_lib.synth import synthesize
 
 SENDER = "Billing Team <billing@vendor.example>"
 HOSTILE_NAME = 'Evil "Corp", <b>bold</b>\r\nBcc: victim@attacker.example'
@@ -59,7 +58,7 @@ def invoices(gen: Path) -> list[dict[str, str]]:
 
 def emails(data: Path) -> dict[str, str]:
     customers = pl.read_csv(data / "customers.csv", infer_schema=False)
-    return dict(zip(customers["customer_id"], customers["email"].fill_null("")))
+    return dict(zip(customers["customer_id"], customers["email"].fill_null(""), strict=True))
 
 
 def log_rows(gen: Path) -> list[dict]:
@@ -92,7 +91,7 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
     expected = {row["invoice_id"]: row for row in invoices(gen)}
     address = emails(data)
     customers = pl.read_csv(data / "customers.csv", infer_schema=False)
-    locale = {c: customer_locale(country) for c, country in zip(customers["customer_id"], customers["country"])}
+    locale = {c: customer_locale(country) for c, country in zip(customers["customer_id"], customers["country"], strict=True)}
     assert len(expected) >= 5
     inbox = Inbox()
     with smtp_server(inbox) as port:
@@ -118,7 +117,7 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
         text, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
         total = format_money_local(Decimal(invoice["total"]), invoice["currency"], locale[invoice["customer_id"]])
         for body in (text, html):
-            assert invoice_id in body and f"Total due" in body and total in body
+            assert invoice_id in body and "Total due" in body and total in body
         attachments = list(msg.iter_attachments())
         assert [(a.get_content_type(), a.get_filename()) for a in attachments] == \
             [("application/pdf", f"{invoice_id}.pdf")]
@@ -312,8 +311,8 @@ def test_an_invoice_changed_after_sending_is_not_sent_again(tmp_path, month):
 
 
 def test_an_interrupted_attempt_is_tried_again(tmp_path, month):
-    from billing_lib.delivery import Outbox, load_batch, open_log, send_invoices
-    from billing_lib.delivery.addresses import sender_from_env
+    from billing_lib.invoicing.delivery import Outbox, load_batch, open_log, send_invoices
+    from billing_lib.invoicing.delivery.addresses import sender_from_env
     data, gen = fresh(month, tmp_path)
     batch = load_batch(gen, data, send_all=True)
     with open_log(gen / "delivery_log.sqlite") as log:  # a run that stopped while handing over the first one
@@ -329,8 +328,8 @@ def test_an_interrupted_attempt_is_tried_again(tmp_path, month):
 
 
 def test_a_pdf_removed_after_loading_is_a_failed_delivery_retried_next_run(tmp_path, month):
-    from billing_lib.delivery import Outbox, load_batch, open_log, send_invoices
-    from billing_lib.delivery.addresses import sender_from_env
+    from billing_lib.invoicing.delivery import Outbox, load_batch, open_log, send_invoices
+    from billing_lib.invoicing.delivery.addresses import sender_from_env
     data, gen = fresh(month, tmp_path)
     batch = load_batch(gen, data, send_all=True)
     gone = batch[1].pdf
@@ -352,8 +351,8 @@ def test_a_pdf_removed_after_loading_is_a_failed_delivery_retried_next_run(tmp_p
 
 
 def test_a_second_run_on_the_same_log_is_refused_while_one_is_running(month, tmp_path):
-    from billing_lib.delivery import open_log
     from billing_lib.errors import ParameterError
+    from billing_lib.invoicing.delivery import open_log
     with open_log(tmp_path / "log.sqlite"):
         with pytest.raises(ParameterError, match="another billing send is using"):
             with open_log(tmp_path / "log.sqlite"):
@@ -361,7 +360,7 @@ def test_a_second_run_on_the_same_log_is_refused_while_one_is_running(month, tmp
 
 
 def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(month, tmp_path):
-    from billing_lib.prebilling import decide, prepare_run, write_review
+    from billing_lib.invoicing.prebilling import decide, prepare_run, write_review
     data = month[0]
     review = tmp_path / "invoice_run"
     run = prepare_run(load_dataset(data), "2024-03", review)
@@ -377,7 +376,7 @@ def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(mont
 
 
 def _review(data: Path, period: str, out: Path, write: bool = True):
-    from billing_lib.prebilling import decide, prepare_run, write_review
+    from billing_lib.invoicing.prebilling import decide, prepare_run, write_review
     run = prepare_run(load_dataset(data), period, out)
     if write:
         write_review(run, decide(run), out)

@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-
-from billing_lib.cash_application import apply_payments
-from billing_lib.loading import load_dataset
-from billing_lib.verify import verify
-
 from helpers import write_dataset
+
+from billing_lib.data.loading import load_dataset
+from billing_lib.engine.cash_application import apply_payments
+from billing_lib.verify import verify
 
 NEW_CHECKS = ["unapplied_payment", "payment_mismatch", "status_mismatch", "credit_note_excess", "gl_mismatch"]
 

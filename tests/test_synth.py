@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from billing_lib.loading import load_dataset
+from billing_lib.data.loading import load_dataset
 from billing_lib.synth import synthesize
 
 CATALOGUE = {"line_arithmetic", "invoice_totals", "price_mismatch", "quantity_mismatch", "discount_mismatch",

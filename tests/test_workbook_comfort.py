@@ -11,14 +11,13 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from helpers import write_dataset
+from workbook_data import write_workbook_dataset
 
 from billing_lib.errors import ParameterError
 from billing_lib.runner.execute import declared_parameters
 from billing_lib.runner.kernel import kernel_for_this_python
-from billing_lib.workbook_parameters import check_parameters
-
-from helpers import write_dataset
-from workbook_data import write_workbook_dataset
+from billing_lib.workbook.parameters import check_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -119,7 +118,7 @@ def test_a_dataset_that_breaks_the_contract_is_shown_without_traceback(tmp_path)
 @pytest.mark.slow
 def test_a_fault_in_the_code_keeps_its_traceback(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from billing_lib.notebook_env import setup\nsetup()"),
+    nb.cells = [nbformat.v4.new_code_cell("from billing_lib.workbook.environment import setup\nsetup()"),
                 nbformat.v4.new_code_cell("def broken():\n    return 1 / 0\nbroken()")]
     path = tmp_path / "fault.ipynb"
     nbformat.write(nb, path)

@@ -5,6 +5,6 @@
 already resolved or accepted, and which came back after a fix (regressions);
 :mod:`.commands` is ``billing cases``.
 """
-from .store import STATUSES, CaseLog, CaseLogError, default_case_log_path, open_case_log
+from billing_lib.cases.store import STATUSES, CaseLog, CaseLogError, default_case_log_path, open_case_log
 
 __all__ = ["STATUSES", "CaseLog", "CaseLogError", "default_case_log_path", "open_case_log"]

@@ -5,7 +5,7 @@ import argparse
 
 import polars as pl
 
-from .store import ENV_VAR, STATUSES, create_case_log, default_author, open_case_log
+from billing_lib.cases.store import ENV_VAR, STATUSES, create_case_log, default_author, open_case_log
 
 LIST_COLUMNS = ["exception_id", "status", "check_name", "customer_id", "invoice_id", "period", "currency",
                 "at_stake", "amount", "author", "updated_at"]
@@ -78,6 +78,6 @@ def _print_table(frame: pl.DataFrame) -> None:
     """Plain aligned columns (no truncation) for a terminal."""
     cells = [[("" if v is None else str(v)).replace("\n", " ") for v in row] for row in frame.iter_rows()]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(frame.columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(frame.columns, widths)).rstrip())
+    print("  ".join(c.ljust(w) for c, w in zip(frame.columns, widths, strict=True)).rstrip())
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from ..money import money_text_where_currency
-from ..output import atomic_outputs, neutralize_formulas
-from .store import CaseLog
+from billing_lib.cases.store import CaseLog
+from billing_lib.core.money import money_text_where_currency
+from billing_lib.core.output import atomic_outputs, neutralize_formulas
 
 CASE_STATUS_FILE = "case_status.csv"
 SHOWN = ("new", "open", "investigating", "regression")
@@ -88,7 +88,7 @@ def for_report(exceptions: pl.DataFrame, findings: pl.DataFrame, periods: list[s
     counts_schema = {"case_status": pl.String, "findings": pl.Int64}
     if case_log is None:
         return findings, pl.DataFrame(schema=counts_schema)
-    from .store import open_case_log
+    from billing_lib.cases.store import open_case_log
     marked = record_findings(open_case_log(case_log), exceptions, periods, checks=checks, all_periods=all_periods)
     shown = findings.join(marked.filter(pl.col("in_report")).select("exception_id", "case_status"),
                           on="exception_id", how="semi", maintain_order="left")

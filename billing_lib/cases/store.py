@@ -31,9 +31,9 @@ from pathlib import Path
 import polars as pl
 from platformdirs import user_data_path
 
-from ..currency import is_currency, minor_digits
-from ..errors import BillingInputError
-from ..money import SCALE
+from billing_lib.core.currency import is_currency, minor_digits
+from billing_lib.core.money import SCALE
+from billing_lib.errors import BillingInputError
 
 STATUSES = ("open", "investigating", "resolved", "accepted")
 ENV_VAR = "BILLING_CASE_LOG"
@@ -104,7 +104,7 @@ def default_author() -> str:
 
 def utc_now() -> str:
     """The current time in UTC, ISO 8601 to the second (the time of a change in the log)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
@@ -387,10 +387,10 @@ def create_case_log(path: str | Path | None = None) -> tuple[CaseLog, bool]:
     path = Path(path).expanduser() if path is not None else default_case_log_path()
     if path.exists():
         return open_case_log(path), False
-    return _create_new(path)
+    return create_if_absent(path)
 
 
-def _create_new(path: Path) -> tuple[CaseLog, bool]:
+def create_if_absent(path: Path) -> tuple[CaseLog, bool]:
     """Build the log in a private file, then link it into place only if ``path`` is still free.
 
     ``os.link`` fails when the name exists, so of several ``billing cases init`` at once exactly one

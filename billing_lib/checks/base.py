@@ -11,12 +11,13 @@ filled with null), plus ``detail`` (what part is wrong, part of the stable id),
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import polars as pl
 
-from ..money import DECIMAL
+from billing_lib.core.money import DECIMAL
 
 Severity = Literal["error", "warning", "info"]
 Scope = Literal["customer", "global"]
@@ -38,7 +39,7 @@ class Check:
     severity: Severity
     scope: Scope
     description: str
-    run: Callable[["object"], pl.LazyFrame]
+    run: Callable[[object], pl.LazyFrame]
 
 
 REGISTRY: dict[str, Check] = {}

@@ -12,10 +12,10 @@ from functools import cached_property
 
 import polars as pl
 
-from ..dataset import Dataset
-from ..periods import month_range
-from ..rating import expected_charges
-from .base import IN_MEMORY_UP_TO_ROWS
+from billing_lib.checks.base import IN_MEMORY_UP_TO_ROWS
+from billing_lib.core.periods import month_range
+from billing_lib.data.dataset import Dataset
+from billing_lib.engine.rating import expected_charges
 
 PERIOD_FMT = "%Y-%m"
 
@@ -80,8 +80,8 @@ class CheckContext:
 
     @cached_property
     def applications(self) -> pl.DataFrame:
-        """Cash application of every payment of the dataset (see :mod:`billing_lib.cash_application`)."""
-        from ..cash_application import apply_payments
+        """Cash application of every payment of the dataset (see :mod:`billing_lib.engine.cash_application`)."""
+        from billing_lib.engine.cash_application import apply_payments
         return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"))
 
     @cached_property

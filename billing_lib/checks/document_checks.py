@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from .base import check, findings
-from .context import PERIOD_FMT, CheckContext
+from billing_lib.checks.base import check, findings
+from billing_lib.checks.context import PERIOD_FMT, CheckContext
 
 
 def _day(expr: pl.Expr) -> pl.Expr:
@@ -57,34 +57,34 @@ def orphan_reference(ctx: CheckContext) -> pl.LazyFrame:
     periods = ctx.period_names.implode()
     out = []
 
-    def missing(frame: pl.LazyFrame, what: str, ref: str, _label: pl.Expr, **keys: pl.Expr) -> None:
+    def missing(frame: pl.LazyFrame, what: str, ref: str, plot_text: pl.Expr, **keys: pl.Expr) -> None:
         out.append(findings(frame, **keys, detail=pl.lit(f"{what}.{ref}"), expected=pl.lit(f"an existing {ref}"),
                             actual=pl.col(ref),
-                            message=pl.format(f"{{}} names {ref} {{}}, which does not exist.", _label, pl.col(ref))))
+                            message=pl.format(f"{{}} names {ref} {{}}, which does not exist.", plot_text, pl.col(ref))))
 
     inv = ctx.live_invoices.lazy().join(customers, on="customer_id", how="anti")
     missing(inv, "invoice", "customer_id", customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
-            period=pl.col("period"), _label=pl.format("Invoice {}", pl.col("invoice_id")))
+            period=pl.col("period"), plot_text=pl.format("Invoice {}", pl.col("invoice_id")))
     lines = ds.frame("invoice_lines").join(invoices, on="invoice_id", how="anti").filter(
         pl.col("period_start").dt.strftime(PERIOD_FMT).is_in(periods))
     missing(lines, "line", "invoice_id", invoice_id=pl.col("invoice_id"), line_no=pl.col("line_no"),
             subscription_id=pl.col("subscription_id"), period=pl.col("period_start").dt.strftime(PERIOD_FMT),
-            _label=pl.format("Invoice line {} of {}", pl.col("line_no"), pl.col("invoice_id")))
+            plot_text=pl.format("Invoice line {} of {}", pl.col("line_no"), pl.col("invoice_id")))
     live = ctx.lines.lazy()
     line_keys = dict(customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), line_no=pl.col("line_no"),
                      period=pl.col("period"))
     no_sub = live.filter(pl.col("subscription_id").is_not_null()).join(
         subs.select("subscription_id"), on="subscription_id", how="anti")
     missing(no_sub, "line", "subscription_id", **line_keys, subscription_id=pl.col("subscription_id"),
-            _label=pl.format("Invoice {} line {}", pl.col("invoice_id"), pl.col("line_no")))
+            plot_text=pl.format("Invoice {} line {}", pl.col("invoice_id"), pl.col("line_no")))
     no_plan = live.filter(pl.col("plan_id").is_not_null()).join(
         plans.select("plan_id").unique(), on="plan_id", how="anti")
     missing(no_plan, "line", "plan_id", **line_keys, subscription_id=pl.col("subscription_id"),
-            _label=pl.format("Invoice {} line {}", pl.col("invoice_id"), pl.col("line_no")))
+            plot_text=pl.format("Invoice {} line {}", pl.col("invoice_id"), pl.col("line_no")))
 
     sub_keys = dict(customer_id=pl.col("customer_id"), subscription_id=pl.col("subscription_id"))
     missing(subs.join(customers, on="customer_id", how="anti"), "subscription", "customer_id", **sub_keys,
-            _label=pl.format("Subscription {}", pl.col("subscription_id")))
+            plot_text=pl.format("Subscription {}", pl.col("subscription_id")))
     known_customer = subs.join(customers, on="customer_id", how="inner")
     no_plan_row = known_customer.join(plans, left_on=["plan_id", "customer_currency"],
                                       right_on=["plan_id", "currency"], how="anti")
@@ -111,8 +111,8 @@ def orphan_reference(ctx: CheckContext) -> pl.LazyFrame:
     pay = ctx.payments.lazy()
     pay_keys = dict(payment_id=pl.col("payment_id"), period=pl.col("received_date").dt.strftime(PERIOD_FMT))
     missing(pay.join(customers, on="customer_id", how="anti"), "payment", "customer_id", **pay_keys,
-            customer_id=pl.col("customer_id"), _label=pl.format("Payment {}", pl.col("payment_id")))
+            customer_id=pl.col("customer_id"), plot_text=pl.format("Payment {}", pl.col("payment_id")))
     missing(pay.filter(pl.col("invoice_id").is_not_null()).join(invoices, on="invoice_id", how="anti"),
             "payment", "invoice_id", **pay_keys, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
-            _label=pl.format("Payment {}", pl.col("payment_id")))
+            plot_text=pl.format("Payment {}", pl.col("payment_id")))
     return pl.concat(out)

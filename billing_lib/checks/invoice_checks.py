@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO, line_discount, line_tax, number_text, round_money, to_text
-from ..rating import tax_rate_in_force
-from .base import check, findings
-from .context import CheckContext
+from billing_lib.checks.base import check, findings
+from billing_lib.checks.context import CheckContext
+from billing_lib.core.money import DECIMAL, ZERO, line_discount, line_tax, number_text, round_money, to_text
+from billing_lib.engine.rating import tax_rate_in_force
 
 CUR = pl.col("currency")
 

@@ -11,11 +11,13 @@ dates, so a void invoice and its reversal net to nothing):
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
 
 A document whose postings differ is one finding naming the accounts that differ. Then the balances of
-1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100 together) at the end of the last verified month are tied to the same
+1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100 together) at the end of
+the last verified month are tied to the same
 documents; what the reported documents do not explain (manual entries, entries naming no document) is a
 finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
 
-A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no customer, so the check needs the whole dataset.
+A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no
+customer, so the check needs the whole dataset.
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import datetime as dt
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO, to_text
-from ..periods import next_month
-from .base import check, findings
-from .context import PERIOD_FMT, CheckContext
+from billing_lib.checks.base import check, findings
+from billing_lib.checks.context import PERIOD_FMT, CheckContext
+from billing_lib.core.money import DECIMAL, ZERO, to_text
+from billing_lib.core.periods import next_month
 
 CUR = pl.col("currency")
 REVENUE = "4000/2100"
@@ -116,7 +118,7 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
     receivables, tax and revenue (with deferred revenue) that do not tie to the billing records at period end."""
     if not ctx.months or "gl_entries" not in ctx.ds.tables:  # a dataset without a ledger has nothing to tie
-        from .base import empty_findings
+        from billing_lib.checks.base import empty_findings
         return empty_findings()
     docs, expected = document_postings(ctx)
     ledger = ledger_lines(ctx)

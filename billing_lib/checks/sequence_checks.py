@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..numbering import number_parts, number_text
-from .base import check, findings
-from .context import PERIOD_FMT, CheckContext
+from billing_lib.checks.base import check, findings
+from billing_lib.checks.context import PERIOD_FMT, CheckContext
+from billing_lib.core.numbering import number_parts, number_text
 
 MAX_LISTED_PER_GAP = 100  # a longer run of missing numbers is reported as one range
 

@@ -1,7 +1,7 @@
 """Checks on what happens after issue: payments, invoice status and credit notes.
 
 Payments are placed on invoices by the cash application of
-:mod:`billing_lib.cash_application` (named invoice, then invoice numbers in the
+:mod:`billing_lib.engine.cash_application` (named invoice, then invoice numbers in the
 bank reference, then customer and amount). One mistake is reported once:
 
 * a payment that lands nowhere is ``unapplied_payment``;
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO, to_text
-from .base import check, findings
-from .context import PERIOD_FMT, CheckContext
+from billing_lib.checks.base import check, findings
+from billing_lib.checks.context import PERIOD_FMT, CheckContext
+from billing_lib.core.money import DECIMAL, ZERO, to_text
 
 CUR = pl.col("currency")
 
@@ -43,7 +43,7 @@ def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 def _invoice_balances(ctx: CheckContext, without: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Live invoices of the verified months with ``credited``, ``paid`` and ``balance`` = total - paid -
     credited; ``without`` drops those payments from ``paid``."""
-    from ..cash_application import owed_before_payments
+    from billing_lib.engine.cash_application import owed_before_payments
     notes = ctx.ds.frame("credit_notes").collect(engine=ctx.engine)
     owed = owed_before_payments(ctx.live_invoices, notes).lazy()
     apps = ctx.applications.lazy()

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from ..checks.settlement_checks import duplicate_copies
-from .subject import Investigation
+from billing_lib.checks.settlement_checks import duplicate_copies
+from billing_lib.investigation.subject import Investigation
 
 ROOT_CAUSES = {
     "price book": "the price list or a negotiated price is wrong or out of date in the billing system",

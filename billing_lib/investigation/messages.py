@@ -20,12 +20,12 @@ from pathlib import Path
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from ..currency import format_money
-from ..month_end.excel import write_schedules
-from ..output import atomic_outputs, neutralize_formulas
-from .resolution import by_invoice, money_by_currency
-from .story import balances
-from .subject import Investigation
+from billing_lib.core.currency import format_money
+from billing_lib.core.output import atomic_outputs, neutralize_formulas
+from billing_lib.investigation.resolution import by_invoice, money_by_currency
+from billing_lib.investigation.story import balances
+from billing_lib.investigation.subject import Investigation
+from billing_lib.month_end.excel import write_schedules
 
 INTERNAL_CHECKS = ("gl_mismatch", "invoice_number_gap")
 SENDER = "Billing team"
@@ -101,7 +101,8 @@ def client_message(inv: Investigation, corrections: pl.DataFrame, explanations: 
         else:
             change = "The corrections on it cancel out: nothing changes in what you owe."
         where = doc["invoice_id"] if doc["invoice_id"].startswith("new invoice") else f"Invoice {doc['invoice_id']}"
-        items.append(MessageItem(where[0].upper() + where[1:], _sentence([plain[i] for i in ids if i in plain]), change))
+        said = _sentence([plain[i] for i in ids if i in plain])
+        items.append(MessageItem(where[0].upper() + where[1:], said, change))
     for r in client.filter(pl.col("document").is_in(["refund", "remove duplicate payment"])).iter_rows(named=True):
         total, cur = r["total"], r["currency"]
         change = (f"We have removed the second record; your account no longer counts {_amount(total, cur)} twice."
@@ -141,7 +142,7 @@ def show_message(message: ClientMessage | None) -> None:
     """Display the drafted message in a workbook (escaped HTML), or say there is none."""
     from IPython.display import HTML, display
 
-    from ..display import show_note
+    from billing_lib.workbook.display import show_note
     if message is None:
         show_note("This finding concerns no single customer: there is no client to write to.")
     else:
@@ -157,7 +158,7 @@ def messages_frame(messages: list[ClientMessage]) -> pl.DataFrame:
 
 
 def _money_text(frame: pl.DataFrame) -> pl.DataFrame:
-    from ..money import money_text_where_currency
+    from billing_lib.core.money import money_text_where_currency
     money = [c for c in ("net", "tax", "total", "deferred", "debit", "credit") if c in frame.columns]
     return frame.with_columns(money_text_where_currency(pl.col(c)).alias(c) for c in money)
 

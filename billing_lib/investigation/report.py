@@ -11,14 +11,14 @@ from pathlib import Path
 
 import polars as pl
 
-from ..analysis import exceptions_table, largest_cases
-from ..currency import format_money
-from ..dataset import Dataset
-from ..money import DECIMAL
-from ..report_summary import Amount, Summary
-from ..verify import VerificationResult
-from .resolution import by_invoice, money_by_currency
-from .subject import Investigation
+from billing_lib.core.currency import format_money
+from billing_lib.core.money import DECIMAL
+from billing_lib.data.dataset import Dataset
+from billing_lib.investigation.resolution import by_invoice, money_by_currency
+from billing_lib.investigation.subject import Investigation
+from billing_lib.reports.summary import Amount, Summary
+from billing_lib.verify import VerificationResult
+from billing_lib.workbook.analysis import exceptions_table, largest_cases
 
 FINDING_COLUMNS = ["exception_id", "check", "severity", "invoice_id", "line_no", "subscription_id", "payment_id",
                    "period", "currency", "at_stake", "message"]
@@ -29,8 +29,8 @@ def findings_table(inv: Investigation, case_log: str | Path | None = None) -> pl
     frame = inv.findings.select(FINDING_COLUMNS)
     if case_log is None:
         return frame
-    from ..cases import open_case_log
-    from ..cases.marking import with_standing
+    from billing_lib.cases import open_case_log
+    from billing_lib.cases.marking import with_standing
     marked = with_standing(open_case_log(case_log), inv.findings)
     return marked.select(*FINDING_COLUMNS, "case_status", "resolution", "note")
 
@@ -117,8 +117,8 @@ def largest_open_cases(exceptions: pl.DataFrame, ds: Dataset, base_currency: str
     customer's story."""
     frame = _decimal_at_stake(exceptions)
     if case_log is not None:
-        from ..cases import open_case_log
-        from ..cases.marking import with_standing
+        from billing_lib.cases import open_case_log
+        from billing_lib.cases.marking import with_standing
         frame = with_standing(open_case_log(case_log), frame).filter(pl.col("in_report")).select(frame.columns)
     table = exceptions_table(VerificationResult(frame, {}), ds, base_currency)
     table = table.filter(pl.col("at_stake").is_not_null() & (pl.col("at_stake") > Decimal(0))
@@ -138,13 +138,13 @@ def files_table(paths: list[Path]) -> pl.DataFrame:
 
 def readable(frame: pl.DataFrame, money: dict[str, str] | None = None) -> pl.DataFrame:
     """Decimal columns that are not money (quantities, percentages) as short text: ``3``, ``2.5``."""
-    from ..money import number_text
+    from billing_lib.core.money import number_text
     money = money or {}
     plain = [c for c, t in frame.schema.items() if isinstance(t, pl.Decimal) and c not in money]
     return frame.with_columns(number_text(pl.col(c)).alias(c) for c in plain) if plain else frame
 
 
 def show(frame: pl.DataFrame, money: dict[str, str] | None = None, *, empty: str | None = "No rows.") -> None:
-    """:func:`billing_lib.display.show_table` with quantities and percentages shown without trailing zeros."""
-    from ..display import show_table
+    """:func:`billing_lib.workbook.display.show_table` with quantities and percentages shown without trailing zeros."""
+    from billing_lib.workbook.display import show_table
     show_table(readable(frame, money), money, empty=empty)

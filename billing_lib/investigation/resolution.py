@@ -33,10 +33,10 @@ from decimal import Decimal
 
 import polars as pl
 
-from ..checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
-from ..checks.settlement_checks import duplicate_copies
-from ..currency import format_money, is_currency, quantize
-from .subject import Investigation
+from billing_lib.checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
+from billing_lib.checks.settlement_checks import duplicate_copies
+from billing_lib.core.currency import format_money, is_currency, quantize
+from billing_lib.investigation.subject import Investigation
 
 ZERO = Decimal(0)
 CORRECTION_COLUMNS = ["exception_id", "check", "customer_id", "invoice_id", "payment_id", "period", "currency",
@@ -361,7 +361,7 @@ def _adjustment_lines(text: str | None) -> list[tuple[str, Decimal]]:
 
 
 def _corrections_frame(rows: list[_Row]) -> pl.DataFrame:
-    from ..money import DECIMAL
+    from billing_lib.core.money import DECIMAL
     data = {c: [getattr(r, c) for r in rows] for c in CORRECTION_COLUMNS if c != "ledger_adjustment"}
     data["ledger_adjustment"] = [_adjustment_text(r.ledger, r.currency) for r in rows]
     schema = {c: (DECIMAL if c in ("net", "tax", "total", "deferred") else pl.String) for c in CORRECTION_COLUMNS}
@@ -388,7 +388,7 @@ def _postings(r: dict) -> list[tuple[str, Decimal]]:
 def ledger_effect(corrections: pl.DataFrame) -> pl.DataFrame:
     """The journal lines the corrections (the table of :func:`corrections`) post, as the contract's Accounts
     say: one row per correction and account."""
-    from ..money import DECIMAL
+    from billing_lib.core.money import DECIMAL
     rows = []
     for r in corrections.iter_rows(named=True):
         for account, v in _postings(r):

@@ -11,9 +11,9 @@ import datetime as dt
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO
-from ..periods import month_end
-from .subject import Investigation
+from billing_lib.core.money import DECIMAL, ZERO
+from billing_lib.core.periods import month_end
+from billing_lib.investigation.subject import Investigation
 
 
 def _none(frame_schema: dict) -> pl.DataFrame:

@@ -11,10 +11,10 @@ import datetime as dt
 
 import polars as pl
 
-from ..dataset import Dataset
-from ..money import to_text
-from . import receivables, revenue
-from .receivables import _month
+from billing_lib.core.money import to_text
+from billing_lib.core.periods import month_bounds
+from billing_lib.data.dataset import Dataset
+from billing_lib.month_end import receivables, revenue
 
 DEFAULT_MAX_UNAPPLIED_DAYS = 30
 COLUMNS = {"control": pl.String, "status": pl.String, "passed": pl.Boolean, "evidence": pl.String}
@@ -64,7 +64,7 @@ def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = 
     month (run here when not given); the month passes that control when no
     finding of severity ``error`` is left.
     """
-    start, end = _month(period)
+    start, end = month_bounds(period)
     has_ledger = ds.has("gl_entries")
     rows = []
 
@@ -105,7 +105,7 @@ def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = 
                      else "change in billed revenue " + _amounts(bridge, "change")))
 
     if exceptions is None:
-        from ..verify import verify
+        from billing_lib.verify import verify
         exceptions = verify(ds, [start]).exceptions
     errors = exceptions.filter(pl.col("severity") == "error")
     counts = errors.group_by("check").len().sort("check")

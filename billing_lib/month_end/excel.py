@@ -29,7 +29,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from ..currency import is_currency, minor_digits
+from billing_lib.core.currency import is_currency, minor_digits
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDE3E8")
@@ -126,8 +126,8 @@ def _sheet(ws, frame, base_currency: str | None) -> None:
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(vertical="top")
     for r, values in enumerate(rows, 2):
-        named = dict(zip(columns, values))
-        for c, (name, value) in enumerate(zip(columns, values), 1):
+        named = dict(zip(columns, values, strict=True))
+        for c, (name, value) in enumerate(zip(columns, values, strict=True), 1):
             shown = _put(ws, r, c, value, name, named, base_currency)
             widths[c - 1] = max(widths[c - 1], max((len(line) for line in shown.splitlines()), default=0))
     for c, width in enumerate(widths, 1):

@@ -25,18 +25,13 @@ import datetime as dt
 
 import polars as pl
 
-from ..dataset import Dataset
-from ..money import DECIMAL, ZERO, round_to
-from ..periods import month_end, parse_period
+from billing_lib.core.money import DECIMAL, ZERO, round_to
+from billing_lib.core.periods import month_bounds
+from billing_lib.data.dataset import Dataset
+from billing_lib.engine.ledger import RECEIVABLES, account_balance
 
 BUCKETS = ("current", "days_1_30", "days_31_60", "days_61_90", "over_90")
 EVENT_KINDS = ("invoiced", "collected", "credited", "written_off")
-
-
-def _month(period: str | dt.date) -> tuple[dt.date, dt.date]:
-    """(first day, last day) of a period given as ``YYYY-MM`` or any date in the month."""
-    start = parse_period(period) if isinstance(period, str) else period.replace(day=1)
-    return start, month_end(start)
 
 
 def _live_invoices(ds: Dataset) -> pl.LazyFrame:
@@ -174,13 +169,6 @@ def aging(ds: Dataset, as_of: dt.date, applications: pl.DataFrame | None = None)
             .sort("customer_id", "currency"))
 
 
-def _ledger_balance(ds: Dataset, account: str, as_of: dt.date) -> pl.DataFrame:
-    """Debit-minus-credit balance of a ledger account per currency up to ``as_of``."""
-    return (ds.frame("gl_entries").filter((pl.col("account") == account) & (pl.col("date") <= as_of))
-            .group_by("currency").agg((pl.col("debit").fill_null(ZERO) - pl.col("credit").fill_null(ZERO))
-                                      .sum().cast(DECIMAL).alias("ledger")).collect())
-
-
 def roll_forward(ds: Dataset, period: str | dt.date, applications: pl.DataFrame | None = None) -> pl.DataFrame:
     """AR roll-forward of a month per currency: opening + invoiced - collected - credited - written_off = closing.
 
@@ -189,7 +177,7 @@ def roll_forward(ds: Dataset, period: str | dt.date, applications: pl.DataFrame 
     is credited) should equal closing - unapplied_cash: ``ledger_ar`` and
     ``ledger_difference`` show it (null without a ledger).
     """
-    start, end = _month(period)
+    start, end = month_bounds(period)
     events = receivable_events(ds, applications)
     opening = events.filter(pl.col("date") < start).group_by("currency").agg(pl.col("amount").sum().alias("opening"))
     moves = events.filter(pl.col("date").is_between(start, end)).group_by("currency").agg(
@@ -199,7 +187,7 @@ def roll_forward(ds: Dataset, period: str | dt.date, applications: pl.DataFrame 
                .agg(pl.col("open_balance").sum().alias("closing")))
     cash = unapplied_cash(ds, end, applications).group_by("currency").agg(
         pl.col("unapplied").sum().alias("unapplied_cash"))
-    ledger = _ledger_balance(ds, "1100", end)
+    ledger = account_balance(ds, RECEIVABLES, end)
     keys = pl.concat([f.select("currency") for f in (opening, moves, closing, cash)]).unique()
     money = ("opening", *EVENT_KINDS, "closing", "unapplied_cash")
     out = keys
@@ -226,7 +214,7 @@ def dso(ds: Dataset, period: str | dt.date, applications: pl.DataFrame | None = 
     like the receivables); ``dso`` is rounded to 2 decimals and null when nothing
     was invoiced.
     """
-    start, end = _month(period)
+    start, end = month_bounds(period)
     rf = roll_forward(ds, start, applications)
     days = (end - start).days + 1
     return rf.select(

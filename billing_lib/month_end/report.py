@@ -2,7 +2,7 @@
 
 Each function takes the schedules of :mod:`.receivables`, :mod:`.revenue` and
 :mod:`.close_checklist` (or the dataset) and returns a polars DataFrame with
-money still Decimal (the workbook formats it with :func:`billing_lib.display.show_table`,
+money still Decimal (the workbook formats it with :func:`billing_lib.workbook.display.show_table`,
 the Excel file writes it as numbers). Nothing here computes a figure the
 schedules do not already compute, except converting to the base currency.
 """
@@ -13,13 +13,13 @@ from decimal import Decimal
 
 import polars as pl
 
-from ..dataset import Dataset
-from ..fx import RATE, rates, round_base, with_base_amount
-from ..money import DECIMAL, ZERO, to_text
-from ..report_style import money_label
-from ..report_summary import Amount, Summary
-from .receivables import BUCKETS
-from .revenue import BRIDGE_PARTS
+from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
+from billing_lib.core.money import DECIMAL, ZERO, to_text
+from billing_lib.data.dataset import Dataset
+from billing_lib.month_end.receivables import BUCKETS
+from billing_lib.month_end.revenue import BRIDGE_PARTS
+from billing_lib.reports.style import money_label
+from billing_lib.reports.summary import Amount, Summary
 
 AGING_MONEY = (*BUCKETS, "total", "unapplied_cash", "net")
 BRIDGE_MONEY = ("previous", *BRIDGE_PARTS, "current")
@@ -232,7 +232,8 @@ def schedules(*, aging: pl.DataFrame, aging_totals_: pl.DataFrame, roll_forward:
     out = {"Checklist": checklist, "AR aging": aging, "AR aging totals": aging_totals_,
            "AR roll-forward": roll_forward, "DSO": dso}
     out |= {f"Billed by {name}": frame for name, frame in billed.items()}
-    out |= {"Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Unbilled revenue": unbilled, "Deferred revenue": deferred, "Deferred waterfall": waterfall,
+    out |= {"Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Unbilled revenue": unbilled,
+            "Deferred revenue": deferred, "Deferred waterfall": waterfall,
             "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail}
     return out
 

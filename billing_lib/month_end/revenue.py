@@ -23,11 +23,12 @@ import datetime as dt
 
 import polars as pl
 
-from ..dataset import Dataset
-from ..fx import RATE, rates, round_base, with_base_amount
-from ..money import DECIMAL, ZERO, round_money
-from ..rating import expected_charges
-from .receivables import _ledger_balance, _month
+from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
+from billing_lib.core.money import DECIMAL, ZERO, round_money
+from billing_lib.core.periods import month_bounds
+from billing_lib.data.dataset import Dataset
+from billing_lib.engine.ledger import DEFERRED_REVENUE, account_balance
+from billing_lib.engine.rating import expected_charges
 
 DIMENSIONS = ("product", "plan_id", "country", "customer_id")
 
@@ -66,7 +67,7 @@ def _lines_of(ds: Dataset, period: str | dt.date | None) -> pl.DataFrame:
     lines = billed_lines(ds)
     if period is None:
         return lines
-    start, _ = _month(period)
+    start, _ = month_bounds(period)
     return lines.filter(pl.col("billing_month") == start)
 
 
@@ -158,7 +159,7 @@ def deferred_revenue(ds: Dataset, period: str | dt.date) -> pl.DataFrame:
     account 2100 at month end (null without a ledger) and ``ledger_difference``
     ledger - closing.
     """
-    start, end = _month(period)
+    start, end = month_bounds(period)
     sched = deferred_schedule(ds)
     billed = sched.unique(["invoice_id", "line_no"]).select("currency", "issue_date", "net")
     release = sched.select("currency", pl.col("recognition_month").dt.month_end().alias("date"), "recognised")
@@ -179,7 +180,7 @@ def deferred_revenue(ds: Dataset, period: str | dt.date) -> pl.DataFrame:
     for m in moves:
         out = out.join(m, on="currency", how="left")
     money = ("opening", "billed_in_advance", "recognised", "closing")
-    ledger = _ledger_balance(ds, "2100", end).with_columns(ledger=-pl.col("ledger"))
+    ledger = account_balance(ds, DEFERRED_REVENUE, end).with_columns(ledger=-pl.col("ledger"))
     has_ledger = ds.has("gl_entries")
     return (out.with_columns(pl.col(c).fill_null(ZERO).cast(DECIMAL) for c in money)
             .join(ledger, on="currency", how="left")
@@ -200,7 +201,7 @@ def unbilled_revenue(ds: Dataset, period: str | dt.date) -> pl.DataFrame:
     Columns: customer_id, subscription_id, plan_id, product, currency, kind,
     service_start, service_end, amount, discount, net, tax_amount, total.
     """
-    start, _ = _month(period)
+    start, _ = month_bounds(period)
     charges = expected_charges(ds, [start]).filter(pl.col("amount") != 0).collect()
     lines = billed_lines(ds).select("subscription_id", "line_start", "line_end")
     covered = (charges.select("subscription_id", "service_start", "service_end")
@@ -223,7 +224,7 @@ def revenue_recognised(ds: Dataset, period: str | dt.date) -> pl.DataFrame:
     ``credited``: credit note amounts (before tax) issued in the month on
     non-void invoices; ``total`` = from_billings + from_deferred + unbilled - credited.
     """
-    start, end = _month(period)
+    start, end = month_bounds(period)
     billed = (_lines_of(ds, start).filter(~pl.col("year_term")).group_by("currency")
               .agg(pl.col("net").sum().alias("from_billings")))
     released = (deferred_schedule(ds).filter(pl.col("recognition_month") == start).group_by("currency")
@@ -277,7 +278,7 @@ def revenue_bridge_detail(ds: Dataset, period: str | dt.date) -> pl.DataFrame:
     tier and discount changes), proration = (net1 - net0) - (F1 - F0). The parts
     add up to ``change`` = current - previous exactly.
     """
-    start, _ = _month(period)
+    start, _ = month_bounds(period)
     prev_start = (start - dt.timedelta(days=1)).replace(day=1)
     lines = billed_lines(ds)
     cur = _per_subscription(lines.filter(pl.col("billing_month") == start))

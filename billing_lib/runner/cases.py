@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-from ..dataset import Dataset
-from .execute import declared_parameters
-from .params import RunParams
+from billing_lib.data.dataset import Dataset
+from billing_lib.runner.execute import declared_parameters
+from billing_lib.runner.params import RunParams
 
 CASE_PARAMETER = "exception_id"
 RESULTS = "investigations"
@@ -42,7 +42,8 @@ def is_per_case(notebook: Path) -> bool:
 def split_per_case(workbooks: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
     """(ordinary workbooks, per-case workbooks), each in the given order."""
     flags = [is_per_case(w) for w in workbooks]
-    return [w for w, f in zip(workbooks, flags) if not f], [w for w, f in zip(workbooks, flags) if f]
+    pairs = list(zip(workbooks, flags, strict=True))
+    return [w for w, f in pairs if not f], [w for w, f in pairs if f]
 
 
 def run_exceptions(params: RunParams, ds: Dataset, result_folders: list[str | None]) -> pl.DataFrame:
@@ -50,8 +51,8 @@ def run_exceptions(params: RunParams, ds: Dataset, result_folders: list[str | No
     for folder in result_folders:
         if folder and (Path(folder) / "exceptions.parquet").is_file():
             return pl.read_parquet(Path(folder) / "exceptions.parquet")
-    from ..periods import parse_period
-    from ..verify import verify
+    from billing_lib.core.periods import parse_period
+    from billing_lib.verify import verify
     return verify(ds, [parse_period(params.period)] if params.period else None).exceptions
 
 
@@ -60,8 +61,8 @@ def case_runs(params: RunParams, ds: Dataset, notebook: Path, title: str, except
     many)."""
     if params.investigations == 0:
         return []
-    from ..investigation.messages import safe_name
-    from ..investigation.report import largest_open_cases
+    from billing_lib.investigation.messages import safe_name
+    from billing_lib.investigation.report import largest_open_cases
     cases = largest_open_cases(exceptions, ds, params.base_currency,
                                params.investigations, params.case_log)
     declared = declared_parameters(notebook)

@@ -7,8 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import papermill as pm
 
-from ..errors import BillingInputError
-
+from billing_lib.errors import BillingInputError
 
 # The kernel's own log is noise on the run's console: ipykernel 7 warns about TCP without encryption, and
 # jupyter_client interrupts every kernel (SIGINT) before asking it to shut down, which ipykernel logs as

@@ -18,7 +18,7 @@ DEFAULT = "python3"
 _PLAIN = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
-def _is_current(argv0: str) -> bool:
+def is_current_python(argv0: str) -> bool:
     if argv0 in _PLAIN:
         return True
     mine = os.path.normcase(os.path.abspath(sys.executable))
@@ -40,11 +40,11 @@ def kernel_for_this_python() -> str:
     """The name of a kernelspec that runs ``sys.executable`` (installing one into sys.prefix if needed)."""
     manager = KernelSpecManager()
     argv0 = _spec_argv0(manager, DEFAULT)
-    if argv0 is not None and _is_current(argv0):
+    if argv0 is not None and is_current_python(argv0):
         return DEFAULT
     name = "billing-" + hashlib.sha256(sys.prefix.encode("utf-8")).hexdigest()[:10]
     argv0 = _spec_argv0(manager, name)
-    if argv0 is not None and _is_current(argv0):
+    if argv0 is not None and is_current_python(argv0):
         return name
     from ipykernel.kernelspec import install
     install(kernel_name=name, display_name=f"Python ({sys.executable})", prefix=sys.prefix)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ParameterError
-from ..fx import check_base_currency
-from ..periods import parse_period
+from billing_lib.core.fx import check_base_currency
+from billing_lib.core.periods import parse_period
+from billing_lib.errors import ParameterError
 
 KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir", "investigations",
               "case_log")
@@ -107,7 +107,7 @@ def load_params(path: Path) -> RunParams:
         raise ParameterError(f"{where}: case_log {raw['case_log']!r} is not a file (resolved to {case_log}); "
                              f"create it with `billing cases init --cases {raw['case_log']}`")
     if case_log is not None:  # a damaged log stops the run here, not inside a workbook
-        from ..cases import CaseLogError, open_case_log
+        from billing_lib.cases import CaseLogError, open_case_log
         try:
             open_case_log(case_log)
         except CaseLogError as exc:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..headline import read as read_headline
-from ..periods import parse_period, period_name
+from billing_lib.core.periods import parse_period, period_name
+from billing_lib.reports.headline import read as read_headline
 
 
 @dataclass(frozen=True)

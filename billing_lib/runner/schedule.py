@@ -25,10 +25,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BillingInputError, ParameterError
-from ..periods import parse_period, period_name
-from .history import GENERATOR, month_run
-from .params import load_params
+from billing_lib.core.periods import parse_period, period_name
+from billing_lib.errors import BillingInputError, ParameterError
+from billing_lib.reports.history import GENERATOR, month_run
+from billing_lib.runner.params import load_params
 
 TEMPLATE = "template.yaml"
 PLACEHOLDER = "{period}"
@@ -46,7 +46,7 @@ def parse_day(text: str, where: str = "--today") -> dt.date:
 def today_utc() -> dt.date:
     """The day a scheduled run takes as today: ``$BILLING_TODAY`` when set, else the current UTC date."""
     fixed = os.environ.get(TODAY_ENV)
-    return parse_day(fixed, f"${TODAY_ENV}") if fixed else dt.datetime.now(dt.timezone.utc).date()
+    return parse_day(fixed, f"${TODAY_ENV}") if fixed else dt.datetime.now(dt.UTC).date()
 
 
 def previous_month(today: dt.date) -> str:
@@ -190,7 +190,7 @@ def check_summary_file(summary_file: Path) -> None:
 def run_scheduled(today: dt.date, parameters_dir: Path = Path("parameters"), template: Path | None = None,
                   period: str | None = None, summary_file: Path | None = None) -> int:
     """Run the month before ``today`` (or ``period``); print the summary (and append it to ``summary_file``)."""
-    from ..monthly_run import run_monthly
+    from billing_lib.runner.monthly import run_monthly
     if summary_file is not None:
         check_summary_file(summary_file)
     summary = Summary(period or previous_month(today), today, asked=period is not None)

@@ -11,6 +11,6 @@ The package is a pipeline of small steps, one module each:
 * :mod:`.settlement`, :mod:`.ledger` - credit notes, payments, status and the journal;
 * :mod:`.writer` - text columns and files; :mod:`.pipeline` - :func:`synthesize`.
 """
-from .pipeline import synthesize
+from billing_lib.synth.pipeline import synthesize
 
 __all__ = ["synthesize"]

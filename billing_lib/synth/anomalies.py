@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ..money import DECIMAL, ZERO, dec, line_discount, line_tax, round_money
-from ..rating import PRICED
-from ..invoicing import header_sums
-from .money_ops import larger, minor_unit
-from .victims import choose_victims
+from billing_lib.core.money import DECIMAL, ZERO, dec, line_discount, line_tax, round_money
+from billing_lib.engine.rating import PRICED
+from billing_lib.invoicing.assemble import header_sums
+from billing_lib.synth.money_ops import larger, minor_unit
+from billing_lib.synth.victims import choose_victims
 
 TRUTH_COLUMNS = ["anomaly", "check", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id",
                  "period"]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from ..periods import month_range, next_month, parse_period
+from billing_lib.core.periods import month_range, next_month, parse_period
 
 FORMATS = ("csv", "parquet")
 

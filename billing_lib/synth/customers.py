@@ -13,11 +13,18 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from ..currency import minor_digits
-from .config import (COUNTRIES, DISCOUNTS, PAYMENT_TERMS, PLAN_BY_ID, RECURRING_PLANS, USAGE_PLANS,
-                     SynthConfig)
-from .names import SHOWCASE, company_name, email_for
-from .pricebook import convert
+from billing_lib.core.currency import minor_digits
+from billing_lib.synth.config import (
+    COUNTRIES,
+    DISCOUNTS,
+    PAYMENT_TERMS,
+    PLAN_BY_ID,
+    RECURRING_PLANS,
+    USAGE_PLANS,
+    SynthConfig,
+)
+from billing_lib.synth.names import SHOWCASE, company_name, email_for
+from billing_lib.synth.pricebook import convert
 
 CUSTOMER_COLUMNS = ["customer_id", "name", "email", "country", "currency", "payment_terms_days", "tax_exempt"]
 SUBSCRIPTION_COLUMNS = ["subscription_id", "customer_id", "plan_id", "quantity", "start_date", "end_date",

@@ -15,8 +15,8 @@ import datetime as dt
 
 import polars as pl
 
-from ..money import DECIMAL, ZERO, dec, round_money
-from .money_ops import larger, minor_unit
+from billing_lib.core.money import DECIMAL, ZERO, dec, round_money
+from billing_lib.synth.money_ops import larger, minor_unit
 
 GL_ORDER = {"invoice": 0, "credit_note": 1, "payment": 2, "revenue_release": 3}
 REVERSAL = 9

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..currency import digits_expr
-from ..money import DECIMAL
+from billing_lib.core.currency import digits_expr
+from billing_lib.core.money import DECIMAL
 
 
 def minor_unit(currency: pl.Expr) -> pl.Expr:

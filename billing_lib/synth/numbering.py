@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..numbering import number_text as invoice_number_text
+from billing_lib.core.numbering import number_text as invoice_number_text
 
 PREFIX = "INV-"
 

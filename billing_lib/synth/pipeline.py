@@ -6,21 +6,34 @@ from pathlib import Path
 
 import polars as pl
 
-from ..contract import FILE_SUFFIXES, TABLES
-from ..errors import ParameterError
-from ..output import atomic_outputs
-from ..periods import parse_period, period_name
-from .anomalies import TRUTH_COLUMNS, TaxChange, plant_mistakes
-from .config import FORMATS, RATE_CHANGE, SynthConfig
-from ..invoicing import build_invoices
-from .ledger import gl_entries
-from .numbering import number_text, plant_gaps
-from .rate import rated_charges, typed_dataset
-from .rates import rate_change_date
-from .reference import reference_tables
-from .settlement import credit_notes, payments, with_status
-from .settlement_mistakes import Planter, excess_notes, ledger_mistakes, payment_mistakes, status_mistakes
-from ..table_text import credit_notes_text, gl_text, invoices_text, lines_text, payments_text, write_tables
+from billing_lib.core.output import atomic_outputs
+from billing_lib.core.periods import parse_period, period_name
+from billing_lib.data.contract import FILE_SUFFIXES, TABLES
+from billing_lib.data.table_text import (
+    credit_notes_text,
+    gl_text,
+    invoices_text,
+    lines_text,
+    payments_text,
+    write_tables,
+)
+from billing_lib.errors import ParameterError
+from billing_lib.invoicing.assemble import build_invoices
+from billing_lib.synth.anomalies import TRUTH_COLUMNS, TaxChange, plant_mistakes
+from billing_lib.synth.config import FORMATS, RATE_CHANGE, SynthConfig
+from billing_lib.synth.ledger import gl_entries
+from billing_lib.synth.numbering import number_text, plant_gaps
+from billing_lib.synth.rate import rated_charges, typed_dataset
+from billing_lib.synth.rates import rate_change_date
+from billing_lib.synth.reference import reference_tables
+from billing_lib.synth.settlement import credit_notes, payments, with_status
+from billing_lib.synth.settlement_mistakes import (
+    Planter,
+    excess_notes,
+    ledger_mistakes,
+    payment_mistakes,
+    status_mistakes,
+)
 
 
 def make_config(seed: int, customers: int, months: int, anomaly_rate: float, fmt: str, start: str,

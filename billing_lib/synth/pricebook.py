@@ -5,8 +5,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from ..currency import format_money, minor_digits
-from .config import PLANS, PRICE_FACTOR, PlanSpec
+from billing_lib.core.currency import format_money, minor_digits
+from billing_lib.synth.config import PLANS, PRICE_FACTOR, PlanSpec
 
 PLAN_COLUMNS = ["plan_id", "currency", "product", "billing", "interval", "charge_model", "unit_price",
                 "package_size", "free_units", "rate_pct", "fixed_fee"]

@@ -1,7 +1,7 @@
 """Rate the synthetic reference data with the project's own rating engine.
 
 The text frames are typed by the loader's own per-table validation
-(:func:`billing_lib.loading.validate_table`), so the engine sees exactly
+(:func:`billing_lib.data.loading.validate_table`), so the engine sees exactly
 what ``load_dataset`` would give it for the written files.
 """
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 
 import polars as pl
 
-from ..contract import TABLES
-from ..dataset import Dataset
-from ..errors import DatasetError
-from ..rating import expected_charges
+from billing_lib.data.contract import TABLES
+from billing_lib.data.dataset import Dataset
+from billing_lib.engine.rating import expected_charges
+from billing_lib.errors import DatasetError
 
 
 def typed_dataset(tables: dict[str, pl.DataFrame], folder: Path) -> Dataset:
     """A Dataset of the given text tables, typed and checked as the loader does; DatasetError if invalid."""
-    from ..loading import validate_table
+    from billing_lib.data.loading import validate_table
     typed, problems = {}, []
     for name, frame in tables.items():
         typed[name], found = validate_table(TABLES[name], frame, f"{name} (synthetic)", 2)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from ..periods import next_month
-from .config import BASE_CURRENCY, COUNTRIES, FX_START, HISTORY, RATE_CHANGE, SynthConfig
+from billing_lib.core.periods import next_month
+from billing_lib.synth.config import BASE_CURRENCY, COUNTRIES, FX_START, HISTORY, RATE_CHANGE, SynthConfig
 
 TAX_COLUMNS = ["country", "valid_from", "valid_to", "rate_pct"]
 FX_COLUMNS = ["date", "currency", "rate_to_base"]

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .config import SynthConfig
-from .customers import People, people
-from .pricebook import price_book
-from .rates import fx_rates, tax_rates
-from .usage import usage_events
+from billing_lib.synth.config import SynthConfig
+from billing_lib.synth.customers import People, people
+from billing_lib.synth.pricebook import price_book
+from billing_lib.synth.rates import fx_rates, tax_rates
+from billing_lib.synth.usage import usage_events
 
 
 @dataclass

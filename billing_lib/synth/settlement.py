@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..money import DECIMAL, ZERO, dec, round_money
+from billing_lib.core.money import DECIMAL, ZERO, dec, round_money
 
 CREDIT_REASONS = ("Service outage, goodwill credit", "Pricing correction agreed with the customer",
                   'Returned seats, "unused" licences')

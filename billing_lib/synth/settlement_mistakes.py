@@ -18,8 +18,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from ..money import DECIMAL, dec, round_money
-from .money_ops import larger, minor_unit
+from billing_lib.core.money import DECIMAL, dec, round_money
+from billing_lib.synth.money_ops import larger, minor_unit
 
 TRUTH_SCHEMA = {"anomaly": pl.String, "check": pl.String, "customer_id": pl.String, "invoice_id": pl.String,
                 "line_no": pl.Int64, "subscription_id": pl.String, "payment_id": pl.String, "period": pl.Date}

@@ -14,8 +14,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from ..currency import minor_digits
-from .config import PLAN_BY_ID, SynthConfig
+from billing_lib.core.currency import minor_digits
+from billing_lib.synth.config import PLAN_BY_ID, SynthConfig
 
 USAGE_COLUMNS = ["event_id", "subscription_id", "event_time", "quantity"]
 # usage kind -> (lowest, highest) quantity in integer units of 10^-scale; scale 0 unless given below

@@ -1,0 +1,23 @@
+"""Importers: foreign billing data (APIs' JSON, public CSVs) as datasets that follow the data contract.
+
+One module per source; each returns an :class:`ImportResult` (contract tables
+as text, and where every source row went). ``billing import SOURCE SRC --out
+DIR`` runs one and writes the folder with :func:`write_import`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from billing_lib.data.importers.base import ImportResult, ImportSourceError, write_import
+from billing_lib.data.importers.ibm_receivables import import_ibm_receivables
+from billing_lib.data.importers.lago import import_lago
+from billing_lib.data.importers.online_retail import import_online_retail
+
+IMPORTERS: dict[str, Callable[..., ImportResult]] = {
+    "lago": import_lago,
+    "online-retail": import_online_retail,
+    "ibm-receivables": import_ibm_receivables,
+}
+
+__all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_ibm_receivables", "import_lago",
+           "import_online_retail", "write_import"]

@@ -1,0 +1,2 @@
+"""What the notebooks call: display helpers, the kernel environment, progress, parameter checks, and the
+analysis and exploration of findings."""

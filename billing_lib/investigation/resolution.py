@@ -36,7 +36,7 @@ import polars as pl
 from billing_lib.checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from billing_lib.checks.settlement_checks import duplicate_copies
 from billing_lib.core.currency import format_money, is_currency, quantize
-from billing_lib.engine.ledger import credit_note_rule, invoice_rule, payment_rule
+from billing_lib.engine.ledger import invoice_rule, payment_rule
 from billing_lib.investigation.subject import Investigation
 
 ZERO = Decimal(0)
@@ -377,10 +377,10 @@ def corrections(inv: Investigation, findings: pl.DataFrame | None = None) -> pl.
 def _postings(r: dict) -> list[tuple[str, Decimal]]:
     if r["ledger_adjustment"]:
         return _adjustment_lines(r["ledger_adjustment"])
-    if r["document"] == "additional invoice":
+    if r["document"] in ("credit note", "additional invoice"):
+        # a credit note posts as an invoice of the opposite sign (the contract's credit note rule): its figures
+        # are the change in what the customer owes, negative
         return [(a, v) for a, v in invoice_rule(r["total"], r["tax"], r["deferred"]) if v != 0]
-    if r["document"] == "credit note":  # its figures are negative: the change in what the customer owes
-        return [(a, v) for a, v in credit_note_rule(-r["net"], -r["tax"], -r["deferred"]) if v != 0]
     if r["document"] in ("refund", "remove duplicate payment") and r["total"] != 0:
         return payment_rule(-r["total"])  # money going back: a payment with the opposite sign
     return []

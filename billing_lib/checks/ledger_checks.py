@@ -6,7 +6,7 @@ dates, so a void invoice and its reversal net to nothing), as the posting rules 
 :mod:`billing_lib.engine.ledger` give them:
 
 * invoice: Dr 1100 total, Cr 4000 total - tax - year-term net, Cr 2100 year-term net, Cr 2200 tax
-  (a void invoice: nothing, once reversed);
+  (a void invoice: the same until the ledger reverses it, nothing after);
 * payment: Dr 1000, Cr 1100 its amount;
 * credit note: Dr 4000 or 2100 (taken together: how a year-term invoice's share splits is the
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
@@ -56,7 +56,8 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
     inv = invoices.with_columns(period=pl.col("period_start").dt.strftime(PERIOD_FMT))
     expected = _revenue_together(gl.expected_postings(invoices, ds.frame("invoice_lines"), ds.frame("plans"),
-                                                          ds.frame("payments"), ds.frame("credit_notes")))
+                                                      ds.frame("payments"), ds.frame("credit_notes"),
+                                                      gl.void_dates(ds).lazy()))
     notes = ds.frame("credit_notes").join(inv.select("invoice_id", "customer_id", "currency"), on="invoice_id",
                                           how="left").with_columns(tax=pl.col("tax").fill_null(ZERO))
     null = pl.lit(None, pl.String)

@@ -226,14 +226,23 @@ def void_dates(ds: Dataset) -> pl.DataFrame:
 
 
 def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.LazyFrame, payments: pl.LazyFrame,
-                      credit_notes: pl.LazyFrame) -> pl.LazyFrame:
+                      credit_notes: pl.LazyFrame, voided: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """What the billing records post by the contract's rules, on their own dates: every non-void invoice, every
-    payment and every credit note (of the given frames); columns LINE_COLUMNS. Revenue releases, void
-    reversals and write-offs are the ledger's own schedule and are not included."""
+    payment and every credit note (of the given frames); columns LINE_COLUMNS.
+
+    ``voided`` (invoice_id, void_date, as :func:`void_dates` gives) adds the void invoices posted on their issue
+    date and reversed on their void date. Revenue releases and write-offs are the ledger's own schedule and
+    are not included."""
     inv = invoice_amounts(invoices, lines, plans)
-    live = inv.filter(pl.col("status") != "void").select(
-        source_id=pl.col("invoice_id"), currency=pl.col("currency"), date=pl.col("issue_date"),
-        total=pl.col("total"), tax=pl.col("tax"), year_net=pl.col("year_net"))
+    if voided is not None:
+        inv = inv.join(voided.select("invoice_id", "void_date"), on="invoice_id", how="left")
+    else:
+        inv = inv.with_columns(void_date=pl.lit(None, pl.Date))
+    counted = inv.filter((pl.col("status") != "void") | pl.col("void_date").is_not_null())
+    figures = dict(source_id=pl.col("invoice_id"), currency=pl.col("currency"), total=pl.col("total"),
+                   tax=pl.col("tax"), year_net=pl.col("year_net"))
+    live = counted.select(date=pl.col("issue_date"), **figures)
+    reversed_ = counted.filter(pl.col("void_date").is_not_null()).select(date=pl.col("void_date"), **figures)
     pays = payments.select(source_id=pl.col("payment_id"), currency=pl.col("currency"),
                            date=pl.col("received_date"), amount=pl.col("amount"))
     notes = (credit_notes.join(inv.select("invoice_id", pl.col("currency").alias("_cur"), "year_net", "lines_net"),
@@ -243,5 +252,6 @@ def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.Laz
                      deferred=credit_note_deferred(pl.col("amount"), pl.col("year_net").fill_null(ZERO),
                                                    pl.col("lines_net").fill_null(ZERO), pl.col("_cur"))))
     return pl.concat([post(live, INVOICE, invoice_rule, "total", "tax", "year_net"),
+                      post(reversed_, INVOICE, lambda *f: reversal(invoice_rule(*f)), "total", "tax", "year_net"),
                       post(pays, PAYMENT, payment_rule, "amount"),
                       post(notes, CREDIT_NOTE, credit_note_rule, "amount", "tax", "deferred")])

@@ -246,7 +246,7 @@ def roll_forward(ds: Dataset, period: str | dt.date, applications: pl.DataFrame 
     cash = unapplied_cash(ds, end, applications).group_by("currency").agg(
         pl.col("unapplied").sum().alias("unapplied_cash"))
     ledger = gl.account_balance(ds, gl.RECEIVABLES, end)
-    keys = pl.concat([f.select("currency") for f in (opening, moves, closing, cash)]).unique()
+    keys = pl.concat([f.select("currency") for f in (opening, moves, closing, cash, ledger)]).unique()
     money = ("opening", *EVENT_KINDS, "closing", "unapplied_cash")
     out = keys
     for f in (opening, moves, closing, cash):

@@ -37,8 +37,7 @@ INVOICE = "invoice"
 PAYMENT = "payment"
 CREDIT_NOTE = "credit_note"
 REVENUE_RELEASE = "revenue_release"
-MANUAL = "manual"
-SOURCE_TYPES = (INVOICE, PAYMENT, CREDIT_NOTE, REVENUE_RELEASE, MANUAL)
+MANUAL = "manual"  # the contract's SOURCE_TYPES (billing_lib.data.contract), named
 
 LINE_COLUMNS = ["source_type", "source_id", "currency", "date", "account", "amount"]
 

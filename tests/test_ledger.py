@@ -83,3 +83,18 @@ def test_write_offs_are_manual_entries_from_receivables_to_bad_debt(tmp_path):
     ds = load_dataset(write_dataset(tmp_path / "data", gl_entries=gl_rows))
     assert gl.write_off_entries(ds).rows() == [("W1", dt.date(2024, 5, 15), "EUR", "INV-2", D("35.70"))]
     assert gl.account_balance(ds, gl.RECEIVABLES, dt.date(2024, 5, 31)).rows() == [("EUR", D("-31.70"))]
+
+
+def test_a_tax_inclusive_year_term_defers_its_revenue_without_the_tax():
+    invoices = pl.LazyFrame({"invoice_id": ["I1", "I2"], "currency": ["EUR", "EUR"],
+                             "period_start": [dt.date(2024, 1, 1)] * 2, "tax_behavior": ["inclusive", None]})
+    lines = pl.LazyFrame({"invoice_id": ["I1", "I1", "I2"], "plan_id": ["Y", "M", "Y"],
+                          "period_start": [dt.date(2024, 1, 1)] * 3,
+                          "period_end": [dt.date(2024, 12, 31), dt.date(2024, 1, 31), dt.date(2024, 12, 31)],
+                          "amount": [D("119.00"), D("11.90"), D("100.00")], "discount": [D("0")] * 3,
+                          "tax_amount": [D("19.00"), D("1.90"), D("19.00")]},
+                         schema_overrides={c: DECIMAL for c in ("amount", "discount", "tax_amount")})
+    plans = pl.LazyFrame({"plan_id": ["Y", "M"], "currency": ["EUR", "EUR"], "interval": ["year", "month"]})
+    got = gl.invoice_amounts(invoices, lines, plans).sort("invoice_id").collect()
+    assert got["year_net"].to_list() == [D("100.00"), D("100.00")]   # 119.00 holds 19.00 tax; I2 is exclusive
+    assert got["lines_net"].to_list() == [D("110.00"), D("100.00")]  # 100.00 + 11.90 - 1.90

@@ -101,11 +101,27 @@ def year_term_flag(interval: pl.Expr, line_start: pl.Expr, line_end: pl.Expr, bi
     return (interval == "year").fill_null(False) | (days > billing_month.dt.days_in_month()).fill_null(False)
 
 
+def tax_inclusive(invoices: pl.LazyFrame | pl.DataFrame) -> pl.Expr:
+    """True on an invoice whose ``tax_behavior`` is ``inclusive`` (its line amounts hold the tax); false when
+    the optional column is absent or empty."""
+    if "tax_behavior" not in invoices.collect_schema().names():
+        return pl.lit(False)
+    return (pl.col("tax_behavior") == "inclusive").fill_null(False)
+
+
+def line_revenue(inclusive: pl.Expr) -> pl.Expr:
+    """A line's revenue, its part of 4000 or 2100: amount - discount, less its tax_amount on a tax-inclusive
+    invoice (``inclusive``)."""
+    tax = pl.when(inclusive).then(pl.col("tax_amount").fill_null(ZERO)).otherwise(ZERO)
+    return (pl.col("amount") - pl.col("discount").fill_null(ZERO) - tax).cast(DECIMAL)
+
+
 def invoice_amounts(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.LazyFrame) -> pl.LazyFrame:
-    """Each invoice (one row per invoice_id as given) with ``lines_net`` (its lines' amount - discount) and
-    ``year_net`` (the same of its year-term lines), both 0 without lines."""
-    head = invoices.select("invoice_id", "currency", pl.col("period_start").dt.month_start().alias("_month"))
-    net = (pl.col("amount") - pl.col("discount").fill_null(ZERO)).cast(DECIMAL)
+    """Each invoice (one row per invoice_id as given) with ``lines_net`` (its lines' revenue, see
+    :func:`line_revenue`) and ``year_net`` (the same of its year-term lines), both 0 without lines."""
+    head = invoices.select("invoice_id", "currency", pl.col("period_start").dt.month_start().alias("_month"),
+                           tax_inclusive(invoices).alias("_inclusive"))
+    net = line_revenue(pl.col("_inclusive"))
     per_line = (lines.join(head, on="invoice_id", how="inner")
                 .join(plans.select("plan_id", "currency", "interval"), on=["plan_id", "currency"], how="left")
                 .with_columns(_net=net, _year=year_term_flag(pl.col("interval"), pl.col("period_start"),

@@ -46,9 +46,12 @@ EVENT_SOURCE = {"invoiced": gl.INVOICE, "collected": gl.PAYMENT, "credited": gl.
 
 def receivable_invoices(ds: Dataset) -> pl.DataFrame:
     """The invoices that are receivables at some time: invoice_id, customer_id, currency, issue_date,
-    due_date, period_start, status, total, void_date (null unless void: the day the ledger reverses it)."""
-    inv = ds.frame("invoices").select("invoice_id", "customer_id", "currency", "issue_date", "due_date",
-                                      "period_start", "status", pl.col("total").cast(DECIMAL)).collect()
+    due_date, period_start, status, total, tax_inclusive, void_date (null unless void: the day the ledger
+    reverses it)."""
+    invoices = ds.frame("invoices")
+    inv = invoices.select("invoice_id", "customer_id", "currency", "issue_date", "due_date", "period_start",
+                          "status", pl.col("total").cast(DECIMAL),
+                          gl.tax_inclusive(invoices).alias("tax_inclusive")).collect()
     voids = gl.void_dates(ds) if ds.has("gl_entries") else pl.DataFrame(
         schema={"invoice_id": pl.String, "void_date": pl.Date})
     return (inv.join(voids, on="invoice_id", how="left")
@@ -136,7 +139,7 @@ def open_invoices(ds: Dataset, as_of: dt.date, applications: pl.DataFrame | None
     sums = events.group_by("invoice_id").agg(
         *[pl.col("amount").filter(pl.col("kind") == k).sum().alias(k) for k in EVENT_KINDS],
         pl.col("amount").sum().alias("open_balance"))
-    inv = receivable_invoices(ds).drop("total", "void_date", "period_start")
+    inv = receivable_invoices(ds).drop("total", "void_date", "period_start", "tax_inclusive")
     return (inv.join(sums, on="invoice_id", how="inner")
             .with_columns(pl.col("invoiced").fill_null(ZERO).cast(DECIMAL).alias("total"),
                           *[(-pl.col(k)).fill_null(ZERO).cast(DECIMAL) for k in EVENT_KINDS[1:]],

@@ -4,7 +4,8 @@ recognised and the bridge.
 Conventions (where the contract is silent):
 
 * Billed revenue of a period is the net (amount - discount) of the lines of the
-  non-void invoices *for* that month (their ``period_start`` month), tax excluded.
+  non-void invoices *for* that month (their ``period_start`` month), tax excluded
+  (on a tax-inclusive invoice, the line's tax_amount is taken off too).
 * Converting to the base currency uses the latest ``fx_rates`` row on or before
   the invoice's issue date; the base currency converts at 1; a line without a
   rate is not converted (null) and is listed by :func:`missing_fx_rates`.
@@ -52,19 +53,19 @@ def billed_lines(ds: Dataset, *, voided: bool = False) -> pl.DataFrame:
     inv = receivable_invoices(ds).lazy()
     if not voided:
         inv = inv.filter(pl.col("status") != "void")
-    inv = inv.select("invoice_id", "customer_id", "currency", "issue_date", "void_date",
+    inv = inv.select("invoice_id", "customer_id", "currency", "issue_date", "void_date", "tax_inclusive",
                      pl.col("period_start").dt.month_start().alias("billing_month"))
     customers = ds.frame("customers").select("customer_id", "country")
     plans = ds.frame("plans").select("plan_id", "currency", "product", "billing", "interval")
     lines = ds.frame("invoice_lines").select(
         "invoice_id", "line_no", "subscription_id", "plan_id", pl.col("period_start").alias("line_start"),
         pl.col("period_end").alias("line_end"), "quantity", "unit_price", "amount",
-        pl.col("discount").fill_null(ZERO))
+        pl.col("discount").fill_null(ZERO), "tax_amount")
     days = (pl.col("line_end") - pl.col("line_start")).dt.total_days() + 1
     return (lines.join(inv, on="invoice_id", how="inner")
             .join(customers, on="customer_id", how="left")
             .join(plans, on=["plan_id", "currency"], how="left")
-            .with_columns(line_days=days, net=(pl.col("amount") - pl.col("discount")).cast(DECIMAL),
+            .with_columns(line_days=days, net=gl.line_revenue(pl.col("tax_inclusive")),
                           year_term=gl.year_term_flag(pl.col("interval"), pl.col("line_start"), pl.col("line_end"),
                                                       pl.col("billing_month")))
             .select("invoice_id", "line_no", "customer_id", "country", "currency", "issue_date", "void_date",

@@ -55,9 +55,10 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     periods = ctx.period_names.implode()
     invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
     inv = invoices.with_columns(period=pl.col("period_start").dt.strftime(PERIOD_FMT))
+    # collected once: the check reads the postings several times (per document and for the balances)
     expected = _revenue_together(gl.expected_postings(invoices, ds.frame("invoice_lines"), ds.frame("plans"),
                                                       ds.frame("payments"), ds.frame("credit_notes"),
-                                                      gl.void_dates(ds).lazy()))
+                                                      gl.void_dates(ds).lazy())).collect(engine=ctx.engine).lazy()
     notes = ds.frame("credit_notes").join(inv.select("invoice_id", "customer_id", "currency"), on="invoice_id",
                                           how="left").with_columns(tax=pl.col("tax").fill_null(ZERO))
     null = pl.lit(None, pl.String)

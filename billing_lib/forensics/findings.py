@@ -160,3 +160,27 @@ def headline(result: ForensicsResult) -> dict:
             "near_duplicate_invoices": r.invoice_duplicates.height,
             "duplicate_customers": r.customer_duplicates.height, "outliers": r.outliers.height,
             "sample_items": r.mus_sample.height + r.random_sample.height}
+
+
+def shown(frame: pl.DataFrame, digits: int = 4) -> pl.DataFrame:
+    """A table as the report shows it: floats (shares, Z, MAD) rounded to ``digits`` decimals."""
+    return frame.with_columns(pl.col(c).round(digits) for c, t in frame.schema.items() if t == pl.Float64)
+
+
+def accounting(result: ForensicsResult) -> pl.DataFrame:
+    """Every row of the amount column accounted for: rows read, kept, and left out per reason."""
+    a = result.population.accounted
+    rows = [("rows in the table", a["rows"]), ("kept", a["kept"]), ("void (left out)", a["void"]),
+            ("outside the months (left out)", a["outside_months"]), ("empty amount (left out)", a["empty_amount"]),
+            (f"kept, of at least {result.options.min_amount}: digit tests", result.tested.height)]
+    return pl.DataFrame(rows, schema={"rows": pl.String, "count": pl.Int64}, orient="row")
+
+
+def largest_sums(summation: pl.DataFrame, top: int = 15) -> pl.DataFrame:
+    """The first-two digit groups holding the largest share of their currency's money."""
+    return summation.sort(["share", "currency", "digits"], descending=[True, False, False]).head(top)
+
+
+def flagged_rsf(result: ForensicsResult) -> pl.DataFrame:
+    """The customers whose relative size factor reaches the limit."""
+    return result.rsf.filter(pl.col("flagged"))

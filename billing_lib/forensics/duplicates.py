@@ -101,7 +101,8 @@ def near_duplicate_invoices(ds: Dataset, months: tuple = (), days: int = DEFAULT
     union = pl.col("lines_a") + pl.col("lines_b") - pl.col("same_lines")
     overlap = pl.when(union > 0).then(pl.col("same_lines") / union).otherwise(1.0)
     closeness = 1 - pl.col("days_apart") / (days + 1)
-    scored = pairs.with_columns(score=((closeness + overlap) * 50).round(0).cast(pl.Int64))
+    scored = pairs.with_columns(score=((closeness + overlap) * 50).round(0, mode="half_away_from_zero")
+                                 .cast(pl.Int64))
     rows = scored.sort(["score", "customer_id", "invoice_a", "invoice_b"], descending=[True, False, False, False])
     return rows.with_columns(why=pl.Series([_invoice_why(r) for r in rows.iter_rows(named=True)], dtype=pl.String))
 

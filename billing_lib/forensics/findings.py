@@ -29,8 +29,8 @@ def _money(amount: Decimal | None, currency: str | None) -> str:
     return f"{amount.normalize():f}"
 
 
-def _pct(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01')):f}"
+def _pct(value: float) -> str:
+    return f"{value:.2f}"
 
 
 def _joined(items: list[str]) -> str:

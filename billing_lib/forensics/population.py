@@ -132,12 +132,13 @@ def load_population(ds: Dataset, amounts: str = DEFAULT_AMOUNTS, months: tuple[d
     """The rows of ``amounts`` (``TABLE.COLUMN``) in ``months`` (every month when empty), void ones left out."""
     table, column = parse_amounts(amounts)
     rows = _located(ds, table, column)
-    month = pl.col("date").dt.month_start()
-    in_months = month.is_in(pl.Series(list(months), dtype=pl.Date).implode()) if months else pl.lit(True)
     void = rows.filter(pl.col("void"))
     live = rows.filter(~pl.col("void"))
-    outside = live.filter(~in_months.fill_null(False))
-    inside = live.filter(in_months.fill_null(False))
+    if months:
+        in_months = pl.col("date").dt.month_start().is_in(pl.Series(list(months), dtype=pl.Date).implode())
+        outside, inside = live.filter(~in_months.fill_null(False)), live.filter(in_months.fill_null(False))
+    else:
+        outside, inside = live.clear(), live
     empty = inside.filter(pl.col("amount").is_null())
     kept = inside.filter(pl.col("amount").is_not_null()).select(COLUMNS).sort("record")
     accounted = {"rows": rows.height, "kept": kept.height, "void": void.height, "outside_months": outside.height,

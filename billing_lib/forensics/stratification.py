@@ -4,7 +4,8 @@ ACL's STRATIFY do).
 Bands are given by their lower bounds (``0, 10, 100, 1000, 10000, 100000`` by default, each band holding
 the amounts from its bound up to the next one, the next bound excluded); negative amounts form a band of
 their own below them. Per band: the count of amounts, their sum, and the shares of the currency's count
-and of its money (absolute amounts, so credits do not cancel sales). Sums stay exact decimals.
+and of its money (absolute amounts, so credits do not cancel sales), in % to 2 decimals. Sums stay
+exact decimals.
 """
 from __future__ import annotations
 
@@ -57,10 +58,9 @@ def stratify(population: pl.DataFrame, bounds: tuple[Decimal, ...] = DEFAULT_BOU
                          pl.col("__abs").fill_null(0).cast(DECIMAL)))
     count_total = pl.col("count").sum().over("currency")
     money_total = pl.col("__abs").sum().over("currency")
-    out = out.with_columns(
-        count_share=pl.when(count_total > 0).then(pl.col("count").cast(DECIMAL) * 100 / count_total.cast(DECIMAL))
-        .otherwise(0).round(2, mode="half_away_from_zero"),
-        amount_share=pl.when(money_total > 0).then(pl.col("__abs") * 100 / money_total)
-        .otherwise(0).round(2, mode="half_away_from_zero"))
+    share = 100 * pl.col("count") / count_total  # shares are statistics: floats, shown to 2 decimals
+    money = 100 * pl.col("__abs").cast(pl.Float64) / money_total.cast(pl.Float64)
+    out = out.with_columns(count_share=pl.when(count_total > 0).then(share).otherwise(0.0).round(2),
+                           amount_share=pl.when(money_total > 0).then(money).otherwise(0.0).round(2))
     return (out.drop("__abs").with_columns(pl.col("currency").replace("", None))
             .sort("currency", "band", nulls_last=True))

@@ -95,7 +95,7 @@ def near_duplicate_invoices(ds: Dataset, months: tuple = (), days: int = DEFAULT
     if pairs.is_empty():
         return pairs.select("invoice_a", "invoice_b", "customer_id", "currency", "total", "issue_date_a",
                             "issue_date_b", "days_apart").with_columns(
-            same_lines=pl.lit(0, pl.Int64), lines_a=pl.lit(0, pl.Int64), lines_b=pl.lit(0, pl.Int64),
+            lines_a=pl.lit(0, pl.Int64), lines_b=pl.lit(0, pl.Int64), same_lines=pl.lit(0, pl.Int64),
             score=pl.lit(0, pl.Int64), why=pl.lit("", pl.String))
     pairs = _line_overlap(ds, pairs)
     union = pl.col("lines_a") + pl.col("lines_b") - pl.col("same_lines")
@@ -104,6 +104,8 @@ def near_duplicate_invoices(ds: Dataset, months: tuple = (), days: int = DEFAULT
     scored = pairs.with_columns(score=((closeness + overlap) * 50).round(0, mode="half_away_from_zero")
                                  .cast(pl.Int64))
     rows = scored.sort(["score", "customer_id", "invoice_a", "invoice_b"], descending=[True, False, False, False])
+    rows = rows.select("invoice_a", "invoice_b", "customer_id", "currency", "total", "issue_date_a", "issue_date_b",
+                       "days_apart", "lines_a", "lines_b", "same_lines", "score")
     return rows.with_columns(why=pl.Series([_invoice_why(r) for r in rows.iter_rows(named=True)], dtype=pl.String))
 
 

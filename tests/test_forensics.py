@@ -195,6 +195,9 @@ def test_duplicate_customers_found_with_score_and_why(tmp_path):
         w = csv.writer(fh)
         w.writerow(["C-90001", "MULLER AND SOHNE", "someone@example.org", "DE", "EUR", "30", "false"])
         w.writerow(["C-90002", "Zebra Unrelated Trading", "billing+c-00002@example.com", "JP", "JPY", "14", "false"])
+        w.writerow(["C-90005", "Kestrel Store 12 Ltd", "", "GB", "GBP", "30", "false"])
+        w.writerow(["C-90006", "Kestrel Store 21 Ltd", "", "GB", "GBP", "30", "false"])
+        w.writerow(["C-90007", "KESTREL STORE 12 LIMITED", "", "GB", "GBP", "30", "false"])
     pairs = duplicates.duplicate_customers(load_dataset(data))
     by_pair = {(r["customer_a"], r["customer_b"]): r for r in pairs.iter_rows(named=True)}
     hit = by_pair[("C-00001", "C-90001")]
@@ -204,6 +207,9 @@ def test_duplicate_customers_found_with_score_and_why(tmp_path):
     assert same_mail["email_score"] == 100 and "the same e-mail address" in same_mail["why"]
     assert same_mail["score"] == round((same_mail["name_score"] + 100) / 2)
     assert all(r["name_score"] >= 80 or r["email_score"] == 100 for r in pairs.iter_rows(named=True))
+    # names holding other numbers are other customers ("Store 12" and "Store 21"), whatever their similarity
+    assert by_pair[("C-90005", "C-90007")]["score"] == 100
+    assert ("C-90005", "C-90006") not in by_pair and ("C-90006", "C-90007") not in by_pair
 
 
 def test_near_duplicate_invoices_found_with_score_and_why(tmp_path):

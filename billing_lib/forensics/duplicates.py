@@ -8,7 +8,8 @@ near-duplicate invoices, and customers that are probably the same.
   many of their lines are identical (description, quantity, unit price, amount; two invoices without
   lines count as identical).
 * **Probable duplicate customers**: names compared with rapidfuzz's token-sort ratio after normalising
-  case, accents, punctuation and legal suffixes (cleanco: GmbH, Ltd, S.A., Inc...), e-mail addresses
+  case, accents, punctuation and legal suffixes (cleanco: GmbH, Ltd, S.A., Inc...), only between names
+  holding the same numbers ("Store 12" and "Store 21" are two customers), e-mail addresses
   compared exactly (case and spaces aside) and, where the customers table has an ``address`` column,
   addresses compared like names. A pair is listed when its names reach the similarity threshold
   (IDEA's default is 80%) or it shares an e-mail address; its score is the mean of the name and
@@ -134,18 +135,29 @@ def normalize_email(text: str | None) -> str:
     return (text or "").strip().casefold()
 
 
+def _numbers(name: str) -> tuple[str, ...]:
+    """The numbers in a normalised name ("store 12 north" -> ("12",)): names with different numbers are
+    different customers ("Store 12", "Store 21"), so only names with the same numbers are compared."""
+    return tuple(sorted(re.findall(r"\d+", name)))
+
+
 def _similar_pairs(values: list[str], threshold: int) -> dict[tuple[int, int], int]:
-    """(i, j) -> token-sort ratio for every i < j whose (non-empty) values reach ``threshold``."""
-    idx = [i for i, v in enumerate(values) if v]
+    """(i, j) -> token-sort ratio for every i < j whose (non-empty) values share their numbers and reach
+    ``threshold``."""
+    blocks: dict[tuple[str, ...], list[int]] = {}
+    for i, v in enumerate(values):
+        if v:
+            blocks.setdefault(_numbers(v), []).append(i)
     found: dict[tuple[int, int], int] = {}
-    texts = [values[i] for i in idx]
-    for start in range(0, len(texts), _CHUNK):
-        block = process.cdist(texts[start:start + _CHUNK], texts, scorer=fuzz.token_sort_ratio,
-                              score_cutoff=threshold, dtype=np.uint8, workers=1)
-        for a, b in zip(*np.nonzero(block), strict=True):
-            i, j = idx[start + int(a)], idx[int(b)]
-            if i < j:
-                found[(i, j)] = int(block[a, b])
+    for idx in blocks.values():
+        texts = [values[i] for i in idx]
+        for start in range(0, len(texts), _CHUNK):
+            block = process.cdist(texts[start:start + _CHUNK], texts, scorer=fuzz.token_sort_ratio,
+                                  score_cutoff=threshold, dtype=np.uint8, workers=1)
+            for a, b in zip(*np.nonzero(block), strict=True):
+                i, j = idx[start + int(a)], idx[int(b)]
+                if i < j:
+                    found[(i, j)] = int(block[a, b])
     return found
 
 

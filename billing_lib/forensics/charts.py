@@ -34,7 +34,7 @@ def digit_test(benford: pl.DataFrame, summary: pl.DataFrame, test: str) -> go.Fi
     spikes = set(dg.spikes(table, test)["digits"].to_list())
     colors = [SEVERITY_COLORS["error"] if d in spikes else BAR_COLOR for d in table["digits"].to_list()]
     fig = go.Figure([
-        go.Bar(name="found", x=labels, y=found, marker_color=colors,
+        go.Bar(name="found (red: a significant spike)", x=labels, y=found, marker_color=colors,
                customdata=table.select("count", "z_score").rows(),
                hovertemplate="%{x}: %{y:.2f}% found (%{customdata[0]} amounts, Z %{customdata[1]:.2f})"
                              "<extra></extra>"),
@@ -45,7 +45,8 @@ def digit_test(benford: pl.DataFrame, summary: pl.DataFrame, test: str) -> go.Fi
     ])
     for digit in sorted(spikes):
         i = table["digits"].to_list().index(digit)
-        fig.add_annotation(x=labels[i], y=found[i], text=plot_text(labels[i]), showarrow=True, arrowhead=0,
+        # a number places an annotation by category index: a label such as "64" would be read as index 64
+        fig.add_annotation(x=i, y=found[i], text=plot_text(labels[i]), showarrow=True, arrowhead=0,
                            ay=-24, font=dict(color=SEVERITY_COLORS["error"]))
     title = (f"{dg.TEST_NAMES[test].capitalize()} test: {row['conformity']} (MAD {row['mad']:.4f}, "
              f"{row['n']:,} amounts)")

@@ -62,6 +62,12 @@ def test_digits_come_from_the_exact_decimal_value():
                    (9, 9, 99, 99), (None, None, None, None)]
 
 
+def test_last_two_digits_of_an_amount_without_currency_are_its_own():
+    frame = pl.DataFrame({"amount": ["1234", "1234.5", "12.345"], "currency": [None, None, None]},
+                         schema={"amount": pl.String, "currency": pl.String}).with_columns(pl.col("amount").cast(DECIMAL))
+    assert dg.digit_columns(frame)["last_two"].to_list() == [34, 45, 45]
+
+
 def test_expected_shares_are_benfords():
     first = dg.expected_shares("first")
     assert first[1] == pytest.approx(0.30103, abs=1e-5) and first[9] == pytest.approx(0.04576, abs=1e-5)

@@ -59,7 +59,9 @@ def digit_columns(frame: pl.DataFrame, amount: str = "amount", currency: str | N
     """``frame`` with the columns ``first``, ``second``, ``first_two`` and ``last_two`` (null where the
     amount has no such digits: zero, or fewer than 1,000 minor units for the last two)."""
     a = pl.col(amount).cast(DECIMAL).abs()
-    cd = (digits_expr(pl.col(currency)).fill_null(2) if currency and currency in frame.columns else pl.lit(0))
+    # minor-unit digits: the currency's (2 for a code ISO 4217 does not know), none for a row without currency
+    cd = (pl.when(pl.col(currency).is_null()).then(pl.lit(0)).otherwise(digits_expr(pl.col(currency)).fill_null(2))
+          if currency and currency in frame.columns else pl.lit(0))
     whole = a.cast(_I128)  # the integer part; the fraction becomes a whole number of 10^-SCALE
     scaled = frame.select(
         (whole * _pow10(pl.lit(SCALE)) + ((a - whole.cast(DECIMAL)) * 10 ** SCALE).cast(_I128)).alias("__n"),

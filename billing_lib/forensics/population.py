@@ -17,6 +17,7 @@ from decimal import Decimal
 import polars as pl
 
 from billing_lib.core.money import DECIMAL
+from billing_lib.core.periods import parse_period
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import Dataset
 from billing_lib.errors import ParameterError
@@ -87,7 +88,6 @@ def parse_amounts(spec: str) -> tuple[str, str]:
 
 def months_ending(period: str | None, months: int) -> tuple[dt.date, ...]:
     """The ``months`` months ending with ``period`` (first days), or () for every month."""
-    from billing_lib.core.periods import parse_period
     if period is None:
         return ()
     if isinstance(months, bool) or not isinstance(months, int) or months < 1:

@@ -153,12 +153,14 @@ def _cross_check(tested: pl.DataFrame) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")  # benford_py on pandas 3
 def test_benford_py_gives_the_same_counts_and_mad_on_the_sample():
     population = load_population(load_dataset(SAMPLE))
     _cross_check(population.tested(Decimal(10)))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")  # benford_py on pandas 3
 def test_benford_py_gives_the_same_counts_and_mad_on_online_retail(tmp_path):
     if not RETAIL.is_file():
         pytest.skip(f"real data not found at {RETAIL} (shared/realdata is not part of the repository)")

@@ -36,6 +36,7 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     "show_chart": ("billing_lib.workbook.display", "show_chart"),
     "show_list": ("billing_lib.workbook.display", "show_list"),
     "show_note": ("billing_lib.workbook.display", "show_note"),
+    "show_top": ("billing_lib.workbook.display", "show_top"),
     "charts": ("billing_lib.reports.charts", None),
     "publish_summary": ("billing_lib.reports.summary", "publish_summary"),
     # the invoice run
@@ -55,6 +56,8 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     "close_checklist": ("billing_lib.month_end.close_checklist", "close_checklist"),
     "month_end_report": ("billing_lib.month_end.report", None),
     "write_schedules": ("billing_lib.month_end.excel", "write_schedules"),
+    # forensic analytics
+    "forensics": ("billing_lib.forensics", None),
     # errors a workbook or a caller may meet
     "BillingInputError": ("billing_lib.errors", "BillingInputError"),
     "DatasetError": ("billing_lib.errors", "DatasetError"),

@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     # -- billing cases --
     from billing_lib.cases.commands import add_parser as _add_cases_parser
     _add_cases_parser(sub)
+    from billing_lib.forensics.arguments import add_parser as _add_forensics_parser
+    _add_forensics_parser(sub)
     return p
 
 
@@ -208,6 +210,11 @@ def _cases(args) -> int:
     return run(args)
 
 
+def _forensics(args) -> int:
+    from billing_lib.forensics.command import run
+    return run(args)
+
+
 def _schedule(args) -> int:
     from billing_lib.runner.schedule import parse_day, run_scheduled, today_utc
     today = parse_day(args.today) if args.today else today_utc()
@@ -228,6 +235,7 @@ COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "sy
 COMMANDS["send"] = _send
 COMMANDS["cases"] = _cases
 COMMANDS["schedule"] = _schedule
+COMMANDS["forensics"] = _forensics
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,8 +112,10 @@ def placeholder_config(customers: pl.DataFrame, start_date: str, currency: str, 
     plan at 0, one day long): the rating engine expects no charge from them,
     so they add no findings. ``tax_rates`` holds the ``rates`` the source
     states (country -> percent) and rate 0 for the unknown country ZZ; a
-    country without a row has no known rate, so the tax checks do not judge
-    its lines against one.
+    source that states no rates at all (``rates`` None: it shows no tax) gets
+    rate 0 for every customer's country, with ``tax_note`` saying so. A country
+    left without a row has no known rate: ``tax_mismatch`` reports its lines
+    (``tax_rate_missing``) instead of taking 0 %.
     """
     first_customer = customers["customer_id"].sort()[0]
     currencies = sorted(set(customers["currency"].to_list()) | {currency})
@@ -124,7 +126,8 @@ def placeholder_config(customers: pl.DataFrame, start_date: str, currency: str, 
     subs = text_frame([{"subscription_id": PLACEHOLDER_SUBSCRIPTION, "customer_id": first_customer,
                         "plan_id": PLACEHOLDER_PLAN, "quantity": "1", "start_date": start_date,
                         "end_date": start_date}], "subscriptions")
-    known = {PLACEHOLDER_COUNTRY: "0", **(rates or {})}
+    shown_none = {} if rates is not None else {c: "0" for c in customers["country"].drop_nulls().to_list()}
+    known = {PLACEHOLDER_COUNTRY: "0", **shown_none, **(rates or {})}
     taxes = text_frame([{"country": c, "valid_from": "1970-01-01", "rate_pct": r,
                          "note": tax_note if c != PLACEHOLDER_COUNTRY else "unknown country: no tax"}
                         for c, r in sorted(known.items())], "tax_rates", extra=("note",))

@@ -61,3 +61,18 @@ def test_generate_refuses_to_rate_a_customer_whose_country_has_no_rate(tmp_path)
     assert later.returncode == 0, later.stderr  # the US rate is in force from 2024-03-01 on
     lines = pl.read_csv(out / "invoice_lines.csv", infer_schema=False)
     assert sorted(lines["tax_rate_pct"].to_list()) == ["0", "19", "7"]
+
+
+def test_an_investigation_names_the_missing_rate_and_corrects_no_money(tmp_path):
+    from billing_lib.investigation.explain import explanations
+    from billing_lib.investigation.resolution import corrections
+    from billing_lib.investigation.subject import investigate
+    data = write_dataset(tmp_path / "d", customers=CUSTOMERS, subscriptions=SUBSCRIPTIONS, invoices=INVOICES,
+                         invoice_lines=LINES)
+    case = investigate(load_dataset(data), customer_id="C2")
+    told = explanations(case).row(0, named=True)
+    assert "No tax rate of the customer's country is in force" in str(told)
+    assert "tax_rates has no rate of US" in str(told)
+    fix = corrections(case).row(0, named=True)
+    assert fix["document"] == "no money" and "add the rate of the customer's country" in fix["action"], \
+        "nothing is credited or billed on a rate nobody knows"

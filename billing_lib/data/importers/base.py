@@ -19,6 +19,7 @@ import polars as pl
 from billing_lib.core.currency import minor_digits
 from billing_lib.core.output import atomic_outputs
 from billing_lib.data.contract import FILE_SUFFIXES, TABLES
+from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import BillingInputError
 
 REPORT_FILE = "import_report.json"
@@ -68,11 +69,22 @@ def read_source_csv(path: str | Path, what: str) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ImportSourceError(f"{what} source {str(path)!r} is not a file (give the CSV file)")
+    huge = oversized_value(path)
+    if huge is not None:
+        raise ImportSourceError(f"{path}, row {huge.row}" + (f", column {huge.column!r}" if huge.column else "")
+                                + f": {huge.message}")
     try:
         raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=True)
-    except Exception as exc:  # polars raises several kinds for an unreadable CSV
-        raise ImportSourceError(f"{path}: cannot be read as CSV: {str(exc).strip().splitlines()[0]}") from None
-    return raw.rename({c: c.strip().lstrip("\ufeff").strip() for c in raw.columns})
+    except (Exception, pl.exceptions.PanicException) as exc:  # polars raises several kinds for an unreadable CSV
+        reason = str(exc).strip().splitlines()
+        raise ImportSourceError(f"{path}: cannot be read as CSV: {reason[0] if reason else type(exc).__name__}") \
+            from None
+    names = [c.strip().lstrip("\ufeff").strip() for c in raw.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ImportSourceError(f"{path}, row 1: the header names {', '.join(repr(n) for n in twice)} more than "
+                                "once (after blanks are trimmed): each column needs its own name")
+    return raw.rename(dict(zip(raw.columns, names, strict=True)))
 
 
 def cents_to_text(cents: object, currency: str) -> str:

@@ -280,6 +280,7 @@ def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(mont
     write_review(run, decide(run), review)
     approved = pl.read_csv(review / "approved_invoices.csv", infer_schema=False)["invoice_id"].to_list()
     assert approved, "a clean month has drafts to approve"
+    assert not (review / "review_in_progress.json").exists(), "the review finished: its marker is gone"
     done = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(approved)

@@ -166,11 +166,10 @@ def send_invoices(batch: list[InvoiceToSend], transport: Transport, log: Deliver
     if report.settled:
         say(f"{len(report.settled)} attempt(s) of an earlier run stopped midway: "
             + "; ".join(f"{s.invoice_id} {s.outcome}" for s in report.settled))
-    sender_ = _Sender(transport, log, sender, policy, retry_refused, unconfirmed, sleep, say,
-                      _Budget(policy.run_budget))
+    run = _Run(transport, log, sender, policy, retry_refused, unconfirmed, sleep, say, _Budget(policy.run_budget))
     width = len(str(len(batch)))
     for n, item in enumerate(batch, start=1):
-        outcome = sender_.send(item)
+        outcome = run.send(item)
         report.outcomes.append(outcome)
         say(f"[{n:>{width}}/{len(batch)}] {item.invoice_id} -> {outcome.recipient}: {outcome.status}"
             + (f" ({outcome.detail})" if outcome.status in NOT_DELIVERED else ""))
@@ -178,7 +177,9 @@ def send_invoices(batch: list[InvoiceToSend], transport: Transport, log: Deliver
 
 
 @dataclass
-class _Sender:
+class _Run:
+    """One run of :func:`send_invoices`: what it sends with, how it retries, and the waiting it has left."""
+
     transport: Transport
     log: DeliveryLog
     sender: Address

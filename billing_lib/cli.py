@@ -1,7 +1,8 @@
 """The ``billing`` command: validate, verify, synth, run, import, cases (see docs/command-line.md).
 
 Exit codes: 0 done (findings are results, not failures); 2 the input or the
-call is wrong, with one clear message and no traceback; 1 an unexpected fault.
+call is wrong, with one clear message and no traceback; 1 an unexpected fault;
+and for ``billing send`` only, 3: some approved invoices were not delivered.
 """
 from __future__ import annotations
 
@@ -97,8 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "outbox folder as .eml files or delivered over SMTP. The sender comes from "
                                     "BILLING_MAIL_FROM, an SMTP login from BILLING_SMTP_USER and "
                                     "BILLING_SMTP_PASSWORD. A delivery log keeps every invoice from being sent "
-                                    "twice; failed deliveries are tried again on the next run. Exit 0 when every "
-                                    "approved invoice is delivered, 1 when some are not (listed).")
+                                    "twice. A temporary failure (4xx reply, lost connection, server unreachable) "
+                                    "is tried again in the run after a doubling wait, then by the next run; a "
+                                    "permanent one (5xx reply) is not tried again until the address changes or "
+                                    "--retry-refused; an invoice a stopped run may have delivered is held until "
+                                    "--unconfirmed says what happened.",
+                        epilog="exit codes: 0 every approved invoice is delivered (in this run or an earlier one); "
+                               "3 some approved invoices were NOT delivered (each listed; the same command "
+                               "again retries them); 2 wrong call or input, nothing sent; 1 an unexpected "
+                               "fault.")
     sd.add_argument("generated", help="folder written by billing generate")
     sd.add_argument("--data", required=True, help="dataset folder (the customers' names and email addresses)")
     sd_to = sd.add_mutually_exclusive_group(required=True)
@@ -110,8 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     sd_which.add_argument("--approved", metavar="FILE",
                           help="CSV with an invoice_id column (default GENERATED/approved_invoices.csv, or the one "
                                "a pre-billing review wrote beside its drafts folder)")
-    sd_which.add_argument("--all", action="store_true", dest="send_all", help="send every generated invoice")
+    sd_which.add_argument("--all", action="store_true", dest="send_all",
+                          help="send every generated invoice (refused for the drafts of a pre-billing review that "
+                               "was no-go or never finished: name its list with --approved instead)")
     sd.add_argument("--log", metavar="FILE", help="delivery log, SQLite (default GENERATED/delivery_log.sqlite)")
+    sd.add_argument("--attempts", type=int, default=3, metavar="N",
+                    help="tries of a message in this run when it fails for now (default 3; 1: no retry in the run)")
+    sd.add_argument("--retry-delay", type=float, default=2.0, dest="retry_delay", metavar="SECONDS",
+                    help="wait before the second try, doubled for each further one, in this run and across runs "
+                         "(default 2; 0: no waits, a deferred invoice is tried again at once)")
+    sd.add_argument("--retry-refused", action="store_true", dest="retry_refused",
+                    help="try again invoices the server refused for good (5xx) though their address is unchanged")
+    sd.add_argument("--unconfirmed", choices=("hold", "resend", "sent"), default="hold",
+                    help="invoices a stopped run may have delivered: hold them (default), resend them (same "
+                         "Message-ID), or record them as sent (you checked the server's log)")
     # -- billing cases --
     from billing_lib.cases.commands import add_parser as _add_cases_parser
     _add_cases_parser(sub)

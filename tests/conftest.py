@@ -2,7 +2,8 @@
 
 - ``helpers``: tiny datasets written as CSV text inside a test (``write_dataset``, ``table``, the table headers);
 - ``workbook_data``: the small month with planted mistakes that the workbook and monthly-run tests share;
-- ``smtp_server``: a real SMTP server on loopback, for ``billing send``;
+- ``smtp_server``: a real SMTP server on loopback, for ``billing send``, with failures to inject;
+- ``send_month``: a generated month to send and the ``billing send`` calls the sending tests share;
 - ``lab_client``: a real JupyterLab server and a kernel over its websocket.
 
 A test imports them at its top, one way only: ``from helpers import write_dataset``. This file puts the tests

@@ -223,6 +223,7 @@ def test_two_processes_updating_at_once_lose_nothing(log):
         assert log.history(f"EX-{who}").height == 1 + n
         assert log.get(f"EX-{who}")["note"] == f"{who}-{n - 1}"
     assert log.get("EX-SHARED")["note"] in {f"ana-{n - 1}", f"bo-{n - 1}"}
+    assert log.verify_log().rows == 3 + 4 * n, "concurrent writers chain their rows one after another"
 
 
 def _init_and_record(path: str, who: str, barrier, results) -> None:

@@ -2,11 +2,9 @@
 each invoice once, failures kept in the delivery log and delivered on a later run."""
 from __future__ import annotations
 
-import csv
 import io
 import os
 import shutil
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -17,73 +15,17 @@ import polars as pl
 import pytest
 import trustme
 from pypdf import PdfReader
-from smtp_server import Inbox, free_port, smtp_server
+from send_month import HOSTILE_NAME, SENDER, billing, emails, fresh, invoices, log_rows, make_month, send_smtp
+from smtp_server import Inbox, smtp_server
 
 from billing_lib.core.currency import customer_locale, format_money_local
-from billing_lib.core.periods import parse_period
 from billing_lib.data.loading import load_dataset
-from billing_lib.invoicing.generate import generate_period, write_generated
-from billing_lib.synth import synthesize
-
-SENDER = "Billing Team <billing@vendor.example>"
-HOSTILE_NAME = 'Evil "Corp", <b>bold</b>\r\nBcc: victim@attacker.example'
-
-
-def billing(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-    return subprocess.run([sys.executable, "-m", "billing_lib", *args], capture_output=True, text=True,
-                          env={**clean, "BILLING_MAIL_FROM": SENDER, **env})
-
-
-def make_month(root: Path, edit: dict[str, dict[str, str]] | None = None) -> tuple[Path, Path]:
-    """A synthetic dataset (customers edited per ``edit``) and its generated March 2024 invoices."""
-    data = root / "data"
-    synthesize(data, seed=5, customers=12, months=2, anomaly_rate=0)
-    if edit:
-        customers = pl.read_csv(data / "customers.csv", infer_schema=False)
-        for cid, values in edit.items():
-            customers = customers.with_columns(
-                pl.when(pl.col("customer_id") == cid).then(pl.lit(v)).otherwise(pl.col(k)).alias(k)
-                for k, v in values.items())
-        customers.write_csv(data / "customers.csv")
-    ds = load_dataset(data)
-    write_generated(generate_period(ds, parse_period("2024-03")), ds, root / "gen")
-    return data, root / "gen"
-
-
-def invoices(gen: Path) -> list[dict[str, str]]:
-    with (gen / "invoices.csv").open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def emails(data: Path) -> dict[str, str]:
-    customers = pl.read_csv(data / "customers.csv", infer_schema=False)
-    return dict(zip(customers["customer_id"], customers["email"].fill_null(""), strict=True))
-
-
-def log_rows(gen: Path) -> list[dict]:
-    with sqlite3.connect(gen / "delivery_log.sqlite") as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM deliveries ORDER BY attempt_id")]
-
-
-def send_smtp(data: Path, gen: Path, port: int, *extra: str, **env: str) -> subprocess.CompletedProcess:
-    return billing("send", str(gen), "--data", str(data), "--smtp-host", "127.0.0.1", "--smtp-port", str(port),
-                   "--all", *extra, **env)
 
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory) -> tuple[Path, Path]:
     """One generated month, shared: tests that send copy it first (see ``fresh``)."""
     return make_month(tmp_path_factory.mktemp("month"))
-
-
-def fresh(month: tuple[Path, Path], root: Path) -> tuple[Path, Path]:
-    """A copy of the shared month with no delivery log yet."""
-    data, gen = root / "data", root / "gen"
-    shutil.copytree(month[0], data)
-    shutil.copytree(month[1], gen)
-    return data, gen
 
 
 def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
@@ -129,35 +71,6 @@ def test_a_month_is_delivered_over_smtp_once(tmp_path, month):
     assert all(r["message_id"].startswith(f"<{r['invoice_id']}.") and r["finished_at"] for r in rows)
 
 
-def test_refused_and_unreachable_deliveries_are_retried_on_the_next_run(tmp_path, month):
-    data, gen = fresh(month, tmp_path)
-    rows = invoices(gen)
-    address = emails(data)
-    refused = {address[rows[0]["customer_id"]]: "550 5.1.1 mailbox unavailable",
-               address[rows[1]["customer_id"]]: "451 4.3.0 try again later"}
-    down = send_smtp(data, gen, free_port())  # nothing listens: every delivery fails, none is lost
-    assert down.returncode == 1
-    assert f"{len(rows)} NOT delivered" in down.stdout and "cannot connect to 127.0.0.1" in down.stdout
-    assert "NOT delivered" in down.stderr and "run the same command again" in down.stderr
-    inbox = Inbox(refuse=refused)
-    with smtp_server(inbox) as port:
-        partly = send_smtp(data, gen, port)
-    assert partly.returncode == 1, partly.stderr
-    assert "2 NOT delivered" in partly.stdout
-    assert "550 5.1.1 mailbox unavailable" in partly.stdout and "451 4.3.0 try again later" in partly.stdout
-    assert sorted(inbox.refused) == sorted(refused)
-    assert len(inbox.received) == len(rows) - 2
-    retry = Inbox()
-    with smtp_server(retry) as port:
-        again = send_smtp(data, gen, port)
-        done = send_smtp(data, gen, port)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert sorted(r for got in retry.received for r in got.rcpt_tos) == sorted(refused)
-    assert done.returncode == 0 and len(retry.received) == 2
-    outcomes = pl.DataFrame(log_rows(gen)).group_by("outcome").len().sort("outcome")
-    assert dict(outcomes.iter_rows()) == {"failed": len(rows) + 2, "sent": len(rows)}
-
-
 def test_starttls_with_login_from_the_environment(tmp_path, month):
     data, gen = fresh(month, tmp_path)
     ca = trustme.CA()
@@ -171,8 +84,8 @@ def test_starttls_with_login_from_the_environment(tmp_path, month):
         untrusted = send_smtp(data, gen, port, "--starttls", **login)
         plain = send_smtp(data, gen, port, **login)  # no --starttls: a loopback login is allowed, the server refuses
         sent = send_smtp(data, gen, port, "--starttls", SSL_CERT_FILE=str(ca_file), **login)
-    assert untrusted.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout
-    assert plain.returncode == 1
+    assert untrusted.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout
+    assert plain.returncode == 3
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert len(inbox.received) == len(invoices(gen))
     assert all(got.tls and got.login == "billing" for got in inbox.received)
@@ -216,8 +129,8 @@ def test_invalid_addresses_are_reported_and_sent_once_fixed(tmp_path, month):
     inbox = Inbox()
     with smtp_server(inbox) as port:
         done = send_smtp(data, gen, port)
-        assert done.returncode == 1
-        assert "2 NOT delivered" in done.stdout
+        assert done.returncode == 3
+        assert "2 NOT delivered, without a valid address" in done.stdout
         assert "'billing at example.com' is not a valid email address" in done.stdout
         assert "the customer has no email address" in done.stdout
         assert len(inbox.received) == len(invoices(gen)) - 2
@@ -340,8 +253,8 @@ def test_a_pdf_removed_after_loading_is_a_failed_delivery_retried_next_run(tmp_p
         report = send_invoices(batch, Outbox(tmp_path / "out"), log, sender)
     (failed,) = report.with_status("failed")
     assert failed.invoice_id == batch[1].invoice_id and f"the PDF {gone} cannot be read" in failed.detail
-    assert report.exit_code == 1 and len(report.with_status("sent")) == len(batch) - 1
-    assert f"{batch[1].invoice_id} " in report.summary() and "tried again on the next run" in report.summary()
+    assert report.exit_code == 3 and len(report.with_status("sent")) == len(batch) - 1
+    assert f"{batch[1].invoice_id} " in report.summary() and "tried again by the next run" in report.summary()
     gone.write_bytes(kept)
     with open_log(gen / "delivery_log.sqlite") as log:
         again = send_invoices(load_batch(gen, data, send_all=True), Outbox(tmp_path / "out"), log, sender)
@@ -367,6 +280,7 @@ def test_the_drafts_of_a_pre_billing_review_are_sent_from_its_approved_list(mont
     write_review(run, decide(run), review)
     approved = pl.read_csv(review / "approved_invoices.csv", infer_schema=False)["invoice_id"].to_list()
     assert approved, "a clean month has drafts to approve"
+    assert not (review / "review_in_progress.json").exists(), "the review finished: its marker is gone"
     done = billing("send", str(review / "drafts"), "--data", str(data), "--outbox", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(approved)
@@ -397,16 +311,20 @@ def test_an_approval_of_other_drafts_is_refused(month, tmp_path):
     assert not (review / "approved_invoices.csv").exists() and not (review / "review.json").exists()
     drafts = str(review / "drafts")
     refused = billing("send", drafts, "--data", str(data), "--outbox", str(out))
-    assert refused.returncode == 2 and "approved_invoices.csv does not exist" in refused.stderr
+    assert refused.returncode == 2 and f"the pre-billing review of {drafts} never finished" in refused.stderr
+    refused_all = billing("send", drafts, "--data", str(data), "--outbox", str(out), "--all")
+    assert refused_all.returncode == 2 and "never finished" in refused_all.stderr, "--all does not skip the review"
     # March's list given explicitly: its period is not the drafts'
     explicit = billing("send", drafts, "--data", str(data), "--outbox", str(out), "--approved",
                        str(saved / "approved_invoices.csv"))
     assert explicit.returncode == 2 and "Traceback" not in explicit.stderr
     assert (f"{saved / 'approved_invoices.csv'}, row 2, column 'period': {march.drafts.headers.sort('number')[0, 'invoice_id']}"
             " was approved for 2024-03 but the draft bills 2024-04") in explicit.stderr
-    # March's list and review put back beside April's drafts (e.g. by an older version of the workbook)
+    # March's list and review put back beside April's drafts (e.g. by an older version of the workbook, which
+    # left no review_in_progress.json either)
     for name in ("approved_invoices.csv", "review.json"):
         shutil.copy(saved / name, review / name)
+    (review / "review_in_progress.json").unlink()
     stale = billing("send", drafts, "--data", str(data), "--outbox", str(out))
     assert stale.returncode == 2 and "the review is of 2024-03, but the approved drafts bill 2024-04" in stale.stderr
     # a list of ids only, as a review's own list: it cannot be checked against the drafts

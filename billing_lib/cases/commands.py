@@ -1,4 +1,4 @@
-"""``billing cases init|list|show|update``: the case log from the command line."""
+"""``billing cases init|list|show|update|verify-log``: the case log from the command line."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--expect-status", choices=STATUSES, dest="expect_status",
                     help="change nothing (exit 2) unless the case still has this status, e.g. the one you saw "
                          "with `billing cases show`: another analyst's change is not overwritten")
+    vl = verbs.add_parser("verify-log", parents=[common], help="check that the history was not edited",
+                          description="Check the hash chain of the case history: every history row carries the "
+                                      "hash of the row before it, so a row edited, deleted, inserted or reordered "
+                                      "by hand is found and named (exit 2). Prints the chain's head: note it down "
+                                      "and pass it with --head later to detect a rewrite of the whole chain.")
+    vl.add_argument("--head", metavar="HASH", help="a head printed by an earlier verify-log; it must still be "
+                                                   "a row of the chain")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'created' if created else 'kept the existing'} case log {log.path}")
         return 0
     log = open_case_log(args.cases)
+    if args.verb == "verify-log":
+        found = log.verify_log(args.head)
+        print(f"case log {log.path}: {found.rows} history rows, hash chain intact"
+              + (f", the head {args.head.strip()} is in it" if args.head else ""))
+        for event in log.log_events():
+            print(f"  {event['at']} {event['event']} by {event['author']}: {event['detail']}")
+        print(f"head: {found.head}")
+        return 0
     if args.verb == "list":
         cases = log.cases(args.status, args.customer)
         if cases.is_empty():

@@ -3,7 +3,10 @@
 One row per finding (``cases``, keyed by the stable ``exception_id`` of
 ``billing verify``) holds its current status, resolution, amount, note, author
 and time; ``history`` keeps every change as a new row and cannot be updated or
-deleted (triggers refuse it). The file runs in WAL mode with a busy timeout,
+deleted (triggers refuse it), and each row carries the hash of the one before
+(:mod:`billing_lib.cases.chain`), so an edit made around the triggers is found by
+:meth:`CaseLog.verify_log`. A log of an older schema is migrated once when opened
+(:data:`MIGRATIONS`), and says so. The file runs in WAL mode with a busy timeout,
 and every change is one ``BEGIN IMMEDIATE`` transaction, so two processes
 updating cases at the same time wait for each other instead of losing work.
 
@@ -20,9 +23,10 @@ import getpass
 import os
 import re
 import sqlite3
+import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -31,6 +35,7 @@ from pathlib import Path
 import polars as pl
 from platformdirs import user_data_path
 
+from billing_lib.cases import chain
 from billing_lib.core.currency import is_currency, minor_digits
 from billing_lib.core.money import SCALE
 from billing_lib.errors import BillingInputError
@@ -38,7 +43,7 @@ from billing_lib.errors import BillingInputError
 STATUSES = ("open", "investigating", "resolved", "accepted")
 ENV_VAR = "BILLING_CASE_LOG"
 APPLICATION_ID = 0x42494C4C  # "BILL": marks the file as a billing-workbooks case log
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the history is a hash chain (cases.chain); a version 1 log is migrated once
 BUSY_TIMEOUT_MS = 60_000
 CASE_COLUMNS = ["exception_id", "check_name", "severity", "customer_id", "invoice_id", "line_no", "subscription_id",
                 "payment_id", "period", "currency", "at_stake", "message", "status", "resolution", "amount", "note",
@@ -48,6 +53,12 @@ HISTORY_COLUMNS = ["seq", "exception_id", "at", "author", "event", "previous_sta
 FINDING_FIELDS = ["check", "severity", "customer_id", "invoice_id", "line_no", "subscription_id", "payment_id",
                   "period", "currency", "at_stake", "message"]
 
+_UPDATE_TRIGGER = """CREATE TRIGGER history_is_append_only_update BEFORE UPDATE ON history
+    BEGIN SELECT RAISE(ABORT, 'the case history is append-only'); END;"""
+_LOG_EVENTS = """CREATE TABLE log_events (          -- what happened to the log itself (migrations)
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, author TEXT NOT NULL, event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);"""
 _SCHEMA = f"""
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
@@ -66,11 +77,12 @@ CREATE TABLE history (
     exception_id TEXT NOT NULL REFERENCES cases(exception_id),
     at TEXT NOT NULL, author TEXT NOT NULL,
     event TEXT NOT NULL,                 -- recorded, update, cleared, regression
-    previous_status TEXT, status TEXT NOT NULL, resolution TEXT, amount TEXT, note TEXT
+    previous_status TEXT, status TEXT NOT NULL, resolution TEXT, amount TEXT, note TEXT,
+    prev_hash TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL DEFAULT ''   -- the chain (cases.chain)
 );
 CREATE INDEX history_by_case ON history(exception_id, seq);
-CREATE TRIGGER history_is_append_only_update BEFORE UPDATE ON history
-    BEGIN SELECT RAISE(ABORT, 'the case history is append-only'); END;
+{_LOG_EVENTS}
+{_UPDATE_TRIGGER}
 CREATE TRIGGER history_is_append_only_delete BEFORE DELETE ON history
     BEGIN SELECT RAISE(ABORT, 'the case history is append-only'); END;
 CREATE TRIGGER cases_are_kept BEFORE DELETE ON cases
@@ -189,6 +201,46 @@ class CaseLog:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+    # -- the log itself --------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Bring a log of an older schema to :data:`SCHEMA_VERSION`, each step once (in one transaction,
+        whatever other processes do meanwhile); return what was done, one sentence per step."""
+        with self._connect() as con:
+            if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return []
+        done = []
+        while True:
+            with self._transaction() as con:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                if version == SCHEMA_VERSION:
+                    return done
+                step = MIGRATIONS.get(version)
+                if step is None:
+                    raise CaseLogError(f"case log {str(self.path)!r} has schema version {version}, which this "
+                                       f"version of billing-workbooks cannot migrate to {SCHEMA_VERSION}")
+                done.append(f"case log {self.path}: " + step(con))
+
+    def verify_log(self, known_head: str | None = None) -> chain.ChainCheck:
+        """Check the history's hash chain (see :mod:`billing_lib.cases.chain`); CaseLogError naming every
+        broken row when it is not intact, else the rows checked and the chain's head. ``known_head``: a head
+        printed by an earlier check, which must still be a row of the chain (else the chain was rewritten)."""
+        with self._connect() as con:
+            found = chain.chain_problems(con, known_head)
+        if found.problems:
+            lines = [f"  - {p}" for p in found.problems[:50]]
+            if len(found.problems) > 50:
+                lines.append(f"  ... and {len(found.problems) - 50} more")
+            raise CaseLogError("\n".join([f"case log {self.path}: the history was tampered with "
+                                           f"({len(found.problems)} problem{'s' * (len(found.problems) != 1)} in "
+                                           f"{found.rows} rows):", *lines,
+                                           "Restore the log from a backup and compare the rows named."]))
+        return found
+
+    def log_events(self) -> list[dict]:
+        """What happened to the log itself (migrations), oldest first."""
+        with self._connect() as con:
+            return [dict(r) for r in con.execute("SELECT at, author, event, detail FROM log_events ORDER BY id")]
 
     # -- reading -----------------------------------------------------------------------------------------
     def cases(self, status: str | None = None, customer_id: str | None = None) -> pl.DataFrame:
@@ -324,6 +376,26 @@ class CaseLog:
         return standing
 
 
+def _add_hash_chain(con: sqlite3.Connection) -> str:
+    """Version 1 to 2: chain the existing history rows (cases.chain) and record that it was done."""
+    con.execute("ALTER TABLE history ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''")
+    con.execute("ALTER TABLE history ADD COLUMN hash TEXT NOT NULL DEFAULT ''")
+    con.execute("DROP TRIGGER history_is_append_only_update")
+    rows, head = chain.rechain(con)
+    con.execute(_UPDATE_TRIGGER)
+    con.execute(_LOG_EVENTS)
+    detail = (f"hash chain added over the {rows} history rows written before (schema 1 to 2); rows 1 to {rows} "
+              f"are vouched for from now on, not before; head {head}")
+    con.execute("INSERT INTO log_events (at, author, event, detail) VALUES (?, ?, 'migrated', ?)",
+                (utc_now(), default_author(), detail))
+    con.execute("PRAGMA user_version = 2")
+    return f"migrated to schema 2: {detail}"
+
+
+# schema version -> the step that brings a log of that version to the next one
+MIGRATIONS = {1: _add_hash_chain}
+
+
 def _cell(value):
     if value is None or isinstance(value, (str, int)):
         return value
@@ -334,10 +406,9 @@ def _cell(value):
 
 def _log(con: sqlite3.Connection, eid: str, at: str, author: str, event: str, previous: str | None,
          new: dict) -> None:
-    con.execute("INSERT INTO history (exception_id, at, author, event, previous_status, status, resolution, "
-                "amount, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (eid, at, author, event, previous, new["status"], new.get("resolution"), new.get("amount"),
-                 new.get("note")))
+    chain.append(con, {"exception_id": eid, "at": at, "author": author, "event": event, "previous_status": previous,
+                       "status": new["status"], "resolution": new.get("resolution"), "amount": new.get("amount"),
+                       "note": new.get("note")})
 
 
 def _frame(rows: list[tuple], columns: list[str]) -> pl.DataFrame:
@@ -360,15 +431,17 @@ def _check_file(path: Path) -> None:
         raise CaseLogError(f"{str(path)!r} is an SQLite file but not a billing case log; it was left untouched. "
                            f"Pass the case log with --cases (or {ENV_VAR}), or create one with "
                            f"`billing cases init --cases NEW_PATH`.")
-    if version != SCHEMA_VERSION:
-        raise CaseLogError(f"case log {str(path)!r} has schema version {version}; this version of billing-workbooks "
-                           f"reads version {SCHEMA_VERSION}")
     if check != "ok":
         raise _damaged(path, Exception(f"integrity check: {check}"))
+    if version not in MIGRATIONS and version != SCHEMA_VERSION:
+        raise CaseLogError(f"case log {str(path)!r} has schema version {version}; this version of billing-workbooks "
+                           f"reads versions {', '.join(map(str, [*MIGRATIONS, SCHEMA_VERSION]))}")
 
 
-def open_case_log(path: str | Path | None = None) -> CaseLog:
-    """The case log at ``path`` (default :func:`default_case_log_path`); CaseLogError if missing or damaged."""
+def open_case_log(path: str | Path | None = None, say: Callable[[str], None] | None = None) -> CaseLog:
+    """The case log at ``path`` (default :func:`default_case_log_path`); CaseLogError if missing or damaged.
+
+    A log of an older schema is migrated once, in one transaction, and ``say`` (default: stderr) is told so."""
     path = Path(path).expanduser() if path is not None else default_case_log_path()
     if not path.exists():
         raise CaseLogError(f"case log {str(path)!r} does not exist; create it with `billing cases init --cases "
@@ -376,7 +449,14 @@ def open_case_log(path: str | Path | None = None) -> CaseLog:
     if not path.is_file():
         raise CaseLogError(f"case log {str(path)!r} is not a file")
     _check_file(path)
-    return CaseLog(path)
+    log = CaseLog(path)
+    for note in log.migrate():
+        (say or _to_stderr)(note)
+    return log
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def create_case_log(path: str | Path | None = None) -> tuple[CaseLog, bool]:

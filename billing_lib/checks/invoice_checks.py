@@ -181,8 +181,8 @@ def discount_mismatch(ctx: CheckContext) -> pl.LazyFrame:
 
 @check("tax_mismatch")
 def tax_mismatch(ctx: CheckContext) -> pl.LazyFrame:
-    """A tax rate other than the one in force for the customer's country on the issue date, or tax on an
-    exempt customer."""
+    """A tax rate other than the one in force for the customer's country on the issue date, tax on an
+    exempt customer, or (detail ``tax_rate_missing``) a line of a country with no rate in force at all."""
     customers = ctx.ds.frame("customers").select("customer_id", "country", "tax_exempt")
     lines = ctx.lines.lazy().join(customers, on="customer_id", how="inner")
     lines = tax_rate_in_force(ctx.ds, lines.rename({"tax_rate_pct": "line_rate"}))
@@ -192,11 +192,20 @@ def tax_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     why = pl.when(pl.col("tax_exempt")).then(pl.format("customer {} is tax exempt", pl.col("customer_id"))) \
         .otherwise(pl.format("the rate in force in {} on {} is {}%", pl.col("country"),
                              pl.col("issue_date").dt.strftime("%Y-%m-%d"), number_text(pl.col("tax_rate_pct"))))
-    return findings(
+    wrong = findings(
         bad, **_line_keys(), detail=pl.lit("tax_rate_pct"), expected=number_text(pl.col("tax_rate_pct")),
         actual=number_text(pl.col("line_rate")), difference=number_text(pl.col("line_rate") - pl.col("tax_rate_pct")),
         at_stake=_abs(pl.col("tax_amount") - due),
         message=pl.format("{} charges tax at {}%, but {}.", _line_ref(), number_text(pl.col("line_rate")), why))
+    # no rate of the country in force: the tax due is unknown (never taken as 0 %), so no money at stake is named
+    unknown = findings(
+        lines.filter(~pl.col("tax_rate_known")), **_line_keys(), detail=pl.lit("tax_rate_missing"),
+        actual=number_text(pl.col("line_rate")),
+        message=pl.format("{} charges tax at {}%, but tax_rates has no rate of {} in force on {}: the tax due "
+                          "cannot be told. Add the country's rate to tax_rates.", _line_ref(),
+                          number_text(pl.col("line_rate")), pl.col("country"),
+                          pl.col("issue_date").dt.strftime("%Y-%m-%d")))
+    return pl.concat([wrong, unknown])
 
 
 @check("unbilled_charge")

@@ -21,6 +21,7 @@ from billing_lib.data.contract import FILE_SUFFIXES, TABLES, ZERO_WHEN_EMPTY, Co
 from billing_lib.data.dataset import ROW, Dataset
 from billing_lib.data.semantics import reference_problems
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number
+from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import DatasetError, ParameterError, Problem
 
 _DECIMAL_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -225,10 +226,14 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
                                         f"required table {spec.name!r} is missing (looked for "
                                         + ", ".join(f"{spec.name}{s}" for s in FILE_SUFFIXES) + ")"))
             continue
+        huge = oversized_value(path) if path.suffix == ".csv" else None
+        if huge is not None:  # read no further: parsing it would take many times its size in memory
+            problems.append(Problem(str(path), huge.row, huge.column, huge.message))
+            continue
         try:
             raw = read_raw(path)
-        except Exception as exc:  # a file polars cannot parse at all
-            problems.append(not_utf8_problem(path) or _unreadable(path, exc))
+        except (Exception, pl.exceptions.PanicException) as exc:  # a file polars cannot parse at all (a damaged
+            problems.append(not_utf8_problem(path) or _unreadable(path, exc))  # Parquet file can make it panic)
             continue
         if path.suffix == ".csv" and _has_replacement_char(raw):  # read lossily: the file may not be UTF-8
             wrong_encoding = not_utf8_problem(path)

@@ -102,6 +102,10 @@ def _explain(f: dict, c: _Context) -> tuple[str, str, str]:
         if c.exempt.get(f["customer_id"]):
             return ("Tax was charged although the customer is tax exempt.", "tax setup",
                     "the customer's exemption is not recorded in the billing system")
+        if f["expected"] is None:  # tax_rate_missing
+            return ("No tax rate of the customer's country is in force on the issue date, so the tax due cannot "
+                    "be told.", "tax setup", f"tax_rates has no rate of {c.country.get(f['customer_id'])} for "
+                                             f"that day; the line charges {f['actual']}%")
         used = _d(f["actual"])
         rates = c.rates.get(c.country.get(f["customer_id"]), [])
         newer = [r for r in rates if r["valid_from"] and _d(r["rate_pct"]) == _d(f["expected"])]

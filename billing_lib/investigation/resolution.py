@@ -294,7 +294,11 @@ def _correct(f: dict, b: _Books, customer_currency: str | None, leaders: dict[tu
         return [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], None, f["period"], f["currency"],
                      "no money", action=f"corrected with {leaders[key]} (same line)")]
     rows: list[_Row]
-    if check in LINE_CHECKS and line is not None:
+    if check == "tax_mismatch" and f["expected"] is None:  # tax_rate_missing: what is due is unknown
+        rows = [_Row(f["exception_id"], check, f["customer_id"], f["invoice_id"], None, f["period"], f["currency"],
+                     "no money", action="add the rate of the customer's country in force on the issue date to "
+                                        "tax_rates and verify again: the correction follows from that rate")]
+    elif check in LINE_CHECKS and line is not None:
         rows = [_line_rebill(f, b, line)]
     elif check == "duplicate_charge" and line is not None:
         rows = [_line_credit(f, line, b, "the same service days are already billed")]

@@ -23,7 +23,7 @@ from billing_lib.core.periods import period_name
 from billing_lib.data.dataset import Dataset
 from billing_lib.data.table_text import invoices_text, lines_text
 from billing_lib.engine.rating import expected_charges
-from billing_lib.errors import ParameterError
+from billing_lib.errors import DatasetError, ParameterError, Problem
 from billing_lib.invoicing.assemble import build_invoices, header_sums
 from billing_lib.invoicing.documents import InvoiceDocument, render_html
 from billing_lib.invoicing.documents import invoice_documents as documents_of
@@ -65,8 +65,12 @@ def current_numbering(ds: Dataset) -> Numbering:
 
 
 def generate_period(ds: Dataset, period: dt.date) -> GeneratedInvoices:
-    """Rate ``period`` and turn every non-zero charge into invoice lines, one invoice per customer."""
+    """Rate ``period`` and turn every non-zero charge into invoice lines, one invoice per customer.
+
+    A charge of a customer whose country has no tax rate in force on the issue date is not rated at 0 %:
+    DatasetError naming each such customer and country, nothing generated."""
     charges = expected_charges(ds, [period]).filter(pl.col("amount") != 0).collect()
+    refuse_unknown_tax(ds, charges)
     invoices = build_invoices(charges, None)
     numbering = current_numbering(ds)
     headers = header_sums(invoices.lines, invoices.headers).with_columns(
@@ -76,6 +80,26 @@ def generate_period(ds: Dataset, period: dt.date) -> GeneratedInvoices:
     lines = invoices.lines.join(
         headers.select("inv", "number", "invoice_id", pl.col("currency").alias("invoice_currency")), on="inv")
     return GeneratedInvoices(period, headers, lines)
+
+
+def refuse_unknown_tax(ds: Dataset, charges: pl.DataFrame) -> None:
+    """DatasetError when a charge's customer (not tax exempt) has no rate of its country in force on the
+    issue date: one problem per customer and country, pointing at the tax_rates file."""
+    unknown = charges.filter(~pl.col("tax_rate_known"))
+    if unknown.is_empty():
+        return
+    customers = ds.frame("customers").select("customer_id", "country", "name").collect()
+    unknown = (unknown.join(customers, on="customer_id", how="left")
+               .group_by("customer_id", "name", "country", "issue_date").len()
+               .sort("customer_id", "country", "issue_date"))
+    where = str(ds.files.get("tax_rates", ds.folder / "tax_rates.csv"))
+    raise DatasetError(str(ds.folder), [
+        Problem(where, None, "country",
+                f"no tax rate of {r['country']} is in force on {r['issue_date']:%Y-%m-%d}, so the "
+                f"{r['len']} charge(s) of customer {r['customer_id']} ({r['name'] or 'no name'}) "
+                f"cannot be rated: add the rate of {r['country']} (rate_pct 0 where no tax is due), or mark the "
+                "customer tax_exempt; nothing was generated")
+        for r in unknown.iter_rows(named=True)])
 
 
 def invoice_documents(gen: GeneratedInvoices, ds: Dataset) -> dict[str, InvoiceDocument]:

@@ -47,6 +47,7 @@ from billing_lib.invoicing.delivery.approval import (
     FINDINGS_FILE,
     REVIEW_FILE,
     clear_review,
+    finish_review,
     folder_hashes,
 )
 from billing_lib.invoicing.generate import GeneratedInvoices, generate_period, write_generated
@@ -457,4 +458,5 @@ def write_review(run: InvoiceRun, decision: Decision, output_dir: str | Path) ->
         (stage / REVIEW_FILE).write_text(json.dumps(review, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
         neutralize_formulas(findings).write_csv(stage / FINDINGS_FILE, line_terminator="\n")
+    finish_review(out)
     return [out / APPROVED_FILE, out / REVIEW_FILE, out / FINDINGS_FILE]

@@ -19,6 +19,7 @@ import polars as pl
 from billing_lib.core.currency import minor_digits
 from billing_lib.core.output import atomic_outputs
 from billing_lib.data.contract import FILE_SUFFIXES, TABLES
+from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import BillingInputError
 
 REPORT_FILE = "import_report.json"
@@ -68,11 +69,22 @@ def read_source_csv(path: str | Path, what: str) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ImportSourceError(f"{what} source {str(path)!r} is not a file (give the CSV file)")
+    huge = oversized_value(path)
+    if huge is not None:
+        raise ImportSourceError(f"{path}, row {huge.row}" + (f", column {huge.column!r}" if huge.column else "")
+                                + f": {huge.message}")
     try:
         raw = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=True)
-    except Exception as exc:  # polars raises several kinds for an unreadable CSV
-        raise ImportSourceError(f"{path}: cannot be read as CSV: {str(exc).strip().splitlines()[0]}") from None
-    return raw.rename({c: c.strip().lstrip("\ufeff").strip() for c in raw.columns})
+    except (Exception, pl.exceptions.PanicException) as exc:  # polars raises several kinds for an unreadable CSV
+        reason = str(exc).strip().splitlines()
+        raise ImportSourceError(f"{path}: cannot be read as CSV: {reason[0] if reason else type(exc).__name__}") \
+            from None
+    names = [c.strip().lstrip("\ufeff").strip() for c in raw.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ImportSourceError(f"{path}, row 1: the header names {', '.join(repr(n) for n in twice)} more than "
+                                "once (after blanks are trimmed): each column needs its own name")
+    return raw.rename(dict(zip(raw.columns, names, strict=True)))
 
 
 def cents_to_text(cents: object, currency: str) -> str:
@@ -112,8 +124,10 @@ def placeholder_config(customers: pl.DataFrame, start_date: str, currency: str, 
     plan at 0, one day long): the rating engine expects no charge from them,
     so they add no findings. ``tax_rates`` holds the ``rates`` the source
     states (country -> percent) and rate 0 for the unknown country ZZ; a
-    country without a row has no known rate, so the tax checks do not judge
-    its lines against one.
+    source that states no rates at all (``rates`` None: it shows no tax) gets
+    rate 0 for every customer's country, with ``tax_note`` saying so. A country
+    left without a row has no known rate: ``tax_mismatch`` reports its lines
+    (``tax_rate_missing``) instead of taking 0 %.
     """
     first_customer = customers["customer_id"].sort()[0]
     currencies = sorted(set(customers["currency"].to_list()) | {currency})
@@ -124,7 +138,8 @@ def placeholder_config(customers: pl.DataFrame, start_date: str, currency: str, 
     subs = text_frame([{"subscription_id": PLACEHOLDER_SUBSCRIPTION, "customer_id": first_customer,
                         "plan_id": PLACEHOLDER_PLAN, "quantity": "1", "start_date": start_date,
                         "end_date": start_date}], "subscriptions")
-    known = {PLACEHOLDER_COUNTRY: "0", **(rates or {})}
+    shown_none = {} if rates is not None else {c: "0" for c in customers["country"].drop_nulls().to_list()}
+    known = {PLACEHOLDER_COUNTRY: "0", **shown_none, **(rates or {})}
     taxes = text_frame([{"country": c, "valid_from": "1970-01-01", "rate_pct": r,
                          "note": tax_note if c != PLACEHOLDER_COUNTRY else "unknown country: no tax"}
                         for c, r in sorted(known.items())], "tax_rates", extra=("note",))

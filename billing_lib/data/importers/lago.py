@@ -59,6 +59,9 @@ class _Skip(Exception):
     """A source record that cannot be mapped; the message is the reason counted in the report."""
 
 
+MAX_JSON_BYTES = 64 << 20  # a Lago API page (100 documents at most) is far smaller
+
+
 def read_lago_documents(src: str | Path) -> list[tuple[str, str, dict]]:
     """Every Lago record in a JSON file or a folder of them, as (file name, kind, record), files in name order.
 
@@ -74,12 +77,17 @@ def read_lago_documents(src: str | Path) -> list[tuple[str, str, dict]]:
         raise ImportSourceError(f"Lago source {str(src)!r} does not exist (give a JSON file or a folder of them)")
     records: list[tuple[str, str, dict]] = []
     for path in files:
+        if path.stat().st_size > MAX_JSON_BYTES:  # json.loads holds many times a file's size in memory
+            raise ImportSourceError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_JSON_BYTES:,} of a "
+                                    "Lago API response page: save the export one page a file")
         try:
             doc = json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
         except (OSError, UnicodeDecodeError) as exc:
             raise ImportSourceError(f"{path}: cannot be read: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ImportSourceError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise ImportSourceError(f"{path}: JSON nested too deeply to be a Lago API response") from None
         if not isinstance(doc, dict):
             continue
         for key, kind in _KINDS.items():

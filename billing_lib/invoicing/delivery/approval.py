@@ -5,7 +5,9 @@ figures (:func:`content_hash` of its row in ``invoices.csv`` and its rows in ``i
 what ``billing send`` reads). An approval whose period or hash no longer matches the drafts it lies beside
 (the drafts were made again, for another month or from other data) approves nothing: send refuses it.
 ``review.json`` beside it holds the review's decision; a no-go review's drafts are sent only from an
-approved list given explicitly.
+approved list given explicitly. From the moment a review starts making drafts until it has written its
+decision, ``review_in_progress.json`` beside the drafts says so: such drafts were never reviewed, and
+``billing send`` refuses them unless an approved list is named explicitly (``--all`` included).
 """
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from billing_lib.core.output import write_text_atomic
 from billing_lib.errors import ParameterError
 
 APPROVED_FILE = "approved_invoices.csv"
 REVIEW_FILE = "review.json"  # written by the pre-billing review next to its drafts folder
 FINDINGS_FILE = "draft_findings.csv"
+PENDING_FILE = "review_in_progress.json"  # a review that started and has not written its decision yet
+DRAFTS_FOLDER = "drafts"
 REVIEW_OUTPUTS = (APPROVED_FILE, REVIEW_FILE, FINDINGS_FILE)
 APPROVAL_COLUMNS = ("invoice_id", "period", "content_hash")
 
@@ -63,10 +68,33 @@ def folder_hashes(generated: str | Path) -> dict[str, str]:
 
 
 def clear_review(review_dir: str | Path) -> None:
-    """Remove a review's approved list, review.json and findings, so that drafts made again never sit
-    beside an approval of other drafts (call before writing new drafts)."""
+    """Start a review: mark it in progress (``review_in_progress.json``), then remove an earlier review's
+    approved list, review.json and findings, so that drafts made again never sit beside an approval of other
+    drafts and are known to be unreviewed until :func:`finish_review` (call before writing new drafts)."""
+    folder = Path(review_dir)
+    write_text_atomic(folder / PENDING_FILE, json.dumps(
+        {"drafts_folder": DRAFTS_FOLDER, "note": "the pre-billing review of these drafts has not written its "
+                                                 "decision: they were never reviewed"}, indent=2) + "\n")
     for name in REVIEW_OUTPUTS:
-        (Path(review_dir) / name).unlink(missing_ok=True)
+        (folder / name).unlink(missing_ok=True)
+
+
+def finish_review(review_dir: str | Path) -> None:
+    """End a review whose decision is written: the drafts are no longer unreviewed."""
+    (Path(review_dir) / PENDING_FILE).unlink(missing_ok=True)
+
+
+def unfinished_review(generated: Path) -> Path | None:
+    """The in-progress marker of the review whose drafts folder ``generated`` is, when that review started
+    and never wrote its decision (it stopped, or is still running); else None."""
+    path = generated.parent / PENDING_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return path  # a marker that cannot be read still says the review did not finish
+    return path if not isinstance(meta, dict) or meta.get("drafts_folder") in (None, generated.name) else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from billing_lib.invoicing.delivery.approval import (
     generated_hashes,
     read_csv_rows,
     review_of,
+    unfinished_review,
 )
 from billing_lib.invoicing.generate import document_name
 
@@ -98,6 +99,17 @@ def _approved_source(generated: Path, approved: Path | None, send_all: bool) -> 
     return source
 
 
+def refuse_unfinished(generated: Path, approved: Path | None) -> None:
+    """Drafts whose pre-billing review started and never wrote its decision were never reviewed: they are
+    sent only from an approved list given explicitly, not by default and not with ``--all``."""
+    pending = unfinished_review(generated)
+    if pending is not None and approved is None:
+        raise ParameterError(f"the pre-billing review of {generated} never finished ({pending} is still there: "
+                             "it made these drafts and stopped, or is still running, before writing its decision); "
+                             "nothing was sent. Run the review to its end (notebooks/00_invoice_run.ipynb) and "
+                             "send what it approves, or name a list explicitly with --approved FILE")
+
+
 def refuse_no_go(review: Review | None, approved: Path | None) -> None:
     """A no-go review's drafts are sent only from an approved list given explicitly (``--approved FILE``)."""
     if review is not None and not review.go and approved is None:
@@ -114,7 +126,8 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
     Approved ids come from ``approved`` (default: :func:`default_approved_file`); ``send_all`` takes
     every generated invoice. Anything that does not fit together (an unknown id, an approval whose period or
     content hash is not the draft's, a customer missing from the dataset, a missing PDF) is a ParameterError
-    listing every problem, before anything is sent; so is a no-go review's folder without ``approved``.
+    listing every problem, before anything is sent; so is, without ``approved``, a no-go review's folder or
+    the drafts of a review that never finished (with ``send_all`` too).
     """
     generated = Path(generated)
     if not ((generated / "invoices.csv").is_file() and (generated / "documents").is_dir()):
@@ -125,6 +138,7 @@ def load_batch(generated: str | Path, data: str | Path, approved: str | Path | N
     lines: dict[str, list[dict[str, str]]] = {}
     for row in read_csv_rows(generated / "invoice_lines.csv", LINE_COLUMNS):
         lines.setdefault(row["invoice_id"], []).append(row)
+    refuse_unfinished(generated, Path(approved) if approved else None)
     review = review_of(generated)
     refuse_no_go(review, Path(approved) if approved else None)
     source = _approved_source(generated, Path(approved) if approved else None, send_all)

@@ -25,12 +25,13 @@ import datetime as dt
 
 import polars as pl
 
-from billing_lib.checks.base import check, findings
+from billing_lib.checks.base import Finding, check, finding
 from billing_lib.checks.context import PERIOD_FMT, CheckContext
+from billing_lib.checks.evidence import Explanation
+from billing_lib.checks.figures import CUR, Figure, choose, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.core.periods import next_month
 
-CUR = pl.col("currency")
 REVENUE = "4000/2100"
 # revenue and deferred revenue are tied together: releases move money between them, the sum is billed net
 TIED_ACCOUNTS = ("1000", "1100", "2200", REVENUE)
@@ -39,10 +40,35 @@ ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferre
 KEY = ["source_type", "source_id", "account"]
 
 
-def _signed(value: pl.Expr) -> pl.Expr:
+def _signed_text(value: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    return pl.when(value >= 0).then(pl.format("Dr {}", to_text(value, currency))) \
+        .otherwise(pl.format("Cr {}", to_text(-value, currency)))
+
+
+def signed(value: pl.Expr) -> Figure:
     """'Dr 12.00' or 'Cr 12.00' for a net debit - credit amount."""
-    return pl.when(value >= 0).then(pl.format("Dr {}", to_text(value, CUR))) \
-        .otherwise(pl.format("Cr {}", to_text(-value, CUR)))
+    return Figure((value, CUR), lambda c: _signed_text(c[0], c[1]))
+
+
+def postings(entries: str) -> Figure:
+    """'1100 Dr 35.70; 4000 Cr 30.00' from a list column of (account, amount, currency) structs."""
+    def recipe(c):
+        item = pl.element().struct
+        return c[0].list.eval(pl.format("{} {}", item.field("account"),
+                                        _signed_text(item.field("amount"), item.field("currency")))).list.join("; ")
+    return Figure((pl.col(entries),), recipe)
+
+
+def _label() -> Figure:
+    """How a document is named in a finding: 'Invoice INV-1 (total 35.70 EUR)'..."""
+    return choose(
+        (pl.col("source_type") == "invoice", text("Invoice {id} (total {amount} {currency})", id=pl.col("source_id"),
+                                                  amount=money(pl.col("amount")), currency=CUR)),
+        (pl.col("source_type") == "payment", text("Payment {id} ({amount} {currency})", id=pl.col("source_id"),
+                                                  amount=money(pl.col("amount")), currency=CUR)),
+        otherwise=text("Credit note {id} of invoice {invoice} ({amount} {currency} + tax {tax})",
+                       id=pl.col("source_id"), invoice=pl.col("invoice_id"), amount=money(pl.col("amount")),
+                       currency=CUR, tax=money(pl.col("tax"))))
 
 
 def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
@@ -53,18 +79,16 @@ def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl
 
 def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(documents, expected postings). Documents: source_type, source_id, customer_id, invoice_id,
-    payment_id, currency, date, period, verified, label."""
+    payment_id, currency, date, month (of the document's period), verified, and the figures that name it
+    (amount, tax)."""
     ds = ctx.ds
-    periods = ctx.period_names.implode()
     invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
     plans = ds.frame("plans").select("plan_id", "currency", "interval")
     year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency"), on="invoice_id")
                 .join(plans, on=["plan_id", "currency"], how="left").filter(pl.col("interval") == "year")
                 .group_by("invoice_id").agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL)
                                             .alias("year_net")))
-    inv = (invoices.join(year_net, on="invoice_id", how="left")
-           .with_columns(year_net=pl.col("year_net").fill_null(ZERO),
-                         period=pl.col("period_start").dt.strftime(PERIOD_FMT)))
+    inv = invoices.join(year_net, on="invoice_id", how="left").with_columns(year_net=pl.col("year_net").fill_null(ZERO))
     live = inv.filter(pl.col("status") != "void").select(
         source_id=pl.col("invoice_id"), currency=CUR, date=pl.col("issue_date"), total=pl.col("total"),
         tax=pl.col("tax"), year_net=pl.col("year_net"))
@@ -80,26 +104,22 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
                       amount=pl.col("amount"), tax=pl.col("tax"))
     expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
                                                  ("1100", -(pl.col("amount") + pl.col("tax")))]))
-    null = pl.lit(None, pl.String)
+    null, no_tax = pl.lit(None, pl.String), pl.lit(None, DECIMAL)
     docs = pl.concat([
         inv.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"), customer_id=pl.col("customer_id"),
                    invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
-                   period=pl.col("period"),
-                   label=pl.format("Invoice {} (total {} {})", pl.col("invoice_id"), to_text(pl.col("total"), CUR),
-                                   CUR)),
+                   month=pl.col("period_start").dt.month_start(), amount=pl.col("total").cast(DECIMAL), tax=no_tax),
         ds.frame("payments").select(
             source_type=pl.lit("payment"), source_id=pl.col("payment_id"), customer_id=pl.col("customer_id"),
             invoice_id=null, payment_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
-            period=pl.col("received_date").dt.strftime(PERIOD_FMT),
-            label=pl.format("Payment {} ({} {})", pl.col("payment_id"), to_text(pl.col("amount"), CUR), CUR)),
+            month=pl.col("received_date").dt.month_start(), amount=pl.col("amount").cast(DECIMAL), tax=no_tax),
         notes.select(
             source_type=pl.lit("credit_note"), source_id=pl.col("credit_note_id"), customer_id=pl.col("customer_id"),
             invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
-            period=pl.col("issue_date").dt.strftime(PERIOD_FMT),
-            label=pl.format("Credit note {} of invoice {} ({} {} + tax {})", pl.col("credit_note_id"),
-                            pl.col("invoice_id"), to_text(pl.col("amount"), CUR), CUR, to_text(pl.col("tax"), CUR))),
+            month=pl.col("issue_date").dt.month_start(), amount=pl.col("amount").cast(DECIMAL),
+            tax=pl.col("tax").cast(DECIMAL)),
     ]).unique(["source_type", "source_id"], keep="first", maintain_order=True).with_columns(
-        verified=pl.col("period").is_in(periods))
+        verified=ctx.in_months("month"))
     return docs, pl.concat(expected)
 
 
@@ -113,13 +133,14 @@ def ledger_lines(ctx: CheckContext) -> pl.LazyFrame:
                      .alias("amount"))
 
 
-@check("gl_mismatch", scope="global")
-def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
+@check("gl_mismatch", title="General ledger", scope="global",
+       explain=Explanation("The general ledger does not show this document as the billing records do.",
+                           "ledger posting", "the posting is missing, or was made with other amounts"))
+def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
     receivables, tax and revenue (with deferred revenue) that do not tie to the billing records at period end."""
     if not ctx.months or "gl_entries" not in ctx.ds.tables:  # a dataset without a ledger has nothing to tie
-        from billing_lib.checks.base import empty_findings
-        return empty_findings()
+        return []
     docs, expected = document_postings(ctx)
     ledger = ledger_lines(ctx)
     sources = ("invoice", "payment", "credit_note")
@@ -129,42 +150,41 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     both = (e.join(g, on=KEY, how="full", coalesce=True)
             .with_columns(want=pl.col("want").fill_null(ZERO), got=pl.col("got").fill_null(ZERO))
             .with_columns(diff=(pl.col("got") - pl.col("want")).cast(DECIMAL)))
-    known = both.join(docs.select("source_type", "source_id", "currency", "customer_id", "invoice_id", "payment_id",
-                                  "period", "date", "verified", "label"), on=["source_type", "source_id"])
+    known = both.join(docs, on=["source_type", "source_id"])
     wrong = known.filter(pl.col("diff") != 0)
     posted = known.group_by("source_type", "source_id").agg((pl.col("got") != 0).any().alias("posted"))
     per_doc = (wrong.filter(pl.col("verified")).sort("source_type", "source_id", "account")
                .group_by("source_type", "source_id", maintain_order=True)
-               .agg(pl.col("customer_id", "invoice_id", "payment_id", "period", "label", "currency").first(),
-                    expected=pl.format("{} {}", pl.col("account"), _signed(pl.col("want"))).str.join("; "),
-                    actual=pl.format("{} {}", pl.col("account"), _signed(pl.col("got"))).str.join("; "),
+               .agg(pl.col("customer_id", "invoice_id", "payment_id", "month", "currency", "amount", "tax").first(),
+                    want=pl.struct("account", pl.col("want").alias("amount"), "currency"),
+                    got=pl.struct("account", pl.col("got").alias("amount"), "currency"),
                     stake=pl.when(pl.col("diff") < 0).then(-pl.col("diff")).otherwise(pl.col("diff")).max())
                .join(posted, on=["source_type", "source_id"], how="left"))
-    out = [findings(
+    out = [finding(
         per_doc, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
-        payment_id=pl.col("payment_id"), period=pl.col("period"),
-        detail=pl.format("{} {}", pl.col("source_type"), pl.col("source_id")), expected=pl.col("expected"),
-        actual=pl.col("actual"), currency=CUR, at_stake=pl.col("stake"),
-        message=pl.when(~pl.col("posted").fill_null(False))
-        .then(pl.format("{} is not posted to the general ledger (expected {}).", pl.col("label"),
-                        pl.col("expected")))
-        .otherwise(pl.format("{} is posted as {}, but its figures give {}.", pl.col("label"), pl.col("actual"),
-                             pl.col("expected"))))]
+        payment_id=pl.col("payment_id"), period=month(pl.col("month")),
+        detail=text("{type} {id}", type=pl.col("source_type"), id=pl.col("source_id")), expected=postings("want"),
+        actual=postings("got"), currency=CUR, at_stake=pl.col("stake"),
+        message=choose(
+            (~pl.col("posted").fill_null(False),
+             text("{label} is not posted to the general ledger (expected {want}).", label=_label(),
+                  want=postings("want"))),
+            otherwise=text("{label} is posted as {got}, but its figures give {want}.", label=_label(),
+                           got=postings("got"), want=postings("want"))))]
 
     # entries that name a document the billing records do not hold
-    unknown = (ledger.filter(pl.col("source_type").is_in(sources)
-                             & pl.col("date").dt.strftime(PERIOD_FMT).is_in(ctx.period_names.implode()))
+    unknown = (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
                .join(docs.select("source_type", "source_id"), on=["source_type", "source_id"], how="anti")
                .group_by("source_type", "source_id", "currency")
                .agg(pl.col("amount").filter(pl.col("amount") > 0).sum().cast(DECIMAL).alias("debits"),
-                    pl.col("date").min().dt.strftime(PERIOD_FMT).alias("period")))
-    out.append(findings(
-        unknown, period=pl.col("period"), detail=pl.format("unknown {} {}", pl.col("source_type"),
-                                                           pl.col("source_id")),
-        expected=pl.lit("an existing document"), actual=pl.col("source_id"), currency=CUR,
-        at_stake=pl.col("debits"),
-        message=pl.format("Ledger entries post {} {} ({} {} of debits), which is not in the billing records.",
-                          pl.col("source_type"), pl.col("source_id"), to_text(pl.col("debits"), CUR), CUR)))
+                    pl.col("date").min().alias("first")))
+    out.append(finding(
+        unknown, period=month(pl.col("first")),
+        detail=text("unknown {type} {id}", type=pl.col("source_type"), id=pl.col("source_id")),
+        expected="an existing document", actual=pl.col("source_id"), currency=CUR, at_stake=pl.col("debits"),
+        message=text("Ledger entries post {type} {id} ({debits} {currency} of debits), which is not in the billing "
+                     "records.", type=pl.col("source_type"), id=pl.col("source_id"), debits=money(pl.col("debits")),
+                     currency=CUR)))
 
     # balances at period end: ledger against billing records, less what the reported documents explain
     cutoff = ctx.months[-1].replace(day=1)
@@ -183,16 +203,16 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     tie = (in_books.join(in_records, on=["account", "currency"], how="full", coalesce=True)
            .join(explained, on=["account", "currency"], how="left")
            .with_columns(pl.col("ledger", "records", "explained").fill_null(ZERO))
-           .with_columns(rest=(pl.col("ledger") - pl.col("records") - pl.col("explained")).cast(DECIMAL))
+           .with_columns(rest=(pl.col("ledger") - pl.col("records") - pl.col("explained")).cast(DECIMAL),
+                         given=(pl.col("records") + pl.col("explained")).cast(DECIMAL))
            .filter(pl.col("rest") != 0))
-    name = pl.col("account").replace_strict(ACCOUNT_NAMES, default="")
-    out.append(findings(
-        tie, period=pl.lit(period), detail=pl.format("balance {} {}", pl.col("account"), CUR),
-        expected=_signed(pl.col("records") + pl.col("explained")), actual=_signed(pl.col("ledger")),
-        difference=to_text(pl.col("rest"), CUR), currency=CUR,
-        at_stake=pl.when(pl.col("rest") < 0).then(-pl.col("rest")).otherwise(pl.col("rest")),
-        message=pl.format("On {} account {} ({}) stands at {} {} in the ledger, but the billing records give {}: "
-                          "{} is not explained by any document.", pl.lit(end_text), pl.col("account"), name,
-                          _signed(pl.col("ledger")), CUR, _signed(pl.col("records") + pl.col("explained")),
-                          to_text(pl.col("rest"), CUR))))
-    return pl.concat(out)
+    name = Figure((pl.col("account"),), lambda c: c[0].replace_strict(ACCOUNT_NAMES, default=""))
+    out.append(finding(
+        tie, period=period, detail=text("balance {account} {currency}", account=pl.col("account"), currency=CUR),
+        expected=signed(pl.col("given")), actual=signed(pl.col("ledger")), difference=money(pl.col("rest")),
+        currency=CUR, at_stake=pl.when(pl.col("rest") < 0).then(-pl.col("rest")).otherwise(pl.col("rest")),
+        message=text("On {end} account {account} ({name}) stands at {ledger} {currency} in the ledger, but the billing "
+                     "records give {given}: {rest} is not explained by any document.", end=end_text,
+                     account=pl.col("account"), name=name, ledger=signed(pl.col("ledger")), currency=CUR,
+                     given=signed(pl.col("given")), rest=money(pl.col("rest")))))
+    return out

@@ -54,3 +54,26 @@ INV_H = header("invoices")
 def table(head: str, *rows: str) -> str:
     """CSV text from a header row and data rows."""
     return "\n".join([head, *rows]) + "\n"
+
+
+def in_chunks(ds, rows_per_chunk: int = 1):
+    """The dataset with every table split into chunks of ``rows_per_chunk`` rows, as a large dataset read in
+    parts is held: the shape on which polars' streaming engine leaves empty chunks behind a filter."""
+    import polars as pl
+
+    from billing_lib.data.dataset import Dataset
+
+    def split(frame: pl.DataFrame) -> pl.DataFrame:
+        parts = [frame.slice(i, rows_per_chunk) for i in range(0, frame.height, rows_per_chunk)]
+        return pl.concat(parts, rechunk=False) if len(parts) > 1 else frame
+    return Dataset(folder=ds.folder, tables={name: split(t) for name, t in ds.tables.items()}, files=ds.files)
+
+
+ENGINES = ["in-memory", "streaming"]
+
+
+def engine_dataset(ds):
+    """``ds`` as the engine of the test sees it: under ``BILLING_ENGINE=streaming`` split into one-row chunks
+    (see :func:`in_chunks`), else as loaded."""
+    import os
+    return in_chunks(ds) if os.environ.get("BILLING_ENGINE") == "streaming" else ds

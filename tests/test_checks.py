@@ -1,5 +1,6 @@
 """Each check on a tiny, readable dataset: a clean month gives no finding; one planted mistake gives
-exactly the finding of the check that owns it."""
+exactly the finding of the check that owns it. Every test runs under both polars engines (the streaming one
+on tables split into one-row chunks, the shape of a large dataset)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +8,7 @@ import textwrap
 
 import polars as pl
 import pytest
-from helpers import write_dataset
+from helpers import ENGINES, engine_dataset, write_dataset
 
 from billing_lib.checks.base import REGISTRY
 from billing_lib.data.loading import load_dataset
@@ -76,7 +77,13 @@ def _dataset(tmp_path, replace: list[tuple[str, str, str]] = (), **extra):
         text = textwrap.dedent(tables[table])
         assert old in text, f"{old!r} not in {table}"
         tables[table] = text.replace(old, new, 1)
-    return load_dataset(write_dataset(tmp_path / "data", **tables))
+    return engine_dataset(load_dataset(write_dataset(tmp_path / "data", **tables)))
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request, monkeypatch):
+    monkeypatch.setenv("BILLING_ENGINE", request.param)
+    return request.param
 
 
 def _findings(tmp_path, replace=(), **extra) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-from helpers import write_dataset
+from helpers import ENGINES, engine_dataset, write_dataset
 
 from billing_lib.data.loading import load_dataset
 from billing_lib.engine.cash_application import apply_payments
@@ -58,6 +58,12 @@ GL = """
 """
 
 
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request, monkeypatch):
+    monkeypatch.setenv("BILLING_ENGINE", request.param)
+    return request.param
+
+
 def _findings(tmp_path, replace=(), add=None) -> pl.DataFrame:
     tables = dict(invoices=INVOICES, invoice_lines=LINES, payments=PAYMENTS, credit_notes=NOTES, gl_entries=GL)
     tables = {k: textwrap.dedent(v) for k, v in tables.items()}
@@ -66,7 +72,7 @@ def _findings(tmp_path, replace=(), add=None) -> pl.DataFrame:
         tables[table] = tables[table].replace(old, new, 1)
     for table, rows in (add or {}).items():
         tables[table] = tables[table].rstrip("\n") + "\n" + textwrap.dedent(rows).strip("\n") + "\n"
-    return verify(load_dataset(write_dataset(tmp_path / "data", **tables))).exceptions
+    return verify(engine_dataset(load_dataset(write_dataset(tmp_path / "data", **tables)))).exceptions
 
 
 def _only(found: pl.DataFrame, check: str) -> pl.DataFrame:

@@ -22,7 +22,7 @@ import polars as pl
 from billing_lib.core.numbering import number_parts
 from billing_lib.core.periods import month_range
 from billing_lib.data.dataset import Dataset
-from billing_lib.engine.rating import expected_charges
+from billing_lib.engine.rating import charge_description, expected_charges
 from billing_lib.errors import ParameterError
 
 PERIOD_FMT = "%Y-%m"
@@ -160,12 +160,16 @@ class CheckContext:
 
     @cached_property
     def expected(self) -> pl.DataFrame:
-        """Expected charges of the verified months, with ``period`` as YYYY-MM."""
+        """Expected charges of the verified months, with ``period`` as YYYY-MM (their descriptions are written
+        on the collected charges)."""
         if not self.months:
-            return _with_period(expected_charges(self.ds, [dt.date(1970, 1, 1)]).head(0)
-                                .collect(engine=self.engine), "period")
-        # rating meets the whole usage table: under auto, the engine polars picks (streaming) keeps memory low
-        return _with_period(expected_charges(self.ds, self.months).collect(engine=self.large_engine), "period")
+            charges = expected_charges(self.ds, [dt.date(1970, 1, 1)]).head(0).collect(engine=self.engine)
+        else:
+            # rating meets the whole usage table: under auto, the engine polars picks (streaming) keeps memory low
+            plan = expected_charges(self.ds, self.months)
+            charges = (plan.drop("description").collect(engine=self.large_engine)
+                       .with_columns(description=charge_description()).select(plan.collect_schema().names()))
+        return _with_period(charges, "period")
 
     @cached_property
     def ranked_lines(self) -> pl.DataFrame:

@@ -45,6 +45,7 @@ def date_inconsistency(ctx: CheckContext) -> list[Finding]:
 
 
 def _explain_orphan(found: dict, evidence: Evidence) -> Explanation:
+    """Master data: a line billing a subscription no contract holds, or a document naming an unknown id."""
     if found["line_no"] is not None:
         return Explanation("The invoice bills a subscription that does not exist.", "master data",
                            f"{found['actual']} is in no contract")

@@ -126,6 +126,9 @@ def _within_days() -> pl.Expr:
 
 
 def _explain_price(found: dict, evidence: Evidence) -> Explanation:
+    """Read beside the line, the rated charge and the subscription: the list price billed to a customer with a
+    negotiated one (price book); a whole month billed for part of one (proration); a unit price the contract
+    does not hold (price book); a tiered, package or percentage amount (price book); else a manual edit."""
     line = evidence.lines.get((found["invoice_id"], found["line_no"])) or {}
     exp = evidence.expected.get((found["subscription_id"], found["period"])) or {}
     sub = evidence.subscriptions.get(found["subscription_id"]) or {}
@@ -183,6 +186,8 @@ def price_mismatch(ctx: CheckContext) -> list[Finding]:
 
 
 def _explain_quantity(found: dict, evidence: Evidence) -> Explanation:
+    """Metered units other than the meter's (missed usage), or seats other than the subscription's (seat
+    count)."""
     exp = evidence.expected.get((found["subscription_id"], found["period"])) or {}
     if exp.get("kind") == "usage":
         return Explanation("The invoice bills a different number of units than the usage metered in the month.",
@@ -206,10 +211,14 @@ def quantity_mismatch(ctx: CheckContext) -> Finding:
                      period=pl.col("period"), due=number(pl.col("exp_quantity"))))
 
 
-@check("discount_mismatch", title="Discount",
-       explain=lambda found, evidence: Explanation(
-           "The subscription's agreed discount is missing or wrong on this line.", "discount setup",
-           f"discount expected {found['expected']}, given {found['actual']}"))
+def _explain_discount(found: dict, evidence: Evidence) -> Explanation:
+    """The subscription's agreed discount missing or wrong on the line: the discount setup, naming the discount
+    expected and the one given."""
+    return Explanation("The subscription's agreed discount is missing or wrong on this line.", "discount setup",
+                       f"discount expected {found['expected']}, given {found['actual']}")
+
+
+@check("discount_mismatch", title="Discount", explain=_explain_discount)
 def discount_mismatch(ctx: CheckContext) -> Finding:
     """A line whose discount is not the subscription's discount_pct of the line amount (missing or wrong)."""
     m = ctx.matched.lazy().with_columns(_due=line_discount(pl.col("amount"), pl.col("discount_pct"), CUR))
@@ -223,6 +232,8 @@ def discount_mismatch(ctx: CheckContext) -> Finding:
 
 
 def _explain_tax(found: dict, evidence: Evidence) -> Explanation:
+    """The tax setup: tax on an exempt customer, a rate from before the country's last change (the change not
+    applied), or a rate the country never had."""
     customer = evidence.customers.get(found["customer_id"]) or {}
     if customer.get("tax_exempt"):
         return Explanation("Tax was charged although the customer is tax exempt.", "tax setup",
@@ -264,6 +275,7 @@ def tax_mismatch(ctx: CheckContext) -> Finding:
 
 
 def _explain_unbilled(found: dict, evidence: Evidence) -> Explanation:
+    """Metered usage never invoiced (missed usage), or an active subscription the billing run left out."""
     exp = evidence.expected.get((found["subscription_id"], found["period"])) or {}
     if exp.get("kind") == "usage":
         return Explanation("Usage was metered for this month but never invoiced.", "missed usage",
@@ -340,10 +352,13 @@ def billed_outside_term(ctx: CheckContext) -> Finding:
                      line=_line_ref(), subscription=pl.col("subscription_id"), billed=billed, active=active))
 
 
-@check("currency_mismatch", title="Currency",
-       explain=lambda found, evidence: Explanation(
-           "The document is in another currency than the customer is billed in.", "customer setup",
-           f"{found['actual']} used, {found['expected']} agreed"))
+def _explain_currency(found: dict, evidence: Evidence) -> Explanation:
+    """A document in another currency than the customer's: the customer setup, naming both currencies."""
+    return Explanation("The document is in another currency than the customer is billed in.", "customer setup",
+                       f"{found['actual']} used, {found['expected']} agreed")
+
+
+@check("currency_mismatch", title="Currency", explain=_explain_currency)
 def currency_mismatch(ctx: CheckContext) -> list[Finding]:
     """An invoice or payment in another currency than the customer's."""
     customers = ctx.ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))

@@ -58,6 +58,8 @@ def unapplied_payment(ctx: CheckContext) -> Finding:
 
 
 def _explain_payment(found: dict, evidence: Evidence) -> Explanation:
+    """A copy of an earlier payment (the statement imported twice), or payments beyond what the invoice owes;
+    both cash application."""
     if found["payment_id"] in evidence.payment_copies:
         return Explanation("The same payment is recorded twice.", "cash application",
                            "same customer, amount, day and bank reference as an earlier payment (statement imported "
@@ -95,10 +97,13 @@ def payment_mismatch(ctx: CheckContext) -> list[Finding]:
     ]
 
 
-@check("status_mismatch", title="Invoice status",
-       explain=lambda found, evidence: Explanation(
-           "The invoice's status says the opposite of its balance.", "status sync",
-           f"status {found['actual']} with the balance the payments and credits leave"))
+def _explain_status(found: dict, evidence: Evidence) -> Explanation:
+    """The status not updated when payments or credits arrived (status sync), naming the status."""
+    return Explanation("The invoice's status says the opposite of its balance.", "status sync",
+                       f"status {found['actual']} with the balance the payments and credits leave")
+
+
+@check("status_mismatch", title="Invoice status", explain=_explain_status)
 def status_mismatch(ctx: CheckContext) -> Finding:
     """An invoice whose status contradicts its balance: `paid` with money owed, or `open` with nothing owed.
 

@@ -26,6 +26,7 @@ from billing_lib.engine.rating import charge_description, expected_charges
 from billing_lib.errors import ParameterError
 
 PERIOD_FMT = "%Y-%m"
+INVOICE = ["invoice_id", "customer_id"]  # an invoice is its number and its customer
 ENGINE_VARIABLE = "BILLING_ENGINE"
 ENGINES = ("auto", "streaming", "in-memory")
 # Datasets up to this many rows are checked with polars' in-memory engine: on the many small plans of a
@@ -55,6 +56,29 @@ def polars_engine(rows: int, setting: str | None = None) -> str:
 def _with_period(frame: pl.DataFrame, date: str) -> pl.DataFrame:
     """``period`` (YYYY-MM of the ``date`` column) added to a collected frame."""
     return frame.with_columns(period=pl.col(date).dt.strftime(PERIOD_FMT))
+
+
+def invoice_heads(invoices: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per invoice, i.e. per number and customer (a live one before a void one of the same key), with
+    ``copies`` (how many customers carry the number) and ``first`` (the number's first invoice: live before
+    void, then in the order of the invoices table)."""
+    return (invoices.with_columns(_void=pl.col("status") == "void").sort("_void", maintain_order=True)
+            .unique(INVOICE, keep="first", maintain_order=True)
+            .with_columns(copies=pl.len().over("invoice_id"), first=pl.int_range(pl.len()).over("invoice_id") == 0)
+            .drop("_void"))
+
+
+def attributed_lines(lines: pl.LazyFrame, heads: pl.LazyFrame, subscriptions: pl.LazyFrame) -> pl.LazyFrame:
+    """Every line beside the invoice it belongs to (``heads``: see :func:`invoice_heads`). A number one
+    customer carries is that customer's invoice; where several customers carry a number (a repeated number,
+    a finding of its own), a line belongs to the invoice of the customer whose subscription it bills, else
+    (no subscription, or another customer's) to the number's first invoice."""
+    owner = subscriptions.select("subscription_id", pl.col("customer_id").alias("_owner")).unique("subscription_id")
+    pairs = (lines.with_row_index("_line").join(owner, on="subscription_id", how="left")
+             .join(heads, on="invoice_id", how="inner"))
+    owns = (pl.col("_owner") == pl.col("customer_id")).fill_null(False)
+    keep = (pl.col("copies") == 1) | owns | (~owns.any().over("_line") & pl.col("first"))
+    return pairs.filter(keep).drop("_line", "_owner")
 
 
 def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -127,16 +151,24 @@ class CheckContext:
         """Invoices of the verified months that are not void."""
         return self.invoices.filter(pl.col("status") != "void")
 
+    def live_lines(self) -> pl.LazyFrame:
+        """Lines of every live invoice (any month) with their invoice's customer, currency, issue date,
+        status and period (``invoice_period_start``/``_end``): an invoice is its number and its customer
+        (see :func:`attributed_lines`)."""
+        heads = invoice_heads(self.ds.frame("invoices").select(
+            *INVOICE, "currency", "issue_date", "status", pl.col("period_start").alias("invoice_period_start"),
+            pl.col("period_end").alias("invoice_period_end")))
+        lines = attributed_lines(self.ds.frame("invoice_lines"), heads, self.ds.frame("subscriptions"))
+        return lines.filter(pl.col("status") != "void").drop("copies", "first")
+
     @cached_property
     def lines(self) -> pl.DataFrame:
         """Lines of live invoices of the verified months with their invoice's customer, currency and period."""
-        head = self.live_invoices.select(
-            "invoice_id", "customer_id", "currency", "period", "issue_date", "status",
-            pl.col("period_start").alias("invoice_period_start"), pl.col("period_end").alias("invoice_period_end"))
-        # a repeated invoice number is reported by invoice_number_gap; lines are taken once per number here
-        head = head.unique("invoice_id", keep="first", maintain_order=True)
-        return (self.ds.frame("invoice_lines").join(head.lazy(), on="invoice_id", how="inner")
-                .collect(engine=self.engine))
+        typed = self.live_lines().filter(self.in_months("invoice_period_start")).collect(engine=self.engine)
+        head = ["customer_id", "currency", "period", "issue_date", "status", "invoice_period_start",
+                "invoice_period_end"]
+        own = [c for c in typed.columns if c not in head]
+        return _with_period(typed, "invoice_period_start").select(*own, *head)
 
     @cached_property
     def payments(self) -> pl.DataFrame:
@@ -183,11 +215,8 @@ class CheckContext:
     def repeated_lines(self) -> pl.DataFrame:
         """Lines of the verified months whose service days overlap those of a line issued before them for the
         same subscription (on any live invoice, of any month), with the earlier line as ``first_*``."""
-        issued = self.ds.frame("invoices").filter(pl.col("status") != "void").select(
-            "invoice_id", "issue_date").unique("invoice_id", keep="first")
         order = ["issue_date", "invoice_id", "line_no"]
-        earlier = (self.ds.frame("invoice_lines").filter(pl.col("subscription_id").is_not_null())
-                   .join(issued, on="invoice_id", how="inner")
+        earlier = (self.live_lines().filter(pl.col("subscription_id").is_not_null())
                    .select("subscription_id", *order, "period_start", "period_end")
                    .rename(lambda c: c if c == "subscription_id" else f"first_{c}"))
         mine = self.lines.lazy().filter(pl.col("subscription_id").is_not_null())
@@ -196,7 +225,7 @@ class CheckContext:
                    & (pl.col("first_period_end") >= pl.col("period_start")))
         return (mine.join(earlier, on="subscription_id", how="inner").filter(before & overlap)
                 .sort(*order, *(f"first_{c}" for c in order))
-                .unique(["invoice_id", "line_no"], keep="first", maintain_order=True)
+                .unique(["invoice_id", "customer_id", "line_no"], keep="first", maintain_order=True)
                 .collect(engine=self.engine))
 
     @cached_property

@@ -11,7 +11,14 @@ import re
 import sys
 from pathlib import Path
 
-from billing_lib.checks import catalogue
+from billing_lib.checks import (
+    catalogue,
+    document_checks,
+    invoice_checks,
+    ledger_checks,
+    sequence_checks,
+    settlement_checks,
+)
 from billing_lib.checks.base import Check
 from billing_lib.checks.context import ENGINE_VARIABLE, IN_MEMORY_UP_TO_ROWS
 from billing_lib.checks.evidence import ROOT_CAUSES, Explanation
@@ -46,6 +53,25 @@ The polars engine of every collect of a verification is the setting `{ENGINE_VAR
 `in-memory` or `auto` (the default: in-memory up to {IN_MEMORY_UP_TO_ROWS:,} rows, beyond that the engine
 polars picks, which streams and keeps the memory low). The check tests run under both engines.
 """
+
+
+RULES = """\
+## One root cause, one finding
+
+A mistake is reported once, by the check that owns it; what follows from it is not a second finding (it is
+left out, or never arises because the records are read as they are meant). How each family of checks divides
+the work:
+"""
+FAMILIES = [("Invoices and lines", invoice_checks), ("Dates and references", document_checks),
+            ("The invoice number sequence", sequence_checks), ("Payments, status and credit notes", settlement_checks),
+            ("The general ledger", ledger_checks)]
+
+
+def _markdown(docstring: str) -> str:
+    """A module docstring in Markdown: ``code`` and Sphinx roles (:mod:`x.y`) as code spans."""
+    text = re.sub(r":\w+:`(~?)([\w.]+)`",
+                  lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`", docstring)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
 
 
 def _one_line(text: str) -> str:
@@ -84,7 +110,9 @@ def markdown() -> str:
     rows = ["| # | check | title | severity | scope | finds |", "|---|---|---|---|---|---|"]
     rows += [f"| {i} | [`{c.name}`](#{_anchor(_heading(i, c))}) | {c.title} | "
              f"{c.severity} | {c.scope} | {c.summary} |" for i, c in enumerate(checks, 1)]
-    parts = [INTRO, "## The catalogue", "", *rows, "", "## Each check", ""]
+    parts = [INTRO, "## The catalogue", "", *rows, "", RULES]
+    parts += [f"### {name}\n\n{_markdown(inspect.getdoc(module) or '')}\n" for name, module in FAMILIES]
+    parts += ["## Each check", ""]
     parts += [_section(i, c) for i, c in enumerate(checks, 1)]
     parts += ["## Likely root causes", "",
               "The causes an investigation may name, each a hypothesis to confirm:", ""]

@@ -53,9 +53,9 @@ class Evidence:
         self.ctx = ctx
 
     @cached_property
-    def lines(self) -> dict[tuple[str, int], dict]:
-        """Invoice lines of the verified months by (invoice_id, line_no)."""
-        return {(r["invoice_id"], r["line_no"]): r for r in self.ctx.lines.iter_rows(named=True)}
+    def lines(self) -> dict[tuple[str, str, int], dict]:
+        """Invoice lines of the verified months by (invoice_id, customer_id, line_no)."""
+        return {(r["invoice_id"], r["customer_id"], r["line_no"]): r for r in self.ctx.lines.iter_rows(named=True)}
 
     @cached_property
     def expected(self) -> dict[tuple[str, str], dict]:

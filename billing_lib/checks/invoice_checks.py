@@ -1,24 +1,27 @@
 """Invoice-side checks: lines and totals against their own figures and against the contract.
 
-Each check reads shared frames from the :class:`CheckContext` and returns a
-lazy frame of findings. They divide the work so that one mistake is reported
-once, by the check that owns it:
+Each check reads shared frames from the :class:`~billing_lib.checks.context.CheckContext` and returns its
+kinds of finding. They divide the work so that one mistake is reported once, by the check that owns it:
 
-* a line's own arithmetic (tax from its own amount and rate) is
-  ``line_arithmetic``; the rate itself against the one in force is ``tax_mismatch``;
-* quantity against seats or metered usage is ``quantity_mismatch``; the price
-  (or, where no unit price is shown, the rated amount) on the right quantity
-  and days is ``price_mismatch``; days outside the subscription are
+* a line's own arithmetic (tax from its own amount and rate) is ``line_arithmetic``; the rate itself against
+  the one in force is ``tax_mismatch``;
+* quantity against seats or metered usage is ``quantity_mismatch``; the price (or, where no unit price is
+  shown, the rated amount) on the right quantity and days is ``price_mismatch``; days outside the
+  subscription are ``billed_outside_term``;
+* the discount is judged on the line's own amount, so a wrong amount does not also make the discount look
+  wrong;
+* a line that bills days an earlier line already bills is ``duplicate_charge`` only, not also
   ``billed_outside_term``;
-* the discount is judged on the line's own amount, so a wrong amount does not
-  also make the discount look wrong.
+* an invoice is its number and its customer: where two customers carry one number (``invoice_number_gap``),
+  each invoice keeps its own lines (a line goes to the invoice of the customer whose subscription it bills,
+  else to the number's first invoice), so ``invoice_totals`` compares each header with its own lines.
 """
 from __future__ import annotations
 
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import INVOICE, CheckContext
 from billing_lib.checks.evidence import Evidence, Explanation, decimal
 from billing_lib.checks.figures import CUR, Figure, choose, day, money, month, number, text
 from billing_lib.core.money import DECIMAL, ZERO, line_discount, line_tax, round_money
@@ -95,10 +98,11 @@ def line_arithmetic(ctx: CheckContext) -> list[Finding]:
 def invoice_totals(ctx: CheckContext) -> list[Finding]:
     """An invoice whose subtotal, discount or tax is not the sum of its lines, or whose total is not
     subtotal - discount + tax."""
-    sums = (ctx.ds.frame("invoice_lines").group_by("invoice_id")
+    # an invoice is its number and its customer: where two customers carry a number, each has its own lines
+    sums = (ctx.lines.lazy().group_by(INVOICE)
             .agg(line_amount=pl.col("amount").sum(), line_discount=pl.col("discount").sum(),
                  line_tax=pl.col("tax_amount").sum()))
-    heads = (ctx.live_invoices.lazy().join(sums, on="invoice_id", how="left")
+    heads = (ctx.live_invoices.lazy().join(sums, on=INVOICE, how="left")
              .with_columns(pl.col("line_amount", "line_discount", "line_tax").fill_null(ZERO)))
     keys = {"customer_id": pl.col("customer_id"), "invoice_id": pl.col("invoice_id"), "period": pl.col("period"),
             "currency": CUR}
@@ -129,7 +133,7 @@ def _explain_price(found: dict, evidence: Evidence) -> Explanation:
     """Read beside the line, the rated charge and the subscription: the list price billed to a customer with a
     negotiated one (price book); a whole month billed for part of one (proration); a unit price the contract
     does not hold (price book); a tiered, package or percentage amount (price book); else a manual edit."""
-    line = evidence.lines.get((found["invoice_id"], found["line_no"])) or {}
+    line = evidence.lines.get((found["invoice_id"], found["customer_id"], found["line_no"])) or {}
     exp = evidence.expected.get((found["subscription_id"], found["period"])) or {}
     sub = evidence.subscriptions.get(found["subscription_id"]) or {}
     billed_price = decimal(line.get("unit_price"))
@@ -327,8 +331,9 @@ def billed_outside_term(ctx: CheckContext) -> Finding:
     subs = ctx.ds.frame("subscriptions").select("subscription_id", "start_date", "end_date")
     plans = ctx.plans.lazy().select("plan_id", "currency", "interval", "billing")
     # every subscription line but those already reported as duplicates
-    repeated = ctx.repeated_lines.lazy().select("invoice_id", "line_no")
-    lines = (ctx.ranked_lines.lazy().join(repeated, on=["invoice_id", "line_no"], how="anti")
+    line = [*INVOICE, "line_no"]
+    repeated = ctx.repeated_lines.lazy().select(line)
+    lines = (ctx.ranked_lines.lazy().join(repeated, on=line, how="anti")
              .join(subs, on="subscription_id", how="inner")
              .join(plans, on=["plan_id", "currency"], how="left"))
     year_term = (pl.col("interval") == "year") & (pl.col("billing") == "recurring")

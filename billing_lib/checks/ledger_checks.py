@@ -1,8 +1,8 @@
 """The general ledger against the billing records (the contract's Accounts paragraph).
 
-Every invoice, payment and credit note of the verified months is compared with
-its postings in ``gl_entries`` (net debit - credit per account, whatever the
-dates, so a void invoice and its reversal net to nothing):
+Every invoice, payment and credit note of the verified months is compared with its postings in
+``gl_entries`` (net debit - credit per account and currency, whatever the dates, so a void invoice and its
+reversal net to nothing):
 
 * invoice: Dr 1100 total, Cr 4000 total - tax - year-term net, Cr 2100 year-term net, Cr 2200 tax
   (a void invoice: nothing, once reversed);
@@ -10,11 +10,17 @@ dates, so a void invoice and its reversal net to nothing):
 * credit note: Dr 4000 or 2100 (taken together: how a year-term invoice's share splits is the
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
 
-A document whose postings differ is one finding naming the accounts that differ. Then the balances of
-1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100 together) at the end of
-the last verified month are tied to the same
-documents; what the reported documents do not explain (manual entries, entries naming no document) is a
-finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
+A document whose postings differ is one finding naming the accounts that differ (and the currency of a
+posting in another currency than the document's). Ledger entries name a document by its number only: where
+two customers carry one invoice number, the ledger's entries under it are compared with both invoices
+together. A document in another currency than its customer's (a ``currency_mismatch``) that the ledger posted
+in the customer's currency with its own amounts is that finding's consequence, not a second one.
+
+Then the balances of 1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100
+together) at the end of the last verified month are tied to the same documents. What the findings already
+explain (documents reported above, documents posted in their customer's currency, entries naming a document
+the records do not hold) is taken out; what remains (manual entries, entries naming no document) is a finding
+of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
 
 A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no
 customer, so the check needs the whole dataset.
@@ -26,7 +32,7 @@ import datetime as dt
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import PERIOD_FMT, CheckContext
+from billing_lib.checks.context import INVOICE, PERIOD_FMT, CheckContext, invoice_heads
 from billing_lib.checks.evidence import Explanation
 from billing_lib.checks.figures import CUR, Figure, choose, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO, to_text
@@ -51,11 +57,14 @@ def signed(value: pl.Expr) -> Figure:
 
 
 def postings(entries: str) -> Figure:
-    """'1100 Dr 35.70; 4000 Cr 30.00' from a list column of (account, amount, currency) structs."""
+    """'1100 Dr 35.70; 4000 Cr 30.00' from a list column of (account, amount, currency, other) structs; a
+    posting in another currency than the document's (``other``) names its currency ('1100 Dr 35.70 EUR')."""
     def recipe(c):
         item = pl.element().struct
-        return c[0].list.eval(pl.format("{} {}", item.field("account"),
-                                        _signed_text(item.field("amount"), item.field("currency")))).list.join("; ")
+        named = pl.when(item.field("other")).then(pl.concat_str(pl.lit(" "), item.field("currency")))
+        return c[0].list.eval(pl.concat_str(
+            item.field("account"), pl.lit(" "), _signed_text(item.field("amount"), item.field("currency")),
+            named.otherwise(pl.lit("")))).list.join("; ")
     return Figure((pl.col(entries),), recipe)
 
 
@@ -78,17 +87,19 @@ def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl
 
 
 def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(documents, expected postings). Documents: source_type, source_id, customer_id, invoice_id,
-    payment_id, currency, date, month (of the document's period), verified, and the figures that name it
-    (amount, tax)."""
+    """(documents, expected postings). Documents, one per source (an invoice number two customers carry is one
+    source, as the ledger names it): source_type, source_id, customer_id, invoice_id, payment_id, currency,
+    customer_currency, date, month (of the document's period), verified, and the figures that name it (amount,
+    tax). Expected postings: source_type, source_id, currency, date, account, amount (debit - credit)."""
     ds = ctx.ds
-    invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
+    customers = ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))
+    invoices = invoice_heads(ds.frame("invoices"))
     plans = ds.frame("plans").select("plan_id", "currency", "interval")
-    year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency"), on="invoice_id")
-                .join(plans, on=["plan_id", "currency"], how="left").filter(pl.col("interval") == "year")
-                .group_by("invoice_id").agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL)
-                                            .alias("year_net")))
-    inv = invoices.join(year_net, on="invoice_id", how="left").with_columns(year_net=pl.col("year_net").fill_null(ZERO))
+    # an invoice is its number and its customer: its own lines make its year-term share
+    year_net = (ctx.live_lines().join(plans, on=["plan_id", "currency"], how="left")
+                .filter(pl.col("interval") == "year")
+                .group_by(INVOICE).agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL).alias("year_net")))
+    inv = invoices.join(year_net, on=INVOICE, how="left").with_columns(year_net=pl.col("year_net").fill_null(ZERO))
     live = inv.filter(pl.col("status") != "void").select(
         source_id=pl.col("invoice_id"), currency=CUR, date=pl.col("issue_date"), total=pl.col("total"),
         tax=pl.col("tax"), year_net=pl.col("year_net"))
@@ -98,17 +109,23 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     pays = ds.frame("payments").select(source_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
                                        amount=pl.col("amount"))
     expected.append(_posting(pays, "payment", [("1000", pl.col("amount")), ("1100", -pl.col("amount"))]))
-    notes = ds.frame("credit_notes").join(inv.select("invoice_id", "customer_id", "currency"), on="invoice_id",
-                                          how="left").with_columns(tax=pl.col("tax").fill_null(ZERO))
+    # a credit note names only a number: where two customers carry it, it credits the number's first invoice
+    first = inv.filter(pl.col("first")).select("invoice_id", "customer_id", "currency")
+    notes = ds.frame("credit_notes").join(first, on="invoice_id", how="left").with_columns(
+        tax=pl.col("tax").fill_null(ZERO))
     cn = notes.select(source_id=pl.col("credit_note_id"), currency=CUR, date=pl.col("issue_date"),
                       amount=pl.col("amount"), tax=pl.col("tax"))
     expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
                                                  ("1100", -(pl.col("amount") + pl.col("tax")))]))
     null, no_tax = pl.lit(None, pl.String), pl.lit(None, DECIMAL)
+    numbers = (inv.group_by("invoice_id", maintain_order=True)
+               .agg(pl.all().first(), pl.col("total").filter(pl.col("currency") == pl.col("currency").first()).sum()
+                    .cast(DECIMAL).alias("number_total")))
     docs = pl.concat([
-        inv.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"), customer_id=pl.col("customer_id"),
-                   invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
-                   month=pl.col("period_start").dt.month_start(), amount=pl.col("total").cast(DECIMAL), tax=no_tax),
+        numbers.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"),
+                       customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), payment_id=null,
+                       currency=CUR, date=pl.col("issue_date"), month=pl.col("period_start").dt.month_start(),
+                       amount=pl.col("number_total"), tax=no_tax),
         ds.frame("payments").select(
             source_type=pl.lit("payment"), source_id=pl.col("payment_id"), customer_id=pl.col("customer_id"),
             invoice_id=null, payment_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
@@ -119,7 +136,7 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
             month=pl.col("issue_date").dt.month_start(), amount=pl.col("amount").cast(DECIMAL),
             tax=pl.col("tax").cast(DECIMAL)),
     ]).unique(["source_type", "source_id"], keep="first", maintain_order=True).with_columns(
-        verified=ctx.in_months("month"))
+        verified=ctx.in_months("month")).join(customers, on="customer_id", how="left")
     return docs, pl.concat(expected)
 
 
@@ -144,22 +161,38 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     docs, expected = document_postings(ctx)
     ledger = ledger_lines(ctx)
     sources = ("invoice", "payment", "credit_note")
-    e = expected.group_by(KEY).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
-    g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(KEY)
+    key = [*KEY, "currency"]
+    e = expected.group_by(key).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
+    g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(key)
          .agg(pl.col("amount").sum().cast(DECIMAL).alias("got")))
-    both = (e.join(g, on=KEY, how="full", coalesce=True)
+    both = (e.join(g, on=key, how="full", coalesce=True)
             .with_columns(want=pl.col("want").fill_null(ZERO), got=pl.col("got").fill_null(ZERO))
             .with_columns(diff=(pl.col("got") - pl.col("want")).cast(DECIMAL)))
-    known = both.join(docs, on=["source_type", "source_id"])
+    doc = ["source_type", "source_id"]
+    known = both.join(docs.rename({"currency": "doc_currency"}), on=doc)
     wrong = known.filter(pl.col("diff") != 0)
-    posted = known.group_by("source_type", "source_id").agg((pl.col("got") != 0).any().alias("posted"))
-    per_doc = (wrong.filter(pl.col("verified")).sort("source_type", "source_id", "account")
-               .group_by("source_type", "source_id", maintain_order=True)
-               .agg(pl.col("customer_id", "invoice_id", "payment_id", "month", "currency", "amount", "tax").first(),
-                    want=pl.struct("account", pl.col("want").alias("amount"), "currency"),
-                    got=pl.struct("account", pl.col("got").alias("amount"), "currency"),
+    # A document posted in its customer's currency, with its own amounts, although it is in another one: the
+    # currency_mismatch finding of the document (or of its invoice) is the cause; the ledger is not reported.
+    moved = pl.col("currency") != pl.col("doc_currency")
+    by_account = pl.col("diff").sum().over(*doc, "account")
+    currency_only = (wrong.filter(pl.col("verified"))
+                     .with_columns(same_amounts=(by_account == 0),
+                                   to_theirs=~moved | (pl.col("currency") == pl.col("customer_currency")),
+                                   theirs_differ=pl.col("doc_currency") != pl.col("customer_currency"))
+                     .group_by(doc).agg((pl.col("same_amounts") & pl.col("to_theirs")
+                                         & pl.col("theirs_differ").fill_null(False)).all().alias("by_currency")))
+    wrong = wrong.join(currency_only, on=doc, how="left").with_columns(
+        reported=pl.col("verified") & ~pl.col("by_currency").fill_null(False))
+    posted = known.group_by(doc).agg((pl.col("got") != 0).any().alias("posted"))
+    entry = {"account": pl.col("account"), "currency": pl.col("currency"), "other": moved}
+    per_doc = (wrong.filter(pl.col("reported")).with_columns(_other=moved).sort(*doc, "account", "_other", "currency")
+               .group_by(doc, maintain_order=True)
+               .agg(pl.col("customer_id", "invoice_id", "payment_id", "month", "doc_currency", "amount", "tax")
+                    .first(),
+                    want=pl.struct(**entry, amount=pl.col("want")).filter((pl.col("want") != 0) | ~moved),
+                    got=pl.struct(**entry, amount=pl.col("got")).filter((pl.col("got") != 0) | ~moved),
                     stake=pl.when(pl.col("diff") < 0).then(-pl.col("diff")).otherwise(pl.col("diff")).max())
-               .join(posted, on=["source_type", "source_id"], how="left"))
+               .join(posted, on=doc, how="left").rename({"doc_currency": "currency"}))
     out = [finding(
         per_doc, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
         payment_id=pl.col("payment_id"), period=month(pl.col("month")),
@@ -191,12 +224,20 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     end = pl.lit(cutoff).dt.month_end()
     as_tied = pl.when(pl.col("account").is_in(["4000", "2100"])).then(pl.lit(REVENUE)).otherwise(pl.col("account"))
     ledger, expected, wrong = (f.with_columns(account=as_tied) for f in (ledger, expected, wrong))
+    doc = ["source_type", "source_id"]
     tied = pl.col("account").is_in(list(TIED_ACCOUNTS))
     in_books = (ledger.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                 .agg(pl.col("amount").sum().cast(DECIMAL).alias("ledger")))
     in_records = (expected.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                   .agg(pl.col("amount").sum().cast(DECIMAL).alias("records")))
-    explained = (wrong.filter(pl.col("verified") & tied & (pl.col("date") <= end)).group_by("account", "currency")
+    # what the findings explain: the documents reported, those posted in their customer's currency (their
+    # currency_mismatch), and the entries naming documents the records do not hold (reported above)
+    unknown_entries = (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
+                       .join(docs.select(doc), on=doc, how="anti").select("account", "currency", "date",
+                                                                          diff=pl.col("amount")))
+    accounted = pl.concat([wrong.filter(pl.col("verified")).select("account", "currency", "date", "diff"),
+                           unknown_entries])
+    explained = (accounted.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                  .agg(pl.col("diff").sum().cast(DECIMAL).alias("explained")))
     period = ctx.months[-1].strftime(PERIOD_FMT)
     end_text = (next_month(ctx.months[-1]) - dt.timedelta(days=1)).isoformat()

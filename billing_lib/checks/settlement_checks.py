@@ -1,22 +1,24 @@
 """Checks on what happens after issue: payments, invoice status and credit notes.
 
-Payments are placed on invoices by the cash application of
-:mod:`billing_lib.engine.cash_application` (named invoice, then invoice numbers in the
-bank reference, then customer and amount). One mistake is reported once:
+Payments are placed on invoices by the cash application of :mod:`billing_lib.engine.cash_application`
+(named invoice, then invoice numbers in the bank reference, then customer and amount). One mistake is
+reported once:
 
 * a payment that lands nowhere is ``unapplied_payment``;
-* a second copy of a payment (same customer, currency, amount, day and reference) is
-  ``payment_mismatch`` on the copy, and the copy is left out when judging overpayment, so the invoice
-  it lands on is not reported a second time;
+* a second copy of a payment (same customer, currency, amount, day and reference) is ``payment_mismatch`` on
+  the copy, and the copy is left out when judging overpayment, so the invoice it lands on is not reported a
+  second time;
 * a status that contradicts the balance is ``status_mismatch``; an invoice credited beyond its amounts is
-  ``credit_note_excess``.
+  ``credit_note_excess``;
+* an invoice is its number and its customer: where two customers carry one number, each invoice has its own
+  payments, balance and status; a credit note names only a number and credits the number's first invoice.
 """
 from __future__ import annotations
 
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import INVOICE, CheckContext, invoice_heads
 from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import CUR, choose, day, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO
@@ -31,12 +33,13 @@ def _invoice_balances(ctx: CheckContext, without: pl.DataFrame | None = None) ->
     apps = ctx.applications.lazy()
     if without is not None:
         apps = apps.join(without.lazy().select("payment_id"), on="payment_id", how="anti")
-    paid = apps.sort("payment_id").group_by("invoice_id").agg(
+    # an invoice is its number and its customer: a number two customers carry is two invoices here
+    paid = apps.sort("payment_id").group_by(INVOICE).agg(
         pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").last().alias("last_payment"),
         pl.len().alias("payments"))
-    head = ctx.live_invoices.lazy().unique("invoice_id", keep="first", maintain_order=True).select(
-        "invoice_id", "status", "period", "subtotal", "discount", "tax")
-    return (owed.join(head, on="invoice_id").join(paid, on="invoice_id", how="left")
+    head = ctx.live_invoices.lazy().unique(INVOICE, keep="first", maintain_order=True).select(
+        *INVOICE, "status", "period", "subtotal", "discount", "tax")
+    return (owed.join(head, on=INVOICE).join(paid, on=INVOICE, how="left")
             .with_columns(paid=pl.col("paid").fill_null(ZERO), payments=pl.col("payments").fill_null(0))
             .with_columns(balance=(pl.col("owed") - pl.col("paid")).cast(DECIMAL)))
 
@@ -135,7 +138,10 @@ def credit_note_excess(ctx: CheckContext) -> Finding:
     notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
         pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
         pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
-    head = ctx.live_invoices.lazy().unique("invoice_id", keep="first", maintain_order=True)
+    # a credit note names only a number: where two customers carry it, it credits the number's first invoice
+    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE, "status"))
+    head = (ctx.live_invoices.lazy().unique(INVOICE, keep="first", maintain_order=True)
+            .join(first.filter(pl.col("first")).select(INVOICE), on=INVOICE, how="semi"))
     inv = head.join(notes, on="invoice_id").with_columns(
         net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
         cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from billing_lib.checks.base import CATALOGUE, FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check, catalogue
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import CheckContext, polars_engine
 from billing_lib.core.currency import format_money
 from billing_lib.core.money import money_text_where_currency
 from billing_lib.core.output import atomic_outputs, neutralize_formulas
@@ -141,7 +141,8 @@ def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
     invoices and payments are checked in some shard.
     """
     named = [ds.frame(t).select("customer_id") for t in ("customers", "subscriptions", "invoices", "payments")]
-    ids = pl.concat(named).unique().drop_nulls().collect().to_series().sort().to_list()
+    engine = polars_engine(sum(ds.row_counts().values()))
+    ids = pl.concat(named).unique().drop_nulls().collect(engine=engine).to_series().sort().to_list()
     return [ids[i::shards] for i in range(shards) if ids[i::shards]]
 
 

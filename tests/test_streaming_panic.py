@@ -14,6 +14,7 @@ is written by :meth:`Finding.render` on the small collected frame, rechunked fir
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -21,14 +22,15 @@ from helpers import ENGINES, in_chunks
 
 from billing_lib.checks import catalogue
 from billing_lib.checks.base import Finding, finding
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import IN_MEMORY_UP_TO_ROWS, CheckContext, polars_engine
 from billing_lib.checks.figures import text
+from billing_lib.cli import main as billing
 from billing_lib.data.loading import load_dataset
 from billing_lib.investigation.story import statement
 from billing_lib.investigation.subject import Investigation, Subject, investigate
 from billing_lib.verify import verify
 
-SAMPLE = "data/sample"
+SAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "sample")
 
 
 def _with_an_empty_chunk() -> pl.DataFrame:
@@ -98,3 +100,19 @@ def test_every_customers_statement_on_tables_in_chunks():
         inv = Investigation(ds, Subject("customer", customer, customer), first.ctx, first.all_findings)
         rows = statement(inv)
         assert rows["note"].null_count() == 0, customer
+
+
+def test_the_engine_is_a_setting(monkeypatch):
+    monkeypatch.delenv("BILLING_ENGINE", raising=False)
+    assert polars_engine(10) == "in-memory" and polars_engine(IN_MEMORY_UP_TO_ROWS + 1) == "auto"
+    for setting in ENGINES:
+        monkeypatch.setenv("BILLING_ENGINE", setting.upper())
+        assert polars_engine(10) == polars_engine(IN_MEMORY_UP_TO_ROWS + 1) == setting
+
+
+def test_an_unknown_engine_is_refused_with_the_settings_name(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("BILLING_ENGINE", "gpu")
+    assert billing(["verify", SAMPLE, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "BILLING_ENGINE='gpu'" in err and "streaming, in-memory" in err
+    assert not (tmp_path / "out").exists()

@@ -200,3 +200,22 @@ def test_a_manual_entry_is_the_one_balance_finding(tmp_path):
     found = _findings(tmp_path, replace=OWN_NUMBER + _je2("EUR"), add={"gl_entries": manual})
     assert found.filter(pl.col("check") == "gl_mismatch")["message"].str.starts_with("On 2024-01-31").all()
     assert found.height == 2, found.select("check", "message").to_dicts()  # cash and revenue
+
+
+def test_each_ledger_finding_is_explained_for_what_it_is(tmp_path):
+    from billing_lib.checks import REGISTRY
+    from billing_lib.checks.context import CheckContext
+    from billing_lib.checks.evidence import Evidence
+
+    rows = """
+        JE-9,1,2024-01-20,1100,50.00,,EUR,invoice,INV-0009999
+        JE-9,2,2024-01-20,4000,,50.00,EUR,invoice,INV-0009999
+        JE-10,1,2024-01-20,1000,7.00,,EUR,manual,ADJ-1
+        JE-10,2,2024-01-20,4000,,7.00,EUR,manual,ADJ-1
+    """
+    found = _findings(tmp_path, replace=OWN_NUMBER + _je2("USD"), add={"gl_entries": rows})
+    evidence = Evidence(CheckContext(load_dataset(tmp_path / "data")))
+    plain = sorted(REGISTRY["gl_mismatch"].explanation(f, evidence).plain for f in found.iter_rows(named=True))
+    assert plain == ["A ledger balance at the end of the period does not tie to the billing records."] * 2 + [
+        "The general ledger does not show this document as the billing records do.",
+        "The general ledger posts a document the billing records do not hold."]

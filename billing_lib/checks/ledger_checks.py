@@ -33,7 +33,7 @@ import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
 from billing_lib.checks.context import INVOICE, PERIOD_FMT, CheckContext, invoice_heads
-from billing_lib.checks.evidence import Explanation
+from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import CUR, Figure, choose, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.core.periods import next_month
@@ -150,9 +150,21 @@ def ledger_lines(ctx: CheckContext) -> pl.LazyFrame:
                      .alias("amount"))
 
 
-@check("gl_mismatch", title="General ledger", scope="global",
-       explain=Explanation("The general ledger does not show this document as the billing records do.",
-                           "ledger posting", "the posting is missing, or was made with other amounts"))
+def _explain_ledger(found: dict, evidence: Evidence) -> Explanation:
+    """The ledger posting: a document missing from the ledger or posted with other amounts, accounts or
+    currency; entries naming a document the records do not hold; or a period-end balance that no document
+    explains (a manual entry, an entry naming no document)."""
+    if found["expected"] == "an existing document":
+        return Explanation("The general ledger posts a document the billing records do not hold.", "ledger posting",
+                           f"{found['actual']} is in the ledger only")
+    if found["invoice_id"] is None and found["payment_id"] is None:
+        return Explanation("A ledger balance at the end of the period does not tie to the billing records.",
+                           "ledger posting", "an entry that names no billing document (a manual entry) moved it")
+    return Explanation("The general ledger does not show this document as the billing records do.",
+                       "ledger posting", "the posting is missing, or was made with other amounts")
+
+
+@check("gl_mismatch", title="General ledger", scope="global", explain=_explain_ledger)
 def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
     receivables, tax and revenue (with deferred revenue) that do not tie to the billing records at period end."""

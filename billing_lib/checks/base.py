@@ -124,7 +124,10 @@ class Check:
 
     def collect(self, ctx: CheckContext) -> pl.DataFrame:
         """The findings on this context, typed rows collected with the context's engine, then written as text."""
-        frames = [kind.render(kind.typed().collect(engine=ctx.engine)) for kind in self.kinds(ctx)]
+        kinds = self.kinds(ctx)
+        # collected together: what the kinds share (the ledger, the documents) is computed once
+        typed = pl.collect_all([kind.typed() for kind in kinds], engine=ctx.engine)
+        frames = [kind.render(rows) for kind, rows in zip(kinds, typed, strict=True)]
         return pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=FINDING_SCHEMA)
 
     def explanation(self, found: dict, evidence: Evidence) -> Explanation:

@@ -181,8 +181,15 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
             .with_columns(want=pl.col("want").fill_null(ZERO), got=pl.col("got").fill_null(ZERO))
             .with_columns(diff=(pl.col("got") - pl.col("want")).cast(DECIMAL)))
     doc = ["source_type", "source_id"]
-    known = both.join(docs.rename({"currency": "doc_currency"}), on=doc)
-    wrong = known.filter(pl.col("diff") != 0)
+    # the postings that differ (few) and the entries naming a document the records do not hold (few),
+    # collected once: every kind of finding below reads them
+    wrong, unknown_entries = pl.collect_all([
+        (both.with_columns(posted=(pl.col("got") != 0).any().over(doc)).filter(pl.col("diff") != 0)
+         .join(docs.rename({"currency": "doc_currency"}), on=doc)),
+        (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
+         .join(docs.select(doc), on=doc, how="anti")),
+    ], engine=ctx.engine)
+    wrong, unknown_entries = wrong.lazy(), unknown_entries.lazy()
     # A document posted in its customer's currency, with its own amounts, although it is in another one: the
     # currency_mismatch finding of the document (or of its invoice) is the cause; the ledger is not reported.
     moved = pl.col("currency") != pl.col("doc_currency")
@@ -195,16 +202,15 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
                                          & pl.col("theirs_differ").fill_null(False)).all().alias("by_currency")))
     wrong = wrong.join(currency_only, on=doc, how="left").with_columns(
         reported=pl.col("verified") & ~pl.col("by_currency").fill_null(False))
-    posted = known.group_by(doc).agg((pl.col("got") != 0).any().alias("posted"))
     entry = {"account": pl.col("account"), "currency": pl.col("currency"), "other": moved}
     per_doc = (wrong.filter(pl.col("reported")).with_columns(_other=moved).sort(*doc, "account", "_other", "currency")
                .group_by(doc, maintain_order=True)
                .agg(pl.col("customer_id", "invoice_id", "payment_id", "month", "doc_currency", "amount", "tax")
-                    .first(),
+                    .first(), pl.col("posted").any(),
                     want=pl.struct(**entry, amount=pl.col("want")).filter((pl.col("want") != 0) | ~moved),
                     got=pl.struct(**entry, amount=pl.col("got")).filter((pl.col("got") != 0) | ~moved),
                     stake=pl.when(pl.col("diff") < 0).then(-pl.col("diff")).otherwise(pl.col("diff")).max())
-               .join(posted, on=doc, how="left").rename({"doc_currency": "currency"}))
+               .rename({"doc_currency": "currency"}))
     out = [finding(
         per_doc, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
         payment_id=pl.col("payment_id"), period=month(pl.col("month")),
@@ -218,9 +224,7 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
                            got=postings("got"), want=postings("want"))))]
 
     # entries that name a document the billing records do not hold
-    unknown = (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
-               .join(docs.select("source_type", "source_id"), on=["source_type", "source_id"], how="anti")
-               .group_by("source_type", "source_id", "currency")
+    unknown = (unknown_entries.group_by("source_type", "source_id", "currency")
                .agg(pl.col("amount").filter(pl.col("amount") > 0).sum().cast(DECIMAL).alias("debits"),
                     pl.col("date").min().alias("first")))
     out.append(finding(
@@ -235,8 +239,8 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     cutoff = ctx.months[-1].replace(day=1)
     end = pl.lit(cutoff).dt.month_end()
     as_tied = pl.when(pl.col("account").is_in(["4000", "2100"])).then(pl.lit(REVENUE)).otherwise(pl.col("account"))
-    ledger, expected, wrong = (f.with_columns(account=as_tied) for f in (ledger, expected, wrong))
-    doc = ["source_type", "source_id"]
+    ledger, expected, wrong, unknown_entries = (f.with_columns(account=as_tied)
+                                                for f in (ledger, expected, wrong, unknown_entries))
     tied = pl.col("account").is_in(list(TIED_ACCOUNTS))
     in_books = (ledger.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                 .agg(pl.col("amount").sum().cast(DECIMAL).alias("ledger")))
@@ -244,11 +248,8 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
                   .agg(pl.col("amount").sum().cast(DECIMAL).alias("records")))
     # what the findings explain: the documents reported, those posted in their customer's currency (their
     # currency_mismatch), and the entries naming documents the records do not hold (reported above)
-    unknown_entries = (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
-                       .join(docs.select(doc), on=doc, how="anti").select("account", "currency", "date",
-                                                                          diff=pl.col("amount")))
     accounted = pl.concat([wrong.filter(pl.col("verified")).select("account", "currency", "date", "diff"),
-                           unknown_entries])
+                           unknown_entries.select("account", "currency", "date", diff=pl.col("amount"))])
     explained = (accounted.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")
                  .agg(pl.col("diff").sum().cast(DECIMAL).alias("explained")))
     period = ctx.months[-1].strftime(PERIOD_FMT)

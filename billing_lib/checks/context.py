@@ -73,12 +73,14 @@ def attributed_lines(lines: pl.LazyFrame, heads: pl.LazyFrame, subscriptions: pl
     customer carries is that customer's invoice; where several customers carry a number (a repeated number,
     a finding of its own), a line belongs to the invoice of the customer whose subscription it bills, else
     (no subscription, or another customer's) to the number's first invoice."""
+    pairs = lines.join(heads, on="invoice_id", how="inner")
+    # only the lines of a number several customers carry need their subscription's customer
     owner = subscriptions.select("subscription_id", pl.col("customer_id").alias("_owner")).unique("subscription_id")
-    pairs = (lines.with_row_index("_line").join(owner, on="subscription_id", how="left")
-             .join(heads, on="invoice_id", how="inner"))
+    shared = (pairs.filter(pl.col("copies") > 1).with_columns(_line=pl.struct(lines.collect_schema().names()))
+              .join(owner, on="subscription_id", how="left"))
     owns = (pl.col("_owner") == pl.col("customer_id")).fill_null(False)
-    keep = (pl.col("copies") == 1) | owns | (~owns.any().over("_line") & pl.col("first"))
-    return pairs.filter(keep).drop("_line", "_owner")
+    shared = shared.filter(owns | (~owns.any().over("_line") & pl.col("first"))).drop("_line", "_owner")
+    return pl.concat([pairs.filter(pl.col("copies") == 1), shared])
 
 
 def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

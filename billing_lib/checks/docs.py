@@ -32,7 +32,8 @@ INTRO = f"""\
 (their docstrings, titles and explanations), then run it again. A test fails when this page is stale. -->
 
 Every check of `billing verify`, in catalogue order: the order in which the checks run and in which the rows
-of `exceptions.csv` and the reports list them (`CATALOGUE` in `billing_lib/checks/base.py`).
+of `exceptions.csv` and the reports list them (`CATALOGUE` in `billing_lib/checks/base.py`). How a run works
+and what it writes: [verification](verification.md).
 
 ## How a check is made
 

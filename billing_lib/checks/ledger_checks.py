@@ -32,7 +32,7 @@ import datetime as dt
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import INVOICE, PERIOD_FMT, CheckContext, invoice_heads
+from billing_lib.checks.context import INVOICE, PERIOD_FMT, CheckContext, attributed_lines, invoice_heads
 from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import CUR, Figure, choose, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO, to_text
@@ -95,9 +95,12 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     customers = ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))
     invoices = invoice_heads(ds.frame("invoices"))
     plans = ds.frame("plans").select("plan_id", "currency", "interval")
-    # an invoice is its number and its customer: its own lines make its year-term share
-    year_net = (ctx.live_lines().join(plans, on=["plan_id", "currency"], how="left")
-                .filter(pl.col("interval") == "year")
+    # an invoice is its number and its customer: its own lines of year-term plans make its year-term share
+    year_plans = plans.filter(pl.col("interval") == "year")
+    candidates = ds.frame("invoice_lines").join(year_plans.select("plan_id").unique(), on="plan_id", how="semi")
+    heads = invoices.select(*INVOICE, "currency", "status", "copies", "first")
+    year_net = (attributed_lines(candidates, heads, ds.frame("subscriptions")).filter(pl.col("status") != "void")
+                .join(year_plans, on=["plan_id", "currency"], how="inner")
                 .group_by(INVOICE).agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL).alias("year_net")))
     inv = invoices.join(year_net, on=INVOICE, how="left").with_columns(year_net=pl.col("year_net").fill_null(ZERO))
     live = inv.filter(pl.col("status") != "void").select(
@@ -118,9 +121,11 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
                                                  ("1100", -(pl.col("amount") + pl.col("tax")))]))
     null, no_tax = pl.lit(None, pl.String), pl.lit(None, DECIMAL)
-    numbers = (inv.group_by("invoice_id", maintain_order=True)
-               .agg(pl.all().first(), pl.col("total").filter(pl.col("currency") == pl.col("currency").first()).sum()
-                    .cast(DECIMAL).alias("number_total")))
+    # the total a number's documents come to (in the first invoice's currency), to name it in a finding
+    number_total = (inv.group_by("invoice_id")
+                    .agg(pl.col("total").filter(pl.col("currency") == pl.col("currency").sort_by(~pl.col("first"))
+                                                .first()).sum().cast(DECIMAL).alias("number_total")))
+    numbers = inv.filter(pl.col("first")).join(number_total, on="invoice_id", how="left")
     docs = pl.concat([
         numbers.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"),
                        customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), payment_id=null,
@@ -183,13 +188,16 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     doc = ["source_type", "source_id"]
     # the postings that differ (few) and the entries naming a document the records do not hold (few),
     # collected once: every kind of finding below reads them
-    wrong, unknown_entries = pl.collect_all([
-        (both.with_columns(posted=(pl.col("got") != 0).any().over(doc)).filter(pl.col("diff") != 0)
-         .join(docs.rename({"currency": "doc_currency"}), on=doc)),
-        (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
-         .join(docs.select(doc), on=doc, how="anti")),
-    ], engine=ctx.engine)
-    wrong, unknown_entries = wrong.lazy(), unknown_entries.lazy()
+    # the postings that differ (few), with whether their document is in the ledger at all, and the entries
+    # naming a document the records do not hold (few): collected once, every kind of finding below reads them
+    wrong = (both.filter(pl.col("diff") != 0).join(docs.rename({"currency": "doc_currency"}), on=doc)
+             .collect(engine=ctx.engine))
+    posted = (ledger.join(wrong.lazy().select(doc).unique(), on=doc, how="semi").group_by(key)
+              .agg(pl.col("amount").sum().alias("got")).group_by(doc).agg((pl.col("got") != 0).any().alias("posted")))
+    wrong = wrong.lazy().join(posted, on=doc, how="left").with_columns(pl.col("posted").fill_null(False))
+    wrong = wrong.collect(engine=ctx.engine).lazy()
+    unknown_entries = (ledger.filter(pl.col("source_type").is_in(sources) & ctx.in_months("date"))
+                       .join(docs.select(doc), on=doc, how="anti").collect(engine=ctx.engine).lazy())
     # A document posted in its customer's currency, with its own amounts, although it is in another one: the
     # currency_mismatch finding of the document (or of its invoice) is the cause; the ledger is not reported.
     moved = pl.col("currency") != pl.col("doc_currency")

@@ -26,7 +26,7 @@ from billing_lib.engine.rating import charge_description, expected_charges
 from billing_lib.errors import ParameterError
 
 PERIOD_FMT = "%Y-%m"
-INVOICE = ["invoice_id", "customer_id"]  # an invoice is its number and its customer
+INVOICE_KEY = ["invoice_id", "customer_id"]  # an invoice is its number and its customer
 ENGINE_VARIABLE = "BILLING_ENGINE"
 ENGINES = ("auto", "streaming", "in-memory")
 # Datasets up to this many rows are checked with polars' in-memory engine: on the many small plans of a
@@ -63,7 +63,7 @@ def invoice_heads(invoices: pl.LazyFrame) -> pl.LazyFrame:
     ``copies`` (how many customers carry the number) and ``first`` (the number's first invoice: live before
     void, then in the order of the invoices table)."""
     return (invoices.with_columns(_void=pl.col("status") == "void").sort("_void", maintain_order=True)
-            .unique(INVOICE, keep="first", maintain_order=True)
+            .unique(INVOICE_KEY, keep="first", maintain_order=True)
             .with_columns(copies=pl.len().over("invoice_id"), first=pl.int_range(pl.len()).over("invoice_id") == 0)
             .drop("_void"))
 
@@ -158,7 +158,7 @@ class CheckContext:
         status and period (``invoice_period_start``/``_end``): an invoice is its number and its customer
         (see :func:`attributed_lines`)."""
         heads = invoice_heads(self.ds.frame("invoices").select(
-            *INVOICE, "currency", "issue_date", "status", pl.col("period_start").alias("invoice_period_start"),
+            *INVOICE_KEY, "currency", "issue_date", "status", pl.col("period_start").alias("invoice_period_start"),
             pl.col("period_end").alias("invoice_period_end")))
         lines = attributed_lines(self.ds.frame("invoice_lines"), heads, self.ds.frame("subscriptions"))
         return lines.filter(pl.col("status") != "void").drop("copies", "first")

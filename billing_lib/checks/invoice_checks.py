@@ -21,7 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import INVOICE, CheckContext
+from billing_lib.checks.context import INVOICE_KEY, CheckContext
 from billing_lib.checks.evidence import Evidence, Explanation, decimal
 from billing_lib.checks.figures import CUR, Figure, choose, day, money, month, number, text
 from billing_lib.core.money import DECIMAL, ZERO, line_discount, line_tax, round_money
@@ -99,10 +99,10 @@ def invoice_totals(ctx: CheckContext) -> list[Finding]:
     """An invoice whose subtotal, discount or tax is not the sum of its lines, or whose total is not
     subtotal - discount + tax."""
     # an invoice is its number and its customer: where two customers carry a number, each has its own lines
-    sums = (ctx.lines.lazy().group_by(INVOICE)
+    sums = (ctx.lines.lazy().group_by(INVOICE_KEY)
             .agg(line_amount=pl.col("amount").sum(), line_discount=pl.col("discount").sum(),
                  line_tax=pl.col("tax_amount").sum()))
-    heads = (ctx.live_invoices.lazy().join(sums, on=INVOICE, how="left")
+    heads = (ctx.live_invoices.lazy().join(sums, on=INVOICE_KEY, how="left")
              .with_columns(pl.col("line_amount", "line_discount", "line_tax").fill_null(ZERO)))
     keys = {"customer_id": pl.col("customer_id"), "invoice_id": pl.col("invoice_id"), "period": pl.col("period"),
             "currency": CUR}
@@ -331,7 +331,7 @@ def billed_outside_term(ctx: CheckContext) -> Finding:
     subs = ctx.ds.frame("subscriptions").select("subscription_id", "start_date", "end_date")
     plans = ctx.plans.lazy().select("plan_id", "currency", "interval", "billing")
     # every subscription line but those already reported as duplicates
-    line = [*INVOICE, "line_no"]
+    line = [*INVOICE_KEY, "line_no"]
     repeated = ctx.repeated_lines.lazy().select(line)
     lines = (ctx.ranked_lines.lazy().join(repeated, on=line, how="anti")
              .join(subs, on="subscription_id", how="inner")

@@ -2,10 +2,10 @@
 
 Every invoice, payment and credit note of the verified months is compared with its postings in
 ``gl_entries`` (net debit - credit per account and currency, whatever the dates, so a void invoice and its
-reversal net to nothing):
+reversal net to nothing), as the posting rules of :mod:`billing_lib.engine.ledger` give them:
 
 * invoice: Dr 1100 total, Cr 4000 total - tax - year-term net, Cr 2100 year-term net, Cr 2200 tax
-  (a void invoice: nothing, once reversed);
+  (a void invoice: the same until the ledger reverses it, nothing after);
 * payment: Dr 1000, Cr 1100 its amount;
 * credit note: Dr 4000 or 2100 (taken together: how a year-term invoice's share splits is the
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
@@ -17,10 +17,12 @@ together. A document in another currency than its customer's (a ``currency_misma
 in the customer's currency with its own amounts is that finding's consequence, not a second one.
 
 Then the balances of 1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100
-together) at the end of the last verified month are tied to the same documents. What the findings already
-explain (documents reported above, documents posted in their customer's currency, entries naming a document
-the records do not hold) is taken out; what remains (manual entries, entries naming no document) is a finding
-of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
+together) at the end of the last verified month are tied to the same documents and to the ledger's
+write-offs of invoices marked ``uncollectible`` (manual entries Dr 6100, Cr 1100 naming the invoice). What the
+findings already explain (documents reported above, documents posted in their customer's currency, entries
+naming a document the records do not hold) is taken out; what remains (other manual entries, entries naming no
+document) is a finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not
+judged here.
 
 A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no
 customer, so the check needs the whole dataset.
@@ -32,17 +34,18 @@ import datetime as dt
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import INVOICE, PERIOD_FMT, CheckContext, attributed_lines, invoice_heads
+from billing_lib.checks.context import INVOICE_KEY, PERIOD_FMT, CheckContext, attributed_lines, invoice_heads
 from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import CUR, Figure, choose, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.core.periods import next_month
+from billing_lib.engine import ledger as gl
+from billing_lib.engine.ledger import CASH, CREDIT_NOTE, DEFERRED_REVENUE, INVOICE, PAYMENT, RECEIVABLES, SALES_TAX
 
-REVENUE = "4000/2100"
+REVENUE = f"{gl.REVENUE}/{DEFERRED_REVENUE}"
 # revenue and deferred revenue are tied together: releases move money between them, the sum is billed net
-TIED_ACCOUNTS = ("1000", "1100", "2200", REVENUE)
-ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferred revenue",
-                 "2200": "sales tax payable", "4000": "revenue", REVENUE: "revenue and deferred revenue"}
+TIED_ACCOUNTS = (CASH, RECEIVABLES, SALES_TAX, REVENUE)
+ACCOUNT_NAMES = {**gl.ACCOUNT_NAMES, REVENUE: "revenue and deferred revenue"}
 KEY = ["source_type", "source_id", "account"]
 
 
@@ -71,19 +74,13 @@ def postings(entries: str) -> Figure:
 def _label() -> Figure:
     """How a document is named in a finding: 'Invoice INV-1 (total 35.70 EUR)'..."""
     return choose(
-        (pl.col("source_type") == "invoice", text("Invoice {id} (total {amount} {currency})", id=pl.col("source_id"),
+        (pl.col("source_type") == INVOICE, text("Invoice {id} (total {amount} {currency})", id=pl.col("source_id"),
                                                   amount=money(pl.col("amount")), currency=CUR)),
-        (pl.col("source_type") == "payment", text("Payment {id} ({amount} {currency})", id=pl.col("source_id"),
+        (pl.col("source_type") == PAYMENT, text("Payment {id} ({amount} {currency})", id=pl.col("source_id"),
                                                   amount=money(pl.col("amount")), currency=CUR)),
         otherwise=text("Credit note {id} of invoice {invoice} ({amount} {currency} + tax {tax})",
                        id=pl.col("source_id"), invoice=pl.col("invoice_id"), amount=money(pl.col("amount")),
                        currency=CUR, tax=money(pl.col("tax"))))
-
-
-def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
-    return pl.concat([frame.select(pl.lit(source_type).alias("source_type"), "source_id", "currency", "date",
-                                   pl.lit(account).alias("account"), amount.cast(DECIMAL).alias("amount"))
-                      for account, amount in accounts])
 
 
 def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -94,65 +91,64 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     ds = ctx.ds
     customers = ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))
     invoices = invoice_heads(ds.frame("invoices"))
-    plans = ds.frame("plans").select("plan_id", "currency", "interval")
-    # an invoice is its number and its customer: its own lines of year-term plans make its year-term share
-    year_plans = plans.filter(pl.col("interval") == "year")
-    candidates = ds.frame("invoice_lines").join(year_plans.select("plan_id").unique(), on="plan_id", how="semi")
-    heads = invoices.select(*INVOICE, "currency", "status", "copies", "first")
-    year_net = (attributed_lines(candidates, heads, ds.frame("subscriptions")).filter(pl.col("status") != "void")
-                .join(year_plans, on=["plan_id", "currency"], how="inner")
-                .group_by(INVOICE).agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL).alias("year_net")))
-    inv = invoices.join(year_net, on=INVOICE, how="left").with_columns(year_net=pl.col("year_net").fill_null(ZERO))
-    live = inv.filter(pl.col("status") != "void").select(
-        source_id=pl.col("invoice_id"), currency=CUR, date=pl.col("issue_date"), total=pl.col("total"),
-        tax=pl.col("tax"), year_net=pl.col("year_net"))
-    expected = [_posting(live, "invoice", [
-        ("1100", pl.col("total")), ("4000", -(pl.col("total") - pl.col("tax") - pl.col("year_net"))),
-        ("2100", -pl.col("year_net")), ("2200", -pl.col("tax"))])]
-    pays = ds.frame("payments").select(source_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
-                                       amount=pl.col("amount"))
-    expected.append(_posting(pays, "payment", [("1000", pl.col("amount")), ("1100", -pl.col("amount"))]))
+    # an invoice is its number and its customer: its own lines make its figures
+    lines = attributed_lines(ds.frame("invoice_lines"), invoices.select(*INVOICE_KEY, "copies", "first"),
+                             ds.frame("subscriptions"))
+    lines = lines.select(*ds.frame("invoice_lines").collect_schema().names(), "customer_id")
+    # collected once: the check reads the postings several times (per document and for the balances)
+    expected = _revenue_together(gl.expected_postings(ds.frame("invoices"), lines, ds.frame("plans"),
+                                                      ds.frame("payments"), ds.frame("credit_notes"),
+                                                      gl.void_dates(ds).lazy())).collect(engine=ctx.engine).lazy()
     # a credit note names only a number: where two customers carry it, it credits the number's first invoice
-    first = inv.filter(pl.col("first")).select("invoice_id", "customer_id", "currency")
+    first = invoices.filter(pl.col("first")).select("invoice_id", "customer_id", "currency")
     notes = ds.frame("credit_notes").join(first, on="invoice_id", how="left").with_columns(
         tax=pl.col("tax").fill_null(ZERO))
-    cn = notes.select(source_id=pl.col("credit_note_id"), currency=CUR, date=pl.col("issue_date"),
-                      amount=pl.col("amount"), tax=pl.col("tax"))
-    expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
-                                                 ("1100", -(pl.col("amount") + pl.col("tax")))]))
     null, no_tax = pl.lit(None, pl.String), pl.lit(None, DECIMAL)
     # the total a number's documents come to (in the first invoice's currency), to name it in a finding
-    number_total = (inv.group_by("invoice_id")
+    number_total = (invoices.group_by("invoice_id")
                     .agg(pl.col("total").filter(pl.col("currency") == pl.col("currency").sort_by(~pl.col("first"))
                                                 .first()).sum().cast(DECIMAL).alias("number_total")))
-    numbers = inv.filter(pl.col("first")).join(number_total, on="invoice_id", how="left")
+    numbers = invoices.filter(pl.col("first")).join(number_total, on="invoice_id", how="left")
     docs = pl.concat([
-        numbers.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"),
+        numbers.select(source_type=pl.lit(INVOICE), source_id=pl.col("invoice_id"),
                        customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), payment_id=null,
                        currency=CUR, date=pl.col("issue_date"), month=pl.col("period_start").dt.month_start(),
                        amount=pl.col("number_total"), tax=no_tax),
         ds.frame("payments").select(
-            source_type=pl.lit("payment"), source_id=pl.col("payment_id"), customer_id=pl.col("customer_id"),
+            source_type=pl.lit(PAYMENT), source_id=pl.col("payment_id"), customer_id=pl.col("customer_id"),
             invoice_id=null, payment_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
             month=pl.col("received_date").dt.month_start(), amount=pl.col("amount").cast(DECIMAL), tax=no_tax),
         notes.select(
-            source_type=pl.lit("credit_note"), source_id=pl.col("credit_note_id"), customer_id=pl.col("customer_id"),
+            source_type=pl.lit(CREDIT_NOTE), source_id=pl.col("credit_note_id"), customer_id=pl.col("customer_id"),
             invoice_id=pl.col("invoice_id"), payment_id=null, currency=CUR, date=pl.col("issue_date"),
             month=pl.col("issue_date").dt.month_start(), amount=pl.col("amount").cast(DECIMAL),
             tax=pl.col("tax").cast(DECIMAL)),
     ]).unique(["source_type", "source_id"], keep="first", maintain_order=True).with_columns(
         verified=ctx.in_months("month")).join(customers, on="customer_id", how="left")
-    return docs, pl.concat(expected)
+    return docs, expected
+
+
+def _revenue_together(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Credit notes' 4000 and 2100 lines taken together: how a year-term invoice's share splits is the
+    ledger's choice."""
+    account = (pl.when((pl.col("source_type") == CREDIT_NOTE)
+                       & pl.col("account").is_in([gl.REVENUE, DEFERRED_REVENUE]))
+               .then(pl.lit(REVENUE)).otherwise(pl.col("account")))
+    return lines.with_columns(account.alias("account"))
 
 
 def ledger_lines(ctx: CheckContext) -> pl.LazyFrame:
     """Ledger lines as signed amounts (debit - credit); credit notes' 4000 and 2100 taken together."""
-    gl = ctx.ds.frame("gl_entries")
-    account = (pl.when((pl.col("source_type") == "credit_note") & pl.col("account").is_in(["4000", "2100"]))
-               .then(pl.lit(REVENUE)).otherwise(pl.col("account")))
-    return gl.select("source_type", "source_id", "currency", "date", account.alias("account"),
-                     (pl.col("debit").fill_null(ZERO) - pl.col("credit").fill_null(ZERO)).cast(DECIMAL)
-                     .alias("amount"))
+    return _revenue_together(gl.ledger_lines(ctx.ds).select(gl.LINE_COLUMNS))
+
+
+def _write_offs(ctx: CheckContext) -> pl.LazyFrame:
+    """The ledger's write-offs of invoices the records mark ``uncollectible`` (manual entries Dr 6100, Cr 1100
+    naming the invoice), posted by the write-off rule: the records explain them."""
+    bad = (ctx.ds.frame("invoices").filter(pl.col("status") == "uncollectible")
+           .select(pl.col("invoice_id").alias("source_id")).unique())
+    entries = gl.write_off_entries(ctx.ds).lazy().join(bad, on="source_id", how="semi")
+    return gl.post(entries, gl.MANUAL, gl.write_off_rule, "amount")
 
 
 def _explain_ledger(found: dict, evidence: Evidence) -> Explanation:
@@ -177,7 +173,7 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
         return []
     docs, expected = document_postings(ctx)
     ledger = ledger_lines(ctx)
-    sources = ("invoice", "payment", "credit_note")
+    sources = (INVOICE, PAYMENT, CREDIT_NOTE)
     key = [*KEY, "currency"]
     e = expected.group_by(key).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
     g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(key)
@@ -246,7 +242,9 @@ def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     # balances at period end: ledger against billing records, less what the reported documents explain
     cutoff = ctx.months[-1].replace(day=1)
     end = pl.lit(cutoff).dt.month_end()
-    as_tied = pl.when(pl.col("account").is_in(["4000", "2100"])).then(pl.lit(REVENUE)).otherwise(pl.col("account"))
+    expected = pl.concat([expected, _write_offs(ctx)])
+    as_tied = (pl.when(pl.col("account").is_in([gl.REVENUE, DEFERRED_REVENUE])).then(pl.lit(REVENUE))
+               .otherwise(pl.col("account")))
     ledger, expected, wrong, unknown_entries = (f.with_columns(account=as_tied)
                                                 for f in (ledger, expected, wrong, unknown_entries))
     tied = pl.col("account").is_in(list(TIED_ACCOUNTS))

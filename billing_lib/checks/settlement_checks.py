@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import INVOICE, CheckContext, invoice_heads
+from billing_lib.checks.context import INVOICE_KEY, CheckContext, invoice_heads
 from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import CUR, choose, day, money, month, text
 from billing_lib.core.money import DECIMAL, ZERO
@@ -34,12 +34,12 @@ def _invoice_balances(ctx: CheckContext, without: pl.DataFrame | None = None) ->
     if without is not None:
         apps = apps.join(without.lazy().select("payment_id"), on="payment_id", how="anti")
     # an invoice is its number and its customer: a number two customers carry is two invoices here
-    paid = apps.sort("payment_id").group_by(INVOICE).agg(
+    paid = apps.sort("payment_id").group_by(INVOICE_KEY).agg(
         pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").last().alias("last_payment"),
         pl.len().alias("payments"))
-    head = ctx.live_invoices.lazy().unique(INVOICE, keep="first", maintain_order=True).select(
-        *INVOICE, "status", "period", "subtotal", "discount", "tax")
-    return (owed.join(head, on=INVOICE).join(paid, on=INVOICE, how="left")
+    head = ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True).select(
+        *INVOICE_KEY, "status", "period", "subtotal", "discount", "tax")
+    return (owed.join(head, on=INVOICE_KEY).join(paid, on=INVOICE_KEY, how="left")
             .with_columns(paid=pl.col("paid").fill_null(ZERO), payments=pl.col("payments").fill_null(0))
             .with_columns(balance=(pl.col("owed") - pl.col("paid")).cast(DECIMAL)))
 
@@ -139,9 +139,9 @@ def credit_note_excess(ctx: CheckContext) -> Finding:
         pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
         pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
     # a credit note names only a number: where two customers carry it, it credits the number's first invoice
-    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE, "status"))
-    head = (ctx.live_invoices.lazy().unique(INVOICE, keep="first", maintain_order=True)
-            .join(first.filter(pl.col("first")).select(INVOICE), on=INVOICE, how="semi"))
+    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
+    head = (ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True)
+            .join(first.filter(pl.col("first")).select(INVOICE_KEY), on=INVOICE_KEY, how="semi"))
     inv = head.join(notes, on="invoice_id").with_columns(
         net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
         cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))

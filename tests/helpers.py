@@ -77,3 +77,15 @@ def engine_dataset(ds):
     (see :func:`in_chunks`), else as loaded."""
     import os
     return in_chunks(ds) if os.environ.get("BILLING_ENGINE") == "streaming" else ds
+
+
+def edited(tables: dict[str, str], replace=(), add: dict[str, str] | None = None) -> dict[str, str]:
+    """``tables`` (CSV text) with ``replace`` applied, each ``(table, old, new)`` once, and ``add``'s rows
+    appended to their tables."""
+    out = {name: textwrap.dedent(text) for name, text in tables.items()}
+    for name, old, new in replace:
+        assert old in out[name], f"{old!r} not in {name}"
+        out[name] = out[name].replace(old, new, 1)
+    for name, rows in (add or {}).items():
+        out[name] = out[name].rstrip("\n") + "\n" + textwrap.dedent(rows).strip("\n") + "\n"
+    return out

@@ -8,14 +8,14 @@ are issued on the last day of the month, so the ledger's balances at its end hol
 """
 from __future__ import annotations
 
-import textwrap
-
 import polars as pl
 import pytest
-from helpers import ENGINES, engine_dataset, write_dataset
+from helpers import edited, engine_dataset, write_dataset
 
 from billing_lib.data.loading import load_dataset
 from billing_lib.verify import verify
+
+pytestmark = pytest.mark.usefixtures("each_engine")
 
 CUSTOMERS = """
     customer_id,name,email,country,currency,payment_terms_days,tax_exempt
@@ -59,12 +59,6 @@ GL = """
 FORMATS = ["csv", "text parquet", "typed parquet"]
 
 
-@pytest.fixture(autouse=True, params=ENGINES)
-def engine(request, monkeypatch):
-    monkeypatch.setenv("BILLING_ENGINE", request.param)
-    return request.param
-
-
 @pytest.fixture(params=FORMATS)
 def fmt(request):
     return request.param
@@ -86,14 +80,8 @@ def _as(folder, fmt: str):
 
 
 def _findings(tmp_path, fmt="csv", replace=(), add=None) -> pl.DataFrame:
-    tables = dict(customers=CUSTOMERS, subscriptions=SUBS, invoices=INVOICES, invoice_lines=LINES,
-                  payments=PAYMENTS, gl_entries=GL)
-    tables = {k: textwrap.dedent(v) for k, v in tables.items()}
-    for table, old, new in replace:
-        assert old in tables[table], f"{old!r} not in {table}"
-        tables[table] = tables[table].replace(old, new, 1)
-    for table, rows in (add or {}).items():
-        tables[table] = tables[table].rstrip("\n") + "\n" + textwrap.dedent(rows).strip("\n") + "\n"
+    tables = edited(dict(customers=CUSTOMERS, subscriptions=SUBS, invoices=INVOICES, invoice_lines=LINES,
+                         payments=PAYMENTS, gl_entries=GL), replace, add)
     folder = _as(write_dataset(tmp_path / "data", **tables), fmt)
     return verify(engine_dataset(load_dataset(folder))).exceptions
 

@@ -151,8 +151,9 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     """Like :func:`verify`, but the per-customer checks run on ``shards`` groups of customers.
 
     Each shard is independent (it could run on another worker of a distributed
-    engine); the global checks run once over the whole dataset. The result is
-    the same as :func:`verify`'s.
+    engine) but for the cash application, computed once over the whole dataset and
+    handed to every shard; the global checks run once over the whole dataset. The
+    result is the same as :func:`verify`'s.
     """
     whole = CheckContext(ds, months)
     chosen = select_checks(checks)
@@ -161,7 +162,7 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     groups = customer_shards(ds, max(1, shards))
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
-        shard = CheckContext(ds.only_customers(ids), whole.months)
+        shard = CheckContext(ds.only_customers(ids), whole.months, whole=whole)
         parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"]))
     exceptions = finalize(pl.concat(parts, how="vertical"))
     return VerificationResult(exceptions, summarize(exceptions, whole, chosen))

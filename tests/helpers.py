@@ -81,11 +81,12 @@ def engine_dataset(ds):
 
 def edited(tables: dict[str, str], replace=(), add: dict[str, str] | None = None) -> dict[str, str]:
     """``tables`` (CSV text) with ``replace`` applied, each ``(table, old, new)`` once, and ``add``'s rows
-    appended to their tables."""
+    appended to their tables (a table not in ``tables`` is ``add``'s text, its header included)."""
     out = {name: textwrap.dedent(text) for name, text in tables.items()}
     for name, old, new in replace:
         assert old in out[name], f"{old!r} not in {name}"
         out[name] = out[name].replace(old, new, 1)
     for name, rows in (add or {}).items():
-        out[name] = out[name].rstrip("\n") + "\n" + textwrap.dedent(rows).strip("\n") + "\n"
+        body = textwrap.dedent(rows).strip("\n") + "\n"
+        out[name] = out[name].rstrip("\n") + "\n" + body if name in out else body
     return out

@@ -207,3 +207,57 @@ def test_each_ledger_finding_is_explained_for_what_it_is(tmp_path):
     assert plain == ["A ledger balance at the end of the period does not tie to the billing records."] * 2 + [
         "The general ledger does not show this document as the billing records do.",
         "The general ledger posts a document the billing records do not hold."]
+
+
+# C2 pays on the day of issue, so the payment is in the verified month
+PAID_IN_JANUARY = [("payments", "PAY-2,C2,EUR,23.80,2024-02-12", "PAY-2,C2,EUR,23.80,2024-01-31"),
+                   ("gl_entries", "JE-4,1,2024-02-12", "JE-4,1,2024-01-31"),
+                   ("gl_entries", "JE-4,2,2024-02-12", "JE-4,2,2024-01-31")]
+UNKNOWN_PAYER = [("payments", '2024-01-31,,"Rechnung INV-0000002, danke"', "2024-01-31,,Bank transfer"),
+                 ("payments", "PAY-2,C2,", "PAY-2,C-GONE,")]
+
+
+def test_a_payment_of_an_unknown_customer_is_its_orphan_reference_only(tmp_path):
+    # the cash application cannot place it (no customer, no invoice named): it is not also unapplied, and the
+    # invoice it paid is not also a status_mismatch
+    found = _findings(tmp_path, replace=OWN_NUMBER + _je2("EUR") + PAID_IN_JANUARY + UNKNOWN_PAYER)
+    assert found.select("check", "customer_id", "payment_id", "detail" if "detail" in found.columns else "expected"
+                        ).rows() == [("orphan_reference", "C-GONE", "PAY-2", "an existing customer_id")], \
+        found.select("check", "message").to_dicts()
+
+
+def test_the_invoice_an_unknown_customers_payment_does_not_match_stays_a_status_mismatch(tmp_path):
+    found = _findings(tmp_path, replace=OWN_NUMBER + _je2("EUR") + PAID_IN_JANUARY + UNKNOWN_PAYER
+                      + [("payments", "PAY-2,C-GONE,EUR,23.80", "PAY-2,C-GONE,EUR,20.00"),
+                         ("gl_entries", "JE-4,1,2024-01-31,1000,23.80", "JE-4,1,2024-01-31,1000,20.00"),
+                         ("gl_entries", "JE-4,2,2024-01-31,1100,,23.80", "JE-4,2,2024-01-31,1100,,20.00")])
+    assert sorted(found["check"].to_list()) == ["orphan_reference", "status_mismatch"], \
+        found.select("check", "message").to_dicts()
+
+
+def test_a_sharded_run_hands_the_whole_cash_application_to_each_shard(tmp_path):
+    from billing_lib.verify import verify_sharded
+    tables = edited(dict(customers=CUSTOMERS, subscriptions=SUBS, invoices=INVOICES, invoice_lines=LINES,
+                         payments=PAYMENTS, gl_entries=GL), OWN_NUMBER + _je2("EUR") + PAID_IN_JANUARY
+                    + [("payments", "PAY-2,C2,", "PAY-2,C-GONE,")])  # an unknown payer naming its invoice
+    ds = load_dataset(write_dataset(tmp_path / "data", **tables))
+    whole = verify(ds).exceptions
+    assert verify_sharded(ds, 3).exceptions.equals(whole)
+
+
+def test_credit_notes_above_an_open_invoice_are_one_finding(tmp_path):
+    # C2 has not paid; a credit note of 25.00 on its 20.00 (net) invoice leaves it owing nothing while it is open:
+    # the excess is the finding, the open status its consequence
+    note = "CN-1,INV-0000002,2024-01-31,25.00,0.00,Goodwill"
+    gl = """
+        JE-5,1,2024-01-31,4000,25.00,,EUR,credit_note,CN-1
+        JE-5,2,2024-01-31,1100,,25.00,EUR,credit_note,CN-1
+    """
+    found = _findings(tmp_path, replace=OWN_NUMBER + _je2("EUR") + [
+        ("invoices", "20.00,0.00,3.80,23.80,paid", "20.00,0.00,3.80,23.80,open"),
+        ("payments", 'PAY-2,C2,EUR,23.80,2024-02-12,,"Rechnung INV-0000002, danke"\n', ""),
+        ("gl_entries", "JE-4,1,2024-02-12,1000,23.80,,EUR,payment,PAY-2\n", ""),
+        ("gl_entries", "JE-4,2,2024-02-12,1100,,23.80,EUR,payment,PAY-2\n", "")],
+        add={"credit_notes": "credit_note_id,invoice_id,issue_date,amount,tax,reason\n" + note, "gl_entries": gl})
+    assert _checks(found) == [("credit_note_excess", "C2", "INV-0000002", None)], \
+        found.select("check", "message").to_dicts()

@@ -96,9 +96,13 @@ def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 class CheckContext:
     """The dataset, the months under verification and the frames derived from them."""
 
-    def __init__(self, ds: Dataset, months: list[dt.date] | None = None):
+    def __init__(self, ds: Dataset, months: list[dt.date] | None = None, whole: CheckContext | None = None):
+        """``whole``: for a shard of customers (``Dataset.only_customers``), the context of the whole dataset, from
+        which the frames that cross customers are read: the cash application (a payment of a customer the
+        customers table lacks, a shard of its own, may pay an invoice of another shard)."""
         self.ds = ds
         self._months = months
+        self.whole = whole or self
 
     @cached_property
     def engine(self) -> str:
@@ -184,9 +188,24 @@ class CheckContext:
 
     @cached_property
     def applications(self) -> pl.DataFrame:
-        """Cash application of every payment of the dataset (see :mod:`billing_lib.engine.cash_application`)."""
+        """Cash application of every payment of the whole dataset (see
+        :mod:`billing_lib.engine.cash_application`)."""
+        if self.whole is not self:
+            return self.whole.applications
         from billing_lib.engine.cash_application import apply_payments
         return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"))
+
+    @cached_property
+    def unknown_payer_payments(self) -> pl.DataFrame:
+        """Payments of the whole dataset (any month) from a customer the customers table lacks that the cash
+        application placed nowhere: ``orphan_reference`` reports them, and what they leave unpaid is theirs."""
+        if self.whole is not self:
+            return self.whole.unknown_payer_payments
+        known = self.ds.frame("customers").select("customer_id")
+        return (self.ds.frame("payments").join(known, on="customer_id", how="anti")
+                .join(self.applications.lazy().select("payment_id"), on="payment_id", how="anti")
+                .select("payment_id", "customer_id", "currency", "amount", "received_date")
+                .collect(engine=self.engine))
 
     @cached_property
     def plans(self) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from billing_lib.checks.base import Finding, check, finding
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import INVOICE_KEY, CheckContext
 from billing_lib.checks.evidence import Evidence, Explanation
 from billing_lib.checks.figures import day, month, text
 
@@ -118,11 +118,17 @@ def orphan_reference(ctx: CheckContext) -> list[Finding]:
         expected="an existing invoice_id", actual=pl.col("invoice_id"),
         message=text("Credit note {note} names invoice {invoice}, which does not exist.",
                      note=pl.col("credit_note_id"), invoice=pl.col("invoice_id"))))
-    pay = ctx.payments.lazy()
+    # payments of the verified months, and later ones the cash application placed on their invoices
+    placed = ctx.applications.lazy().join(ctx.live_invoices.lazy().select(INVOICE_KEY), on=INVOICE_KEY, how="semi")
+    pay = pl.concat([ctx.payments.lazy(), ds.frame("payments").join(placed.select("payment_id"), on="payment_id",
+                                                                     how="semi")]).unique("payment_id", keep="first",
+                                                                                           maintain_order=True)
     payment = text("Payment {payment}", payment=pl.col("payment_id"))
     pay_keys = dict(payment_id=pl.col("payment_id"), period=month(pl.col("received_date")))
-    missing(pay.join(customers, on="customer_id", how="anti"), "payment", "customer_id", payment, **pay_keys,
-            customer_id=pl.col("customer_id"))
+    # the cash application may still place a payment of an unknown customer by its reference: name that invoice
+    paid = ctx.applications.lazy().group_by("payment_id").agg(pl.col("invoice_id").min().alias("paid_invoice"))
+    missing(pay.join(customers, on="customer_id", how="anti").join(paid, on="payment_id", how="left"), "payment",
+            "customer_id", payment, **pay_keys, customer_id=pl.col("customer_id"), invoice_id=pl.col("paid_invoice"))
     missing(pay.filter(pl.col("invoice_id").is_not_null()).join(invoices, on="invoice_id", how="anti"),
             "payment", "invoice_id", payment, **pay_keys, customer_id=pl.col("customer_id"),
             invoice_id=pl.col("invoice_id"))

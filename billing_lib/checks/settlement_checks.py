@@ -44,12 +44,33 @@ def _invoice_balances(ctx: CheckContext, without: pl.DataFrame | None = None) ->
             .with_columns(balance=(pl.col("owed") - pl.col("paid")).cast(DECIMAL)))
 
 
+def _over_credited(ctx: CheckContext) -> pl.LazyFrame:
+    """Live invoices of the verified months whose credit notes' amounts exceed their subtotal - discount
+    (``net``) or whose amounts plus tax exceed their total, with ``cn_amount``, ``cn_tax``, ``cn_total`` and
+    ``notes``. A credit note names only a number: where two customers carry it, it credits the number's first
+    invoice."""
+    notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
+        pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
+        pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
+    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
+    head = (ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True)
+            .join(first.filter(pl.col("first")).select(INVOICE_KEY), on=INVOICE_KEY, how="semi"))
+    inv = head.join(notes, on="invoice_id").with_columns(
+        net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
+        cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))
+    return inv.filter((pl.col("cn_amount") > pl.col("net")) | (pl.col("cn_total") > pl.col("total")))
+
+
 @check("unapplied_payment", title="Unapplied payments",
        explain=Explanation("Money came in that matches no open invoice.", "cash application",
                            "no invoice named, no invoice number in the reference, no open amount equal to it"))
 def unapplied_payment(ctx: CheckContext) -> Finding:
-    """A payment that matches no open invoice: none named, none in its reference, none of its amount."""
-    pay = ctx.payments.lazy().join(ctx.applications.lazy().select("payment_id"), on="payment_id", how="anti")
+    """A payment that matches no open invoice: none named, none in its reference, none of its amount.
+
+    A payment of a customer the customers table lacks is that customer's ``orphan_reference`` only.
+    """
+    pay = (ctx.payments.lazy().join(ctx.applications.lazy().select("payment_id"), on="payment_id", how="anti")
+           .join(ctx.ds.frame("customers").select("customer_id"), on="customer_id", how="semi"))
     return finding(
         pay, customer_id=pl.col("customer_id"), payment_id=pl.col("payment_id"), period=month(pl.col("received_date")),
         detail="unapplied", expected="an open invoice", actual=money(pl.col("amount")), currency=CUR,
@@ -110,13 +131,23 @@ def _explain_status(found: dict, evidence: Evidence) -> Explanation:
 def status_mismatch(ctx: CheckContext) -> Finding:
     """An invoice whose status contradicts its balance: `paid` with money owed, or `open` with nothing owed.
 
-    `paid` is judged only when the dataset has a payments table (without one, what paid it is not kept).
+    `paid` is judged only when the dataset has a payments table (without one, what paid it is not kept). What
+    another finding explains is left to it: an invoice `open` with nothing owed because its credit notes exceed
+    it (``credit_note_excess``), and an invoice `paid` that owes exactly the amount of a payment the cash
+    application could not place because its customer is unknown (that payment's ``orphan_reference``).
     """
     # a dataset that keeps no payments table cannot show what paid an invoice: `paid` is judged only with one
     judge_paid = pl.lit("payments" in ctx.ds.tables)
     inv = _invoice_balances(ctx).filter(
         ((pl.col("status") == "paid") & (pl.col("balance") > 0) & judge_paid)
         | ((pl.col("status") == "open") & (pl.col("balance") <= 0)))
+    over_credited = _over_credited(ctx).select(INVOICE_KEY)
+    orphans = ctx.unknown_payer_payments.lazy().select("currency", pl.col("amount").cast(DECIMAL).alias("balance"),
+                                                        "received_date")
+    paid_by_orphan = (inv.join(orphans, on=["currency", "balance"], how="inner")
+                      .filter(pl.col("received_date") >= pl.col("issue_date")).select(INVOICE_KEY))
+    inv = (inv.join(over_credited, on=INVOICE_KEY, how="anti")
+           .join(paid_by_orphan, on=INVOICE_KEY, how="anti"))
     right = choose((pl.col("balance") > 0, "open"), otherwise="paid")
     return finding(
         inv, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), period=pl.col("period"),
@@ -135,18 +166,8 @@ def status_mismatch(ctx: CheckContext) -> Finding:
 def credit_note_excess(ctx: CheckContext) -> Finding:
     """Credit notes of an invoice whose amounts exceed its subtotal - discount, or whose amounts plus tax exceed
     its total (equal is fine)."""
-    notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
-        pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
-        pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
-    # a credit note names only a number: where two customers carry it, it credits the number's first invoice
-    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
-    head = (ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True)
-            .join(first.filter(pl.col("first")).select(INVOICE_KEY), on=INVOICE_KEY, how="semi"))
-    inv = head.join(notes, on="invoice_id").with_columns(
-        net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
-        cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))
+    inv = _over_credited(ctx)
     by_amount = pl.col("cn_amount") > pl.col("net")
-    inv = inv.filter(by_amount | (pl.col("cn_total") > pl.col("total")))
     expected = pl.when(by_amount).then(pl.col("net")).otherwise(pl.col("total"))
     actual = pl.when(by_amount).then(pl.col("cn_amount")).otherwise(pl.col("cn_total"))
     return finding(

@@ -11,7 +11,13 @@ reported once:
 * a status that contradicts the balance is ``status_mismatch``; an invoice credited beyond its amounts is
   ``credit_note_excess``;
 * an invoice is its number and its customer: where two customers carry one number, each invoice has its own
-  payments, balance and status; a credit note names only a number and credits the number's first invoice.
+  payments, balance and status; a credit note names only a number and credits the number's first invoice;
+* a payment of a customer the customers table lacks is that ``orphan_reference`` only: not also
+  ``unapplied_payment``, and the invoice it paid (owing exactly its amount) is not also ``status_mismatch``;
+* an invoice left ``open`` with nothing owed because its credit notes exceed it is ``credit_note_excess`` only.
+
+The cash application is computed once over the whole dataset, also when the per-customer checks run on
+shards: a payment may pay an invoice of another shard.
 """
 from __future__ import annotations
 

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from billing_lib.checks.base import FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.base import CATALOGUE, FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check, catalogue
+from billing_lib.checks.context import CheckContext, polars_engine
 from billing_lib.core.currency import format_money
 from billing_lib.core.money import money_text_where_currency
 from billing_lib.core.output import atomic_outputs, neutralize_formulas
 from billing_lib.data.dataset import Dataset
+from billing_lib.errors import ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,14 +54,11 @@ class VerificationResult:
 
 def select_checks(names: list[str] | None = None, scope: str | None = None) -> list[Check]:
     """The registered checks, in catalogue order, optionally only some names or one scope."""
-    chosen = [c for c in REGISTRY.values() if (names is None or c.name in names)
-              and (scope is None or c.scope == scope)]
     if names:
         unknown = sorted(set(names) - set(REGISTRY))
         if unknown:
-            from billing_lib.errors import ParameterError
-            raise ParameterError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
-    return chosen
+            raise ParameterError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CATALOGUE)}")
+    return [c for c in catalogue() if (names is None or c.name in names) and (scope is None or c.scope == scope)]
 
 
 Progress = Callable[[str], None]
@@ -79,8 +77,7 @@ def run_checks(ctx: CheckContext, checks: list[Check], progress: Progress = _qui
     for i, c in enumerate(checks, 1):
         progress(f"[{i}/{len(checks)}] {c.name}")
         # collected one by one: collect_all optimizes the plans together, which costs more than it saves
-        frames.append(c.run(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity))
-                      .collect(engine=ctx.engine))
+        frames.append(c.collect(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)))
     if not frames:
         return pl.DataFrame(schema={**FINDING_SCHEMA, "check": pl.String, "severity": pl.String})
     return pl.concat(frames, how="vertical")
@@ -94,7 +91,7 @@ def exception_id(row: tuple) -> str:
 
 def finalize(raw: pl.DataFrame) -> pl.DataFrame:
     """Give findings their ids and the contract's column order and deterministic row order."""
-    order = {name: i for i, name in enumerate(REGISTRY)}
+    order = {name: i for i, name in enumerate(CATALOGUE)}
     ident = ["check", *KEY_COLUMNS, "period", "detail"]
     frame = raw.with_columns(check_order=pl.col("check").replace_strict(order, default=len(order)))
     frame = frame.sort(SORT_KEYS, nulls_last=False, maintain_order=True)
@@ -144,7 +141,8 @@ def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
     invoices and payments are checked in some shard.
     """
     named = [ds.frame(t).select("customer_id") for t in ("customers", "subscriptions", "invoices", "payments")]
-    ids = pl.concat(named).unique().drop_nulls().collect().to_series().sort().to_list()
+    engine = polars_engine(sum(ds.row_counts().values()))
+    ids = pl.concat(named).unique().drop_nulls().collect(engine=engine).to_series().sort().to_list()
     return [ids[i::shards] for i in range(shards) if ids[i::shards]]
 
 
@@ -153,8 +151,9 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     """Like :func:`verify`, but the per-customer checks run on ``shards`` groups of customers.
 
     Each shard is independent (it could run on another worker of a distributed
-    engine); the global checks run once over the whole dataset. The result is
-    the same as :func:`verify`'s.
+    engine) but for the cash application, computed once over the whole dataset and
+    handed to every shard; the global checks run once over the whole dataset. The
+    result is the same as :func:`verify`'s.
     """
     whole = CheckContext(ds, months)
     chosen = select_checks(checks)
@@ -163,7 +162,7 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     groups = customer_shards(ds, max(1, shards))
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
-        shard = CheckContext(ds.only_customers(ids), whole.months)
+        shard = CheckContext(ds.only_customers(ids), whole.months, whole=whole)
         parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"]))
     exceptions = finalize(pl.concat(parts, how="vertical"))
     return VerificationResult(exceptions, summarize(exceptions, whole, chosen))

@@ -54,3 +54,39 @@ INV_H = header("invoices")
 def table(head: str, *rows: str) -> str:
     """CSV text from a header row and data rows."""
     return "\n".join([head, *rows]) + "\n"
+
+
+def in_chunks(ds, rows_per_chunk: int = 1):
+    """The dataset with every table split into chunks of ``rows_per_chunk`` rows, as a large dataset read in
+    parts is held: the shape on which polars' streaming engine leaves empty chunks behind a filter."""
+    import polars as pl
+
+    from billing_lib.data.dataset import Dataset
+
+    def split(frame: pl.DataFrame) -> pl.DataFrame:
+        parts = [frame.slice(i, rows_per_chunk) for i in range(0, frame.height, rows_per_chunk)]
+        return pl.concat(parts, rechunk=False) if len(parts) > 1 else frame
+    return Dataset(folder=ds.folder, tables={name: split(t) for name, t in ds.tables.items()}, files=ds.files)
+
+
+ENGINES = ["in-memory", "streaming"]
+
+
+def engine_dataset(ds):
+    """``ds`` as the engine of the test sees it: under ``BILLING_ENGINE=streaming`` split into one-row chunks
+    (see :func:`in_chunks`), else as loaded."""
+    import os
+    return in_chunks(ds) if os.environ.get("BILLING_ENGINE") == "streaming" else ds
+
+
+def edited(tables: dict[str, str], replace=(), add: dict[str, str] | None = None) -> dict[str, str]:
+    """``tables`` (CSV text) with ``replace`` applied, each ``(table, old, new)`` once, and ``add``'s rows
+    appended to their tables (a table not in ``tables`` is ``add``'s text, its header included)."""
+    out = {name: textwrap.dedent(text) for name, text in tables.items()}
+    for name, old, new in replace:
+        assert old in out[name], f"{old!r} not in {name}"
+        out[name] = out[name].replace(old, new, 1)
+    for name, rows in (add or {}).items():
+        body = textwrap.dedent(rows).strip("\n") + "\n"
+        out[name] = out[name].rstrip("\n") + "\n" + body if name in out else body
+    return out

@@ -1,17 +1,19 @@
 """Each check on a tiny, readable dataset: a clean month gives no finding; one planted mistake gives
-exactly the finding of the check that owns it."""
+exactly the finding of the check that owns it. Every test runs under both polars engines (the streaming one
+on tables split into one-row chunks, the shape of a large dataset)."""
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import polars as pl
 import pytest
-from helpers import write_dataset
+from helpers import edited, engine_dataset, write_dataset
 
 from billing_lib.checks.base import REGISTRY
 from billing_lib.data.loading import load_dataset
 from billing_lib.verify import verify
+
+pytestmark = pytest.mark.usefixtures("each_engine")
 
 CUSTOMERS = """
     customer_id,name,email,country,currency,payment_terms_days,tax_exempt
@@ -70,13 +72,9 @@ LINES = """
 
 
 def _dataset(tmp_path, replace: list[tuple[str, str, str]] = (), **extra):
-    tables = dict(customers=CUSTOMERS, plans=PLANS, plan_tiers=TIERS, subscriptions=SUBS, usage=USAGE,
-                  tax_rates=TAX, invoices=INVOICES, invoice_lines=LINES, **extra)
-    for table, old, new in replace:
-        text = textwrap.dedent(tables[table])
-        assert old in text, f"{old!r} not in {table}"
-        tables[table] = text.replace(old, new, 1)
-    return load_dataset(write_dataset(tmp_path / "data", **tables))
+    tables = edited(dict(customers=CUSTOMERS, plans=PLANS, plan_tiers=TIERS, subscriptions=SUBS, usage=USAGE,
+                         tax_rates=TAX, invoices=INVOICES, invoice_lines=LINES, **extra), replace)
+    return engine_dataset(load_dataset(write_dataset(tmp_path / "data", **tables)))
 
 
 def _findings(tmp_path, replace=(), **extra) -> pl.DataFrame:

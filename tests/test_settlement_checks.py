@@ -4,16 +4,17 @@ one credit note, and a ledger that posts all of it as the contract's Accounts sa
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from decimal import Decimal
 
 import polars as pl
 import pytest
-from helpers import write_dataset
+from helpers import edited, engine_dataset, write_dataset
 
 from billing_lib.data.loading import load_dataset
 from billing_lib.engine.cash_application import apply_payments
 from billing_lib.verify import verify
+
+pytestmark = pytest.mark.usefixtures("each_engine")
 
 NEW_CHECKS = ["unapplied_payment", "payment_mismatch", "status_mismatch", "credit_note_excess", "gl_mismatch"]
 
@@ -59,14 +60,9 @@ GL = """
 
 
 def _findings(tmp_path, replace=(), add=None) -> pl.DataFrame:
-    tables = dict(invoices=INVOICES, invoice_lines=LINES, payments=PAYMENTS, credit_notes=NOTES, gl_entries=GL)
-    tables = {k: textwrap.dedent(v) for k, v in tables.items()}
-    for table, old, new in replace:
-        assert old in tables[table], f"{old!r} not in {table}"
-        tables[table] = tables[table].replace(old, new, 1)
-    for table, rows in (add or {}).items():
-        tables[table] = tables[table].rstrip("\n") + "\n" + textwrap.dedent(rows).strip("\n") + "\n"
-    return verify(load_dataset(write_dataset(tmp_path / "data", **tables))).exceptions
+    tables = edited(dict(invoices=INVOICES, invoice_lines=LINES, payments=PAYMENTS, credit_notes=NOTES,
+                         gl_entries=GL), replace, add)
+    return verify(engine_dataset(load_dataset(write_dataset(tmp_path / "data", **tables)))).exceptions
 
 
 def _only(found: pl.DataFrame, check: str) -> pl.DataFrame:

@@ -1,4 +1,5 @@
-"""The check catalogue. Importing this package registers every check, in the catalogue's order."""
+"""The check catalogue. Importing this package registers every check; :func:`catalogue` lists them in the
+catalogue's order (``CATALOGUE``)."""
 from billing_lib.checks import (  # noqa: F401  (imported to register their checks)
     document_checks,
     invoice_checks,
@@ -6,6 +7,6 @@ from billing_lib.checks import (  # noqa: F401  (imported to register their chec
     sequence_checks,
     settlement_checks,
 )
-from billing_lib.checks.base import REGISTRY, Check, check, findings
+from billing_lib.checks.base import CATALOGUE, REGISTRY, Check, Finding, catalogue, check, finding
 
-__all__ = ["REGISTRY", "Check", "check", "findings"]
+__all__ = ["CATALOGUE", "REGISTRY", "Check", "Finding", "catalogue", "check", "finding"]

@@ -1,36 +1,40 @@
 """The invoice number sequence: one gapless sequence per prefix, in the order of issue.
 
-This is the one *global* check: it needs every invoice of the dataset, not
-one customer's, so it does not run on customer shards.
+Global: it needs every invoice of the dataset, not one customer's, so it does not run on customer shards.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from billing_lib.checks.base import check, findings
-from billing_lib.checks.context import PERIOD_FMT, CheckContext
-from billing_lib.core.numbering import number_parts, number_text
+from billing_lib.checks.base import Finding, check, finding
+from billing_lib.checks.context import CheckContext
+from billing_lib.checks.evidence import Explanation
+from billing_lib.checks.figures import Figure, joined, text
+from billing_lib.core.numbering import number_text
 
 MAX_LISTED_PER_GAP = 100  # a longer run of missing numbers is reported as one range
 
 
-@check("invoice_number_gap", scope="global")
-def invoice_number_gap(ctx: CheckContext) -> pl.LazyFrame:
+def _number(n: pl.Expr) -> Figure:
+    """The invoice id of number ``n`` in the row's sequence (its prefix, padded to its width)."""
+    return Figure((pl.col("prefix"), n, pl.col("width")), lambda c: number_text(c[0], c[1], c[2]))
+
+
+@check("invoice_number_gap", title="Invoice number sequence", scope="global",
+       explain=Explanation("An invoice number is missing from, or repeated in, the sequence.", "numbering",
+                           "auditors expect one gapless sequence"))
+def invoice_number_gap(ctx: CheckContext) -> list[Finding]:
     """A number missing from, or repeated in, the invoice number sequence (void invoices keep their number)."""
-    inv = ctx.ds.frame("invoices").select(
-        "invoice_id", "customer_id", period=pl.col("period_start").dt.strftime(PERIOD_FMT),
-        **number_parts(pl.col("invoice_id")),
-    ).filter(pl.col("number").is_not_null()).with_columns(
-        width=pl.col("digits").str.len_chars(), verified=pl.col("period").is_in(ctx.period_names.implode()))
+    inv = ctx.invoice_numbers.lazy().filter(pl.col("number").is_not_null())
     repeated = (inv.group_by("invoice_id").agg(pl.len().alias("times"), pl.col("verified").any(),
                                                pl.col("period").min(), pl.col("customer_id").unique().sort())
                 .filter((pl.col("times") > 1) & pl.col("verified")))
-    out = [findings(
-        repeated, invoice_id=pl.col("invoice_id"), period=pl.col("period"), detail=pl.lit("repeated"),
-        expected=pl.lit("1"), actual=pl.col("times").cast(pl.String),
-        difference=(pl.col("times") - 1).cast(pl.String),
-        message=pl.format("Invoice number {} is used {} times (customers {}); each number must be used once.",
-                          pl.col("invoice_id"), pl.col("times"), pl.col("customer_id").list.join(", ")))]
+    out = [finding(
+        repeated, invoice_id=pl.col("invoice_id"), period=pl.col("period"), detail="repeated",
+        expected="1", actual=pl.col("times"), difference=pl.col("times") - 1,
+        message=text("Invoice number {invoice} is used {times} times (customers {customers}); each number must be "
+                     "used once.", invoice=pl.col("invoice_id"), times=pl.col("times"),
+                     customers=joined(pl.col("customer_id"))))]
 
     numbers = (inv.group_by("prefix", "number").agg(pl.col("width").max(), pl.col("verified").any(),
                                                     pl.col("period").min())
@@ -41,20 +45,20 @@ def invoice_number_gap(ctx: CheckContext) -> pl.LazyFrame:
                .filter((pl.col("next_number") - pl.col("number") > 1)
                        & (pl.col("verified") | pl.col("next_verified"))))
     gaps = numbers.with_columns(run=pl.col("next_number") - pl.col("number") - 1)
-    pad = lambda n: number_text(pl.col("prefix"), n, pl.col("width"))  # noqa: E731
     # list the numbers of short gaps only: sparse numbering (random ids) would otherwise list billions
     short = (gaps.filter(pl.col("run") <= MAX_LISTED_PER_GAP)
              .with_columns(missing=pl.int_ranges(pl.col("number") + 1, pl.col("next_number")))
              .explode("missing"))
-    out.append(findings(
-        short, invoice_id=pad(pl.col("missing")), period=pl.col("next_period"), detail=pl.lit("missing"),
-        expected=pad(pl.col("missing")), actual=pl.lit(None),
-        message=pl.format("Invoice number {} is missing from the sequence (between {} and {}).",
-                          pad(pl.col("missing")), pad(pl.col("number")), pad(pl.col("next_number")))))
+    out.append(finding(
+        short, invoice_id=_number(pl.col("missing")), period=pl.col("next_period"), detail="missing",
+        expected=_number(pl.col("missing")),
+        message=text("Invoice number {missing} is missing from the sequence (between {before} and {after}).",
+                     missing=_number(pl.col("missing")), before=_number(pl.col("number")),
+                     after=_number(pl.col("next_number")))))
     long = gaps.filter(pl.col("run") > MAX_LISTED_PER_GAP)
-    out.append(findings(
-        long, invoice_id=pad(pl.col("number") + 1), period=pl.col("next_period"), detail=pl.lit("missing range"),
-        expected=pl.format("{} numbers", pl.col("run")), actual=pl.lit("0"),
-        message=pl.format("{} invoice numbers are missing from the sequence, from {} to {}.", pl.col("run"),
-                          pad(pl.col("number") + 1), pad(pl.col("next_number") - 1))))
-    return pl.concat(out)
+    out.append(finding(
+        long, invoice_id=_number(pl.col("number") + 1), period=pl.col("next_period"), detail="missing range",
+        expected=text("{run} numbers", run=pl.col("run")), actual="0",
+        message=text("{run} invoice numbers are missing from the sequence, from {first} to {last}.",
+                     run=pl.col("run"), first=_number(pl.col("number") + 1), last=_number(pl.col("next_number") - 1))))
+    return out

@@ -1,46 +1,36 @@
 """Checks on what happens after issue: payments, invoice status and credit notes.
 
-Payments are placed on invoices by the cash application of
-:mod:`billing_lib.engine.cash_application` (named invoice, then invoice numbers in the
-bank reference, then customer and amount). One mistake is reported once:
+Payments are placed on invoices by the cash application of :mod:`billing_lib.engine.cash_application`
+(named invoice, then invoice numbers in the bank reference, then customer and amount). One mistake is
+reported once:
 
 * a payment that lands nowhere is ``unapplied_payment``;
-* a second copy of a payment (same customer, currency, amount, day and reference) is
-  ``payment_mismatch`` on the copy, and the copy is left out when judging overpayment, so the invoice
-  it lands on is not reported a second time;
+* a second copy of a payment (same customer, currency, amount, day and reference) is ``payment_mismatch`` on
+  the copy, and the copy is left out when judging overpayment, so the invoice it lands on is not reported a
+  second time;
 * a status that contradicts the balance is ``status_mismatch``; an invoice credited beyond its amounts is
-  ``credit_note_excess``.
+  ``credit_note_excess``;
+* an invoice is its number and its customer: where two customers carry one number, each invoice has its own
+  payments, balance and status; a credit note names only a number and credits the number's first invoice;
+* a payment of a customer the customers table lacks is that ``orphan_reference`` only: not also
+  ``unapplied_payment``, and the invoice it paid (owing exactly its amount) is not also ``status_mismatch``;
+* an invoice left ``open`` with nothing owed because its credit notes exceed it is ``credit_note_excess`` only.
+
+The cash application is computed once over the whole dataset, also when the per-customer checks run on
+shards: a payment may pay an invoice of another shard.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from billing_lib.checks.base import check, findings
-from billing_lib.checks.context import PERIOD_FMT, CheckContext
-from billing_lib.core.money import DECIMAL, ZERO, to_text
-
-CUR = pl.col("currency")
-
-
-def _money(expr: pl.Expr) -> pl.Expr:
-    return to_text(expr, CUR)
+from billing_lib.checks.base import Finding, check, finding
+from billing_lib.checks.context import INVOICE_KEY, CheckContext, invoice_heads
+from billing_lib.checks.evidence import Evidence, Explanation
+from billing_lib.checks.figures import CUR, choose, day, money, month, text
+from billing_lib.core.money import DECIMAL, ZERO
 
 
-def _day(expr: pl.Expr) -> pl.Expr:
-    return expr.dt.strftime("%Y-%m-%d")
-
-
-def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Payments that repeat an earlier one (same customer, currency, amount, day and reference), with the
-    first one as ``original_id`` (the first by payment_id is taken as the original)."""
-    key = ["customer_id", "currency", "amount", "received_date", "reference"]
-    return (payments.lazy().sort("payment_id")
-            .with_columns(original_id=pl.col("payment_id").first().over(key),
-                          copy_no=pl.int_range(pl.len()).over(key))
-            .filter(pl.col("copy_no") > 0))
-
-
-def _invoice_balances(ctx: CheckContext, without: pl.LazyFrame | None = None) -> pl.LazyFrame:
+def _invoice_balances(ctx: CheckContext, without: pl.DataFrame | None = None) -> pl.LazyFrame:
     """Live invoices of the verified months with ``credited``, ``paid`` and ``balance`` = total - paid -
     credited; ``without`` drops those payments from ``paid``."""
     from billing_lib.engine.cash_application import owed_before_payments
@@ -48,104 +38,151 @@ def _invoice_balances(ctx: CheckContext, without: pl.LazyFrame | None = None) ->
     owed = owed_before_payments(ctx.live_invoices, notes).lazy()
     apps = ctx.applications.lazy()
     if without is not None:
-        apps = apps.join(without.select("payment_id"), on="payment_id", how="anti")
-    paid = apps.sort("payment_id").group_by("invoice_id").agg(
+        apps = apps.join(without.lazy().select("payment_id"), on="payment_id", how="anti")
+    # an invoice is its number and its customer: a number two customers carry is two invoices here
+    paid = apps.sort("payment_id").group_by(INVOICE_KEY).agg(
         pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").last().alias("last_payment"),
         pl.len().alias("payments"))
-    head = ctx.live_invoices.lazy().unique("invoice_id", keep="first", maintain_order=True).select(
-        "invoice_id", "status", "period", "subtotal", "discount", "tax")
-    return (owed.join(head, on="invoice_id").join(paid, on="invoice_id", how="left")
+    head = ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True).select(
+        *INVOICE_KEY, "status", "period", "subtotal", "discount", "tax")
+    return (owed.join(head, on=INVOICE_KEY).join(paid, on=INVOICE_KEY, how="left")
             .with_columns(paid=pl.col("paid").fill_null(ZERO), payments=pl.col("payments").fill_null(0))
             .with_columns(balance=(pl.col("owed") - pl.col("paid")).cast(DECIMAL)))
 
 
-@check("unapplied_payment")
-def unapplied_payment(ctx: CheckContext) -> pl.LazyFrame:
-    """A payment that matches no open invoice: none named, none in its reference, none of its amount."""
-    pay = ctx.payments.lazy().join(ctx.applications.lazy().select("payment_id"), on="payment_id", how="anti")
-    return findings(
-        pay, customer_id=pl.col("customer_id"), payment_id=pl.col("payment_id"),
-        period=pl.col("received_date").dt.strftime(PERIOD_FMT), detail=pl.lit("unapplied"),
-        expected=pl.lit("an open invoice"), actual=_money(pl.col("amount")), currency=CUR,
+def _over_credited(ctx: CheckContext) -> pl.LazyFrame:
+    """Live invoices of the verified months whose credit notes' amounts exceed their subtotal - discount
+    (``net``) or whose amounts plus tax exceed their total, with ``cn_amount``, ``cn_tax``, ``cn_total`` and
+    ``notes``. A credit note names only a number: where two customers carry it, it credits the number's first
+    invoice."""
+    notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
+        pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
+        pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
+    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
+    head = (ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True)
+            .join(first.filter(pl.col("first")).select(INVOICE_KEY), on=INVOICE_KEY, how="semi"))
+    inv = head.join(notes, on="invoice_id").with_columns(
+        net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
+        cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))
+    return inv.filter((pl.col("cn_amount") > pl.col("net")) | (pl.col("cn_total") > pl.col("total")))
+
+
+@check("unapplied_payment", title="Unapplied payments",
+       explain=Explanation("Money came in that matches no open invoice.", "cash application",
+                           "no invoice named, no invoice number in the reference, no open amount equal to it"))
+def unapplied_payment(ctx: CheckContext) -> Finding:
+    """A payment that matches no open invoice: none named, none in its reference, none of its amount.
+
+    A payment of a customer the customers table lacks is that customer's ``orphan_reference`` only.
+    """
+    pay = (ctx.payments.lazy().join(ctx.applications.lazy().select("payment_id"), on="payment_id", how="anti")
+           .join(ctx.ds.frame("customers").select("customer_id"), on="customer_id", how="semi"))
+    return finding(
+        pay, customer_id=pl.col("customer_id"), payment_id=pl.col("payment_id"), period=month(pl.col("received_date")),
+        detail="unapplied", expected="an open invoice", actual=money(pl.col("amount")), currency=CUR,
         at_stake=pl.col("amount"),
-        message=pl.format("Payment {} of {} {} received {} from customer {} matches no open invoice: none is "
-                          "named, none is in its reference and none owes that amount.", pl.col("payment_id"),
-                          _money(pl.col("amount")), CUR, _day(pl.col("received_date")), pl.col("customer_id")))
+        message=text("Payment {payment} of {amount} {currency} received {received} from customer {customer} matches "
+                     "no open invoice: none is named, none is in its reference and none owes that amount.",
+                     payment=pl.col("payment_id"), amount=money(pl.col("amount")), currency=CUR,
+                     received=day(pl.col("received_date")), customer=pl.col("customer_id")))
 
 
-@check("payment_mismatch")
-def payment_mismatch(ctx: CheckContext) -> pl.LazyFrame:
+def _explain_payment(found: dict, evidence: Evidence) -> Explanation:
+    """A copy of an earlier payment (the statement imported twice), or payments beyond what the invoice owes;
+    both cash application."""
+    if found["payment_id"] in evidence.payment_copies:
+        return Explanation("The same payment is recorded twice.", "cash application",
+                           "same customer, amount, day and bank reference as an earlier payment (statement imported "
+                           "twice)")
+    return Explanation("Payments on this invoice add up to more than it owes.", "cash application",
+                       "the customer paid too much, or a payment was applied to the wrong invoice")
+
+
+@check("payment_mismatch", title="Payments", explain=_explain_payment)
+def payment_mismatch(ctx: CheckContext) -> list[Finding]:
     """A payment recorded twice (same customer, amount, day and reference), or payments that leave an invoice
     overpaid; partial payments and instalments that add up are normal."""
-    copies = duplicate_copies(ctx.ds.frame("payments"))
+    copies = ctx.payment_copies
     landed = ctx.applications.lazy().group_by("payment_id").agg(pl.col("invoice_id").min())
-    mine = (ctx.payments.lazy().join(copies.select("payment_id", "original_id"), on="payment_id")
+    mine = (ctx.payments.lazy().join(copies.lazy().select("payment_id", "original_id"), on="payment_id")
             .drop("invoice_id").join(landed, on="payment_id", how="left"))
-    out = [findings(
-        mine, customer_id=pl.col("customer_id"), payment_id=pl.col("payment_id"), invoice_id=pl.col("invoice_id"),
-        period=pl.col("received_date").dt.strftime(PERIOD_FMT), detail=pl.lit("duplicate"),
-        expected=pl.lit("1"), actual=pl.lit("2"), currency=CUR, difference=_money(pl.col("amount")),
-        at_stake=pl.col("amount"),
-        message=pl.format("Payment {} repeats payment {}: same customer {}, {} {} received {} with the same "
-                          "reference.", pl.col("payment_id"), pl.col("original_id"), pl.col("customer_id"),
-                          _money(pl.col("amount")), CUR, _day(pl.col("received_date"))))]
     over = _invoice_balances(ctx, without=copies).filter((pl.col("paid") > 0) & (pl.col("balance") < 0))
     excess = (-pl.col("balance")).cast(DECIMAL)
-    out.append(findings(
-        over, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
-        payment_id=pl.col("last_payment"), period=pl.col("period"), detail=pl.lit("overpaid"),
-        expected=_money(pl.col("owed")), actual=_money(pl.col("paid")), difference=_money(excess),
-        currency=CUR, at_stake=excess,
-        message=pl.format("Invoice {} owes {} {} but {} payment(s) put {} on it: overpaid by {}.",
-                          pl.col("invoice_id"), _money(pl.col("owed")), CUR, pl.col("payments"),
-                          _money(pl.col("paid")), _money(excess))))
-    return pl.concat(out)
+    return [
+        finding(mine, customer_id=pl.col("customer_id"), payment_id=pl.col("payment_id"),
+                invoice_id=pl.col("invoice_id"), period=month(pl.col("received_date")), detail="duplicate",
+                expected="1", actual="2", currency=CUR, difference=money(pl.col("amount")), at_stake=pl.col("amount"),
+                message=text("Payment {payment} repeats payment {original}: same customer {customer}, {amount} "
+                             "{currency} received {received} with the same reference.", payment=pl.col("payment_id"),
+                             original=pl.col("original_id"), customer=pl.col("customer_id"),
+                             amount=money(pl.col("amount")), currency=CUR, received=day(pl.col("received_date")))),
+        finding(over, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
+                payment_id=pl.col("last_payment"), period=pl.col("period"), detail="overpaid",
+                expected=money(pl.col("owed")), actual=money(pl.col("paid")), difference=money(excess),
+                currency=CUR, at_stake=excess,
+                message=text("Invoice {invoice} owes {owed} {currency} but {payments} payment(s) put {paid} on it: "
+                             "overpaid by {excess}.", invoice=pl.col("invoice_id"), owed=money(pl.col("owed")),
+                             currency=CUR, payments=pl.col("payments"), paid=money(pl.col("paid")),
+                             excess=money(excess))),
+    ]
 
 
-@check("status_mismatch")
-def status_mismatch(ctx: CheckContext) -> pl.LazyFrame:
+def _explain_status(found: dict, evidence: Evidence) -> Explanation:
+    """The status not updated when payments or credits arrived (status sync), naming the status."""
+    return Explanation("The invoice's status says the opposite of its balance.", "status sync",
+                       f"status {found['actual']} with the balance the payments and credits leave")
+
+
+@check("status_mismatch", title="Invoice status", explain=_explain_status)
+def status_mismatch(ctx: CheckContext) -> Finding:
     """An invoice whose status contradicts its balance: `paid` with money owed, or `open` with nothing owed.
 
-    `paid` is judged only when the dataset has a payments table (without one, what paid it is not kept).
+    `paid` is judged only when the dataset has a payments table (without one, what paid it is not kept). What
+    another finding explains is left to it: an invoice `open` with nothing owed because its credit notes exceed
+    it (``credit_note_excess``), and an invoice `paid` that owes exactly the amount of a payment the cash
+    application could not place because its customer is unknown (that payment's ``orphan_reference``).
     """
     # a dataset that keeps no payments table cannot show what paid an invoice: `paid` is judged only with one
     judge_paid = pl.lit("payments" in ctx.ds.tables)
     inv = _invoice_balances(ctx).filter(
         ((pl.col("status") == "paid") & (pl.col("balance") > 0) & judge_paid)
         | ((pl.col("status") == "open") & (pl.col("balance") <= 0)))
-    right = pl.when(pl.col("balance") > 0).then(pl.lit("open")).otherwise(pl.lit("paid"))
-    return findings(
+    over_credited = _over_credited(ctx).select(INVOICE_KEY)
+    orphans = ctx.unknown_payer_payments.lazy().select("currency", pl.col("amount").cast(DECIMAL).alias("balance"),
+                                                        "received_date")
+    paid_by_orphan = (inv.join(orphans, on=["currency", "balance"], how="inner")
+                      .filter(pl.col("received_date") >= pl.col("issue_date")).select(INVOICE_KEY))
+    inv = (inv.join(over_credited, on=INVOICE_KEY, how="anti")
+           .join(paid_by_orphan, on=INVOICE_KEY, how="anti"))
+    right = choose((pl.col("balance") > 0, "open"), otherwise="paid")
+    return finding(
         inv, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), period=pl.col("period"),
-        detail=pl.lit("status"), expected=right, actual=pl.col("status"), currency=CUR,
-        difference=_money(pl.col("balance")),
+        detail="status", expected=right, actual=pl.col("status"), currency=CUR, difference=money(pl.col("balance")),
         at_stake=pl.when(pl.col("balance") < 0).then(-pl.col("balance")).otherwise(pl.col("balance")),
-        message=pl.format("Invoice {} is {}, but its balance is {} {} (total {} - payments {} - credits {}), "
-                          "so it should be {}.", pl.col("invoice_id"), pl.col("status"),
-                          _money(pl.col("balance")), CUR, _money(pl.col("total")), _money(pl.col("paid")),
-                          _money(pl.col("credited")), right))
+        message=text("Invoice {invoice} is {status}, but its balance is {balance} {currency} (total {total} - "
+                     "payments {paid} - credits {credited}), so it should be {right}.", invoice=pl.col("invoice_id"),
+                     status=pl.col("status"), balance=money(pl.col("balance")), currency=CUR,
+                     total=money(pl.col("total")), paid=money(pl.col("paid")), credited=money(pl.col("credited")),
+                     right=right))
 
 
-@check("credit_note_excess")
-def credit_note_excess(ctx: CheckContext) -> pl.LazyFrame:
+@check("credit_note_excess", title="Credit notes",
+       explain=Explanation("The invoice was credited beyond its own amounts.", "credit handling",
+                           "a credit note was issued again for a charge already credited"))
+def credit_note_excess(ctx: CheckContext) -> Finding:
     """Credit notes of an invoice whose amounts exceed its subtotal - discount, or whose amounts plus tax exceed
     its total (equal is fine)."""
-    notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
-        pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
-        pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
-    head = ctx.live_invoices.lazy().unique("invoice_id", keep="first", maintain_order=True)
-    inv = head.join(notes, on="invoice_id").with_columns(
-        net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),
-        cn_total=(pl.col("cn_amount") + pl.col("cn_tax")).cast(DECIMAL))
+    inv = _over_credited(ctx)
     by_amount = pl.col("cn_amount") > pl.col("net")
-    inv = inv.filter(by_amount | (pl.col("cn_total") > pl.col("total")))
     expected = pl.when(by_amount).then(pl.col("net")).otherwise(pl.col("total"))
     actual = pl.when(by_amount).then(pl.col("cn_amount")).otherwise(pl.col("cn_total"))
-    what = pl.when(by_amount).then(pl.lit("amounts")).otherwise(pl.lit("amounts plus tax"))
-    limit = pl.when(by_amount).then(pl.lit("subtotal - discount")).otherwise(pl.lit("total"))
-    return findings(
+    return finding(
         inv, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"), period=pl.col("period"),
-        detail=pl.lit("credit_notes"), expected=_money(expected), actual=_money(actual),
-        difference=_money(actual - expected), currency=CUR, at_stake=(actual - expected).cast(DECIMAL),
-        message=pl.format("The {} credit note(s) of invoice {} come to {} {} in {}, more than its {} of {}.",
-                          pl.col("notes"), pl.col("invoice_id"), _money(actual), CUR, what, limit,
-                          _money(expected)))
+        detail="credit_notes", expected=money(expected), actual=money(actual), difference=money(actual - expected),
+        currency=CUR, at_stake=(actual - expected).cast(DECIMAL),
+        message=text("The {notes} credit note(s) of invoice {invoice} come to {actual} {currency} in {what}, more "
+                     "than its {limit} of {expected}.", notes=pl.col("notes"), invoice=pl.col("invoice_id"),
+                     actual=money(actual), currency=CUR,
+                     what=choose((by_amount, "amounts"), otherwise="amounts plus tax"),
+                     limit=choose((by_amount, "subtotal - discount"), otherwise="total"),
+                     expected=money(expected)))

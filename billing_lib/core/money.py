@@ -51,8 +51,9 @@ def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
     digits = digits_expr(currency).fill_null(2)
     # a DECIMAL prints SCALE fraction digits: keep as many as the currency has, with one literal pattern
-    # per digit count (no per-row lengths in string functions: a CI run hit a polars streaming-engine
-    # panic, "assertion failed: i < self.len()", inside one)
+    # per digit count. Text is written on small collected frames only: the panic "assertion failed:
+    # i < self.len()" seen in CI comes from pl.format on a text column holding an empty chunk
+    # (tests/test_streaming_panic.py), not from this function
     text = round_money(amount, currency).cast(pl.String)
     out: pl.Expr | None = None
     for d in sorted(set(currency_digits_table().values())):

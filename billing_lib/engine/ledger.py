@@ -118,18 +118,22 @@ def line_revenue(inclusive: pl.Expr) -> pl.Expr:
 
 def invoice_amounts(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.LazyFrame) -> pl.LazyFrame:
     """Each invoice (one row per invoice_id as given) with ``lines_net`` (its lines' revenue, see
-    :func:`line_revenue`) and ``year_net`` (the same of its year-term lines), both 0 without lines."""
-    head = invoices.select("invoice_id", "currency", pl.col("period_start").dt.month_start().alias("_month"),
+    :func:`line_revenue`) and ``year_net`` (the same of its year-term lines), both 0 without lines.
+
+    Lines that carry a ``customer_id`` (their invoice's customer, as the checks attribute them where two customers
+    carry one number) are summed per number and customer."""
+    key = ["invoice_id", "customer_id"] if "customer_id" in lines.collect_schema().names() else ["invoice_id"]
+    head = invoices.select(*key, "currency", pl.col("period_start").dt.month_start().alias("_month"),
                            tax_inclusive(invoices).alias("_inclusive"))
     net = line_revenue(pl.col("_inclusive"))
-    per_line = (lines.join(head, on="invoice_id", how="inner")
+    per_line = (lines.join(head, on=key, how="inner")
                 .join(plans.select("plan_id", "currency", "interval"), on=["plan_id", "currency"], how="left")
                 .with_columns(_net=net, _year=year_term_flag(pl.col("interval"), pl.col("period_start"),
                                                              pl.col("period_end"), pl.col("_month"))))
-    sums = per_line.group_by("invoice_id").agg(
+    sums = per_line.group_by(key).agg(
         pl.col("_net").sum().cast(DECIMAL).alias("lines_net"),
         pl.col("_net").filter(pl.col("_year")).sum().cast(DECIMAL).alias("year_net"))
-    return (invoices.join(sums, on="invoice_id", how="left")
+    return (invoices.join(sums, on=key, how="left")
             .with_columns(pl.col("lines_net", "year_net").fill_null(ZERO)))
 
 
@@ -248,7 +252,7 @@ def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.Laz
     ``voided`` (invoice_id, void_date, as :func:`void_dates` gives) adds the void invoices posted on their issue
     date and reversed on their void date. Revenue releases and write-offs are the ledger's own schedule and
     are not included."""
-    inv = invoice_amounts(invoices, lines, plans)
+    inv = invoice_amounts(invoices.with_row_index("_order"), lines, plans)
     if voided is not None:
         inv = inv.join(voided.select("invoice_id", "void_date"), on="invoice_id", how="left")
     else:
@@ -260,7 +264,11 @@ def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.Laz
     reversed_ = counted.filter(pl.col("void_date").is_not_null()).select(date=pl.col("void_date"), **figures)
     pays = payments.select(source_id=pl.col("payment_id"), currency=pl.col("currency"),
                            date=pl.col("received_date"), amount=pl.col("amount"))
-    notes = (credit_notes.join(inv.select("invoice_id", pl.col("currency").alias("_cur"), "year_net", "lines_net"),
+    # a credit note names only a number: where two customers carry it, it credits the number's first invoice
+    # (not void, then in the order given)
+    first = (inv.sort(pl.col("status") == "void", "_order")
+             .unique("invoice_id", keep="first", maintain_order=True))
+    notes = (credit_notes.join(first.select("invoice_id", pl.col("currency").alias("_cur"), "year_net", "lines_net"),
                                on="invoice_id", how="left")
              .select(source_id=pl.col("credit_note_id"), currency=pl.col("_cur"), date=pl.col("issue_date"),
                      amount=pl.col("amount"), tax=pl.col("tax").fill_null(ZERO),

@@ -168,7 +168,8 @@ def tax_rate_in_force(ds: Dataset, rows: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("country_rate")
 
 
-def _description() -> pl.Expr:
+def charge_description() -> pl.Expr:
+    """A charge's line description ("Seats (SEAT) subscription 2024-01-01 to 2024-01-31") from its columns."""
     what = pl.concat_str([pl.col("product").fill_null(pl.col("plan_id")), pl.lit(" ("), pl.col("plan_id"),
                           pl.lit(")")])
     days = pl.format(", prorated {}/{} days", pl.col("active_days"), pl.col("days_in_month"))
@@ -207,6 +208,6 @@ def expected_charges(ds: Dataset, months: list[dt.date]) -> pl.LazyFrame:
         unit_price=pl.when(pl.col("charge_model").is_in(PRICED)).then(pl.col("price")).otherwise(None)
         .cast(DECIMAL),
         due_date=pl.col("issue_date").dt.offset_by(pl.format("{}d", pl.col("payment_terms_days"))),
-    ).with_columns(description=_description())
+    ).with_columns(description=charge_description())
     return rows.select(CHARGE_COLUMNS + ["tax_rate_known", "seats", "units", "price", "full_exact"]) \
         .sort("customer_id", "period", "subscription_id")

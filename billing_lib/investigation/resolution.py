@@ -33,8 +33,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from billing_lib.checks.context import duplicate_copies
 from billing_lib.checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
-from billing_lib.checks.settlement_checks import duplicate_copies
 from billing_lib.core.currency import format_money, is_currency, quantize
 from billing_lib.engine.ledger import invoice_rule, payment_rule
 from billing_lib.investigation.subject import Investigation

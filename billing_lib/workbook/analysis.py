@@ -71,7 +71,7 @@ def by_check(result: VerificationResult, table: pl.DataFrame) -> pl.DataFrame:
     Sorted by findings at stake (largest first), then findings, then catalogue order.
     """
     catalogue = [{"check": name, "severity": info["severity"],
-                  "description": REGISTRY[name].description if name in REGISTRY else "", "order": i}
+                  "description": REGISTRY[name].summary if name in REGISTRY else "", "order": i}
                  for i, (name, info) in enumerate(result.summary.get("by_check", {}).items())]
     base = pl.DataFrame(catalogue, schema={"check": pl.String, "severity": pl.String, "description": pl.String,
                                            "order": pl.Int64})

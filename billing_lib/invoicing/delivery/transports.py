@@ -10,13 +10,13 @@ import os
 import smtplib
 import socket
 import ssl
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
+from billing_lib.core.output import write_bytes_atomic
 from billing_lib.errors import ParameterError
 from billing_lib.invoicing.delivery.compose import message_bytes
 
@@ -54,16 +54,7 @@ class Outbox:
     def deliver(self, msg: EmailMessage, name: str) -> str:
         target = self.folder / f"{name}.eml"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(message_bytes(msg))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_bytes_atomic(target, message_bytes(msg), durable=True)  # on disk before it counts as sent
         except OSError as exc:
             raise DeliveryFailed(f"cannot write {target}: {exc.strerror or exc}") from None
         return f"written to {target}"

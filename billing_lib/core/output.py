@@ -187,25 +187,32 @@ def atomic_outputs(out_dir: str | Path) -> Iterator[Path]:
 
 # ---- a whole folder in one step ----------------------------------------------------------------------------
 
-def staging_folder(target: Path) -> Path:
-    """A new empty folder beside ``target`` (same file system) to build its next content in.
+@contextlib.contextmanager
+def staging_folder(target: Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``target`` (same file system) to build its next content in; it is
+    removed after the block unless :func:`publish_folder` put it in ``target``'s place.
 
-    Named ``.<target name>.staging-<random>`` with the usual folder mode; :func:`publish_folder` puts it in
-    ``target``'s place, :func:`clean_leftovers` removes those of writers that were killed.
+    Named ``.<target name>.staging-<random>`` with the usual folder mode; :func:`clean_leftovers` removes those
+    of writers that were killed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_SUFFIX}", dir=target.parent))
-    os.chmod(folder, folder_mode())  # mkdtemp makes it private; it becomes the published folder
-    return folder
+    try:
+        os.chmod(folder, folder_mode())  # mkdtemp makes it private; it becomes the published folder
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def publish_folder(staged: Path, target: Path) -> None:
-    """Put the folder ``staged`` in ``target``'s place in one step, then remove the previous content.
+def publish_folder(staged: Path, target: Path) -> Path | None:
+    """Put the folder ``staged`` in ``target``'s place in one step; return the folder that now holds the
+    previous content (the caller removes it), or None when ``target`` did not exist.
 
     Where the system can swap two folders atomically (Linux ``renameat2(RENAME_EXCHANGE)``, macOS
     ``renamex_np(RENAME_SWAP)``), a reader (or a kill) sees the complete old folder or the complete new one at
-    every moment. Elsewhere the old folder is first renamed aside (``.<name>.previous``) and the new one moved
-    in: if the writer is killed between the two renames, :func:`clean_leftovers` puts the old one back.
+    every moment; the old content ends up at ``staged``'s path. Elsewhere the old folder is first renamed
+    aside (``.<name>.previous``) and the new one moved in: if the writer is killed between the two renames,
+    :func:`clean_leftovers` puts the old one back.
     """
     if staged.parent != target.parent:
         raise ValueError(f"{staged} must be beside {target} to replace it in one step")
@@ -213,15 +220,16 @@ def publish_folder(staged: Path, target: Path) -> None:
         os.chmod(staged, target.stat().st_mode & 0o7777)  # the published folder keeps its permissions
     if not target.exists():
         os.rename(staged, target)
+        previous = None
     elif _exchange(staged, target):
-        shutil.rmtree(staged)  # now holds the previous content
+        previous = staged
     else:
-        aside = _previous_of(target)
-        shutil.rmtree(aside, ignore_errors=True)
-        os.rename(target, aside)
+        previous = _previous_of(target)
+        shutil.rmtree(previous, ignore_errors=True)
+        os.rename(target, previous)
         os.rename(staged, target)
-        shutil.rmtree(aside)
     _fsync(target.parent)
+    return previous
 
 
 def clean_leftovers(target: Path) -> list[Path]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import polars as pl
 
 from billing_lib.core.output import clean_leftovers, staging_folder, write_bytes_atomic
 from billing_lib.data.loading import load_dataset
@@ -68,25 +69,18 @@ def run_monthly(params_path: Path) -> int:
         clean_leftovers(out)
         ds, _ = step("data", "checking against the data contract", lambda: load_dataset(params.data_dir))
         read = inputs(params.source, params.data_dir, ds.row_counts(), params.notebooks_dir, params.workbooks)
-        values = run_values(params)
-        kernel = kernel_for_this_python()
-        per_case = [w for w in params.workbooks if is_per_case(w)]
+        values, kernel = run_values(params), kernel_for_this_python()
+        regular = [w for w in params.workbooks if not is_per_case(w)]
+        per_case = [w for w in params.workbooks if w not in regular]
         with staging_folder(out) as stage:
             try:
-                done = run_jobs([job(w, values) for w in params.workbooks if w not in per_case],
-                                stage, out, kernel)
+                done = run_jobs([job(w, values) for w in regular], stage, out, kernel)
                 if per_case:
                     found = run_exceptions(results_folders(done, stage), ds, params.period)
                     cases = open_cases(found, ds, params.base_currency, params.investigations, params.case_log)
-                for notebook in per_case:
-                    say(f"{notebook.stem}: {cases.height} case(s) to investigate "
-                        f"(investigations: {params.investigations})")
-                    done += run_jobs(case_jobs(notebook, cases, values), stage, out, kernel, label="case ")
+                    done += run_cases(per_case, cases, values, stage, out, kernel, params.investigations)
             except WorkbookError as exc:
-                say(f"billing run: {exc}\n  executed notebook with the error: {keep_failed(exc, out)}\n"
-                    f"  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
-                refresh_history(out, params.period)
-                return 1
+                return failed(exc, out, params.period)
             entries, export_seconds = export_reports(done, stage)
             write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle(params),
                         entries, find_previous_run(out, params.period),
@@ -134,6 +128,24 @@ def run_jobs(jobs: list[Job], stage: Path, out: Path, kernel: str, label: str = 
 def results_folders(done: list[Executed], stage: Path) -> list[Path]:
     """The results folders of the executed workbooks, in the staging folder."""
     return [stage / r.job.results for r in done if r.job.results]
+
+
+def run_cases(per_case: list[Path], cases: pl.DataFrame, values: dict, stage: Path, out: Path, kernel: str,
+              asked: int) -> list[Executed]:
+    """Execute each per-case workbook for each of the ``cases`` (``asked``: how many the parameters ask for)."""
+    done = []
+    for notebook in per_case:
+        say(f"{notebook.stem}: {cases.height} case(s) to investigate (investigations: {asked})")
+        done += run_jobs(case_jobs(notebook, cases, values), stage, out, kernel, label="case ")
+    return done
+
+
+def failed(error: WorkbookError, out: Path, period: str | None) -> int:
+    """A workbook failed: keep its notebook in ``out/failed/``, say that nothing was published; exit code 1."""
+    say(f"billing run: {error}\n  executed notebook with the error: {keep_failed(error, out)}\n"
+        f"  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
+    refresh_history(out, period)
+    return 1
 
 
 def export_reports(done: list[Executed], stage: Path) -> tuple[list[Entry], list[float]]:

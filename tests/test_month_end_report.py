@@ -160,6 +160,6 @@ def test_ledger_tie_out_is_empty_without_a_ledger(ds):
 
 
 def test_index_links_result_files_escaped():
-    page = render("t", "s", [Entry("03_x", "X", "reports/03_x.html", "notebooks/03_x.ipynb", None, 1.0,
+    page = render("t", "s", [Entry("03_x", "X", "reports/03_x.html", "notebooks/03_x.ipynb", None,
                                    ("month_end/a&b.xlsx",))])
     assert '<a href="month_end/a&amp;b.xlsx">a&amp;b.xlsx</a>' in page

@@ -113,19 +113,26 @@ def test_a_later_run_removes_the_cases_it_no_longer_investigates(run):
     assert PER_CASE not in (out / "index.html").read_text(encoding="utf-8")
 
 
-def test_stale_cases_are_removed_and_current_ones_kept_when_the_workbook_name_holds_a_dash(tmp_path):
-    from billing_lib.runner.cases import RESULTS, remove_stale_cases
-    out = tmp_path / "out"
+def test_stale_cases_are_left_behind_and_current_ones_kept_when_the_workbook_name_holds_a_dash(tmp_path):
+    from billing_lib.runner.cases import RESULTS
+    from billing_lib.runner.publish import carry_over
+    previous, staged = tmp_path / "out", tmp_path / ".out.staging-x"
     for folder, suffix in (("reports", ".html"), ("notebooks", ".ipynb")):
-        (out / folder).mkdir(parents=True)
         for eid in ("EX-NOW", "EX-OLD"):
-            (out / folder / f"02-discrepancy-{eid}{suffix}").write_text("x")
+            (previous / folder).mkdir(parents=True, exist_ok=True)
+            (previous / folder / f"02-discrepancy-{eid}{suffix}").write_text("old")
+        (previous / folder / f"03_close{suffix}").write_text("old")  # a workbook this run did not execute
+        (staged / folder).mkdir(parents=True)
+        (staged / folder / f"02-discrepancy-EX-NOW{suffix}").write_text("new")
     for eid in ("EX-NOW", "EX-OLD"):
-        (out / RESULTS / eid).mkdir(parents=True)
-        (out / RESULTS / eid / "corrections.csv").write_text("x")
-    removed = remove_stale_cases(out, [tmp_path / "02-discrepancy.ipynb"],
-                                 ["01_invoice_verification", "02-discrepancy-EX-NOW"])
-    assert sorted(p.relative_to(out).as_posix() for p in removed) == [
-        f"{RESULTS}/EX-OLD", "notebooks/02-discrepancy-EX-OLD.ipynb", "reports/02-discrepancy-EX-OLD.html"]
-    assert (out / RESULTS / "EX-NOW" / "corrections.csv").is_file()
-    assert (out / "reports" / "02-discrepancy-EX-NOW.html").is_file()
+        (previous / RESULTS / eid).mkdir(parents=True)
+        (previous / RESULTS / eid / "corrections.csv").write_text("old")
+    (staged / RESULTS / "EX-NOW").mkdir(parents=True)
+    (staged / RESULTS / "EX-NOW" / "corrections.csv").write_text("new")
+    (previous / "failed").mkdir()
+    (previous / "failed" / "01_x.ipynb").write_text("old")
+    carried = carry_over(previous, staged, ["02-discrepancy"])
+    assert carried == ["notebooks/03_close.ipynb", "reports/03_close.html"]
+    assert (staged / RESULTS / "EX-NOW" / "corrections.csv").read_text() == "new"
+    assert (staged / "reports" / "02-discrepancy-EX-NOW.html").read_text() == "new"
+    assert not (staged / RESULTS / "EX-OLD").exists() and not (staged / "failed").exists()

@@ -206,7 +206,7 @@ def test_index_compares_each_figure_with_the_previous_run(tmp_path):
     now = {"findings": 3, "base_currency": "EUR", "at_stake_base": "150.50", "at_stake_by_currency": {"USD": "10.00"},
            "checks_with_findings": ["a"], "customers_affected": 2}
     previous = find_previous_run(tmp_path / "2024-06", "2024-06")
-    page = render("t", "s", [Entry("01_x", HOSTILE, "reports/01_x.html", "notebooks/01_x.ipynb", now, 1.0,
+    page = render("t", "s", [Entry("01_x", HOSTILE, "reports/01_x.html", "notebooks/01_x.ipynb", now,
                                    summary={"verdict": HOSTILE, "status": "action"})],
                   previous, previous_period="2024-05", page_dir=tmp_path / "2024-06")
     assert HOSTILE not in page and page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co") == 2
@@ -221,7 +221,7 @@ def test_index_compares_each_figure_with_the_previous_run(tmp_path):
 
 
 def test_index_without_a_previous_run_says_why(tmp_path):
-    page = render("t", "s", [Entry("01_x", "X", "r.html", "n.ipynb", {"findings": 1}, 1.0)], None,
+    page = render("t", "s", [Entry("01_x", "X", "r.html", "n.ipynb", {"findings": 1})], None,
                   previous_period="2024-05", page_dir=tmp_path)
     assert "No comparison: no published run of 2024-05 (the month before)" in page
     assert "<tr><th>findings</th><td>1</td></tr>" in page

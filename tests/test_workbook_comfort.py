@@ -15,7 +15,7 @@ from helpers import write_dataset
 from workbook_data import write_workbook_dataset
 
 from billing_lib.errors import ParameterError
-from billing_lib.runner.execute import declared_parameters
+from billing_lib.runner.jobs import declared_parameters
 from billing_lib.runner.kernel import kernel_for_this_python
 from billing_lib.workbook.parameters import check_parameters
 

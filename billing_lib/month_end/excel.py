@@ -10,15 +10,13 @@
   ``=HYPERLINK("...")`` stays text: no cell of the file can run as a formula;
 * the header row is bold on a grey fill, frozen, with a filter; columns are
   sized to their content;
-* the file is replaced atomically: readers see the previous file or the new one.
+* the file is replaced atomically: readers see the previous file or the new one; the same schedules give
+  the same bytes (no save time in the file).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -30,6 +28,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from billing_lib.core.currency import is_currency, minor_digits
+from billing_lib.core.output import write_workbook_atomic
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDE3E8")
@@ -142,7 +141,8 @@ def write_schedules(path: str | Path, schedules: Mapping[str, object], *, base_c
 
     Sheets follow the order of ``schedules``; their titles are the keys (made
     valid for Excel). ``base_currency`` gives the digits of ``*_base`` money
-    columns. The file is written beside ``path`` and then moved over it.
+    columns. The file is replaced atomically (:func:`billing_lib.core.output.write_workbook_atomic`), the same
+    schedules giving the same bytes.
     """
     if not schedules:
         raise ValueError("write_schedules needs at least one schedule")
@@ -152,17 +152,5 @@ def write_schedules(path: str | Path, schedules: Mapping[str, object], *, base_c
     taken: set[str] = set()
     for name, frame in schedules.items():
         _sheet(wb.create_sheet(sheet_title(name, taken)), frame, base_currency)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_workbook_atomic(path, wb)
     return path

@@ -15,6 +15,7 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
+from billing_lib.core.output import write_text_atomic
 from billing_lib.reports.style import PAGE_CLASS, stylesheet
 from billing_lib.reports.summary import summary_first
 
@@ -53,8 +54,7 @@ def export_html(executed: Path, report: Path, title: str) -> None:
     body, _ = exporter().from_notebook_node(nb, resources={
         "metadata": {"name": title}, "billing_css": stylesheet(), "billing_page_class": PAGE_CLASS,
         "billing_report_name": f"{title} · {executed.stem}"})
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(body, encoding="utf-8")
+    write_text_atomic(report, body)
 
 
 def notebook_title(nb_path: Path) -> str:

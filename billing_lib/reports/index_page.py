@@ -1,11 +1,12 @@
 """The index page of a monthly run: one entry per workbook, linking its report, with its headline figures
-and how they changed since the previous run (:mod:`billing_lib.runner.previous_run`).
+and how they changed since the previous run (found by :mod:`billing_lib.runner.previous_run`).
 
 Money figures are shown with :func:`billing_lib.reports.style.money_label`
 (formatted for their currency): figures named ``*_base`` are in the run's
 base currency, and a mapping of currency codes to amounts is money in each
 currency (``dso_days`` excepted: days). The page has the reports' stylesheet,
-no script, and fetches nothing.
+no script, and fetches nothing. It shows no clock (when the run ran and how long it took are in the run's
+``manifest.json``), so the same inputs give the same page.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from billing_lib.core.currency import is_currency
+from billing_lib.core.output import write_text_atomic
 from billing_lib.reports.style import PAGE_CLASS, money_label, stylesheet
-from billing_lib.runner.previous_run import PreviousRun
 
 LABELS = {"decision": "decision", "drafts": "drafts", "approved": "approved to send", "held": "held back",
           "periods": "periods", "findings": "findings", "errors": "errors", "warnings": "warnings",
@@ -35,6 +36,16 @@ NOT_MONEY = ("dso_days",)
 
 
 @dataclass(frozen=True)
+class PreviousRun:
+    """A published run of the month before: its folder, when it finished, and its headline figures."""
+
+    period: str
+    folder: Path
+    finished_utc: str
+    headlines: dict[str, dict]  # workbook name -> headline figures (workbooks that published none are left out)
+
+
+@dataclass(frozen=True)
 class Entry:
     """One workbook on the index page."""
 
@@ -43,7 +54,6 @@ class Entry:
     report: str          # relative link to the HTML report
     notebook: str        # relative link to the executed notebook
     headline: dict | None
-    seconds: float
     files: tuple[str, ...] = ()  # relative links to result files for download (e.g. Excel schedules)
     summary: dict | None = None  # the report's summary (report_summary.read), whose verdict the entry shows
 
@@ -177,7 +187,7 @@ def render(title: str, subtitle: str, entries: list[Entry], previous: PreviousRu
         sections.append(
             f"<section class=\"billing-index-entry\"><h2><a href=\"{html.escape(e.report)}\">"
             f"{html.escape(e.title)}</a></h2><p class=\"meta\">{html.escape(e.name)} · "
-            f"<a href=\"{html.escape(e.notebook)}\">executed notebook</a> · ran in {e.seconds:.1f}s{links}</p>"
+            f"<a href=\"{html.escape(e.notebook)}\">executed notebook</a>{links}</p>"
             f"{_verdict(e.summary)}{figures}</section>")
     items = "".join(sections)
     return f"""<!DOCTYPE html>
@@ -195,6 +205,5 @@ def render(title: str, subtitle: str, entries: list[Entry], previous: PreviousRu
 def write_index(path: Path, title: str, subtitle: str, entries: list[Entry], previous: PreviousRun | None = None,
                 *, previous_period: str | None = None, published_in: Path | None = None) -> None:
     """Write the index page to ``path`` (the caller stages it; ``published_in`` is the folder it ends up in)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(title, subtitle, entries, previous, previous_period=previous_period,
-                           page_dir=published_in), encoding="utf-8")
+    write_text_atomic(path, render(title, subtitle, entries, previous, previous_period=previous_period,
+                                   page_dir=published_in))

@@ -11,96 +11,61 @@ out. Each case gets its executed notebook and report named
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from billing_lib.core.periods import parse_period
 from billing_lib.data.dataset import Dataset
-from billing_lib.runner.execute import declared_parameters
-from billing_lib.runner.params import RunParams
+from billing_lib.investigation.messages import safe_name
+from billing_lib.investigation.report import largest_open_cases
+from billing_lib.runner.jobs import Job, job
+from billing_lib.verify import verify
 
-CASE_PARAMETER = "exception_id"
 RESULTS = "investigations"
 
 
-@dataclass(frozen=True)
-class CaseRun:
-    """One execution of a per-case workbook."""
-
-    notebook: Path
-    name: str
-    title: str
-    parameters: dict
-
-
-def is_per_case(notebook: Path) -> bool:
-    """True when the workbook takes an ``exception_id`` parameter (it investigates one case)."""
-    return CASE_PARAMETER in declared_parameters(notebook)
+def run_exceptions(results: list[Path], ds: Dataset, period: str | None) -> pl.DataFrame:
+    """The findings of this run: ``exceptions.parquet`` in one of the ``results`` folders (written by a workbook
+    of the run), else ``ds`` verified for ``period``."""
+    for folder in results:
+        if (folder / "exceptions.parquet").is_file():
+            return pl.read_parquet(folder / "exceptions.parquet")
+    return verify(ds, [parse_period(period)] if period else None).exceptions
 
 
-def split_per_case(workbooks: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
-    """(ordinary workbooks, per-case workbooks), each in the given order."""
-    flags = [is_per_case(w) for w in workbooks]
-    pairs = list(zip(workbooks, flags, strict=True))
-    return [w for w, f in pairs if not f], [w for w, f in pairs if f]
-
-
-def run_exceptions(params: RunParams, ds: Dataset, result_folders: list[str | None]) -> pl.DataFrame:
-    """The findings of this run: ``exceptions.parquet`` written by a workbook of the run, else ``ds`` verified."""
-    for folder in result_folders:
-        if folder and (Path(folder) / "exceptions.parquet").is_file():
-            return pl.read_parquet(Path(folder) / "exceptions.parquet")
-    from billing_lib.core.periods import parse_period
-    from billing_lib.verify import verify
-    return verify(ds, [parse_period(params.period)] if params.period else None).exceptions
-
-
-def case_runs(params: RunParams, ds: Dataset, notebook: Path, title: str, exceptions: pl.DataFrame) -> list[CaseRun]:
-    """The runs of ``notebook`` for the largest open cases of ``exceptions`` in ``ds`` (``params.investigations``
-    many)."""
-    if params.investigations == 0:
-        return []
-    from billing_lib.investigation.messages import safe_name
-    from billing_lib.investigation.report import largest_open_cases
-    cases = largest_open_cases(exceptions, ds, params.base_currency,
-                               params.investigations, params.case_log)
-    declared = declared_parameters(notebook)
-    runs = []
+def case_jobs(notebook: Path, cases: pl.DataFrame, values: dict) -> list[Job]:
+    """One job of the per-case ``notebook`` per row of ``cases`` (:func:`open_cases`), over the month of the
+    run's ``values`` (``data_dir``, ``period``, ``base_currency``, ``case_log``)."""
+    title = job(notebook, values).title
+    period = values.get("period")
+    common = {**values, "customer_id": None, "invoice_id": None, "period_from": period, "period_to": period}
+    jobs = []
     for case in cases.iter_rows(named=True):
-        eid = case["exception_id"]
-        values = {"customer_id": None, "invoice_id": None, "exception_id": eid, "data_dir": str(params.data_dir),
-                  "period_from": params.period, "period_to": params.period,
-                  "output_dir": str(params.output_dir / RESULTS / safe_name(eid)),
-                  "base_currency": params.base_currency,
-                  "case_log": str(params.case_log) if params.case_log else None}
+        folder = safe_name(case["exception_id"])
         who = case["customer_id"] or "no customer"
         stake = f"{case['at_stake']:f}".rstrip("0").rstrip(".") if case["at_stake"] is not None else ""
-        runs.append(CaseRun(notebook, f"{notebook.stem}-{safe_name(eid)}",
-                            f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip(),
-                            {k: v for k, v in values.items() if k in declared}))
-    return runs
+        jobs.append(job(notebook, {**common, "exception_id": case["exception_id"], "output_dir": f"{RESULTS}/{folder}"},
+                        name=f"{notebook.stem}-{folder}",
+                        title=f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip()))
+    return jobs
 
 
-def remove_stale_cases(out: Path, per_case: list[Path], published: list[str]) -> list[Path]:
-    """After a successful run, remove the reports, notebooks and results of cases an earlier run investigated
-    and this one did not (case names change from month to month; the index links only this run's)."""
-    import shutil
-    keep = set(published)
-    removed: list[Path] = []
-    for notebook in per_case:
-        for folder, suffix in (("reports", ".html"), ("notebooks", ".ipynb")):
-            for path in sorted((out / folder).glob(f"{notebook.stem}-*{suffix}")):
-                if path.name[: -len(suffix)] not in keep:
-                    path.unlink()
-                    removed.append(path)
-    # a case's name is "<workbook>-<case folder>": take the workbook's own prefix off (its name may hold "-")
-    prefixes = [f"{notebook.stem}-" for notebook in per_case]
-    kept_ids = {name[len(prefix):] for name in keep for prefix in prefixes if name.startswith(prefix)}
-    results = out / RESULTS
-    if per_case and results.is_dir():
-        for path in sorted(results.iterdir()):
-            if path.is_dir() and path.name not in kept_ids:
-                shutil.rmtree(path)
-                removed.append(path)
-    return removed
+def open_cases(exceptions: pl.DataFrame, ds: Dataset, base_currency: str, how_many: int,
+               case_log: Path | None) -> pl.DataFrame:
+    """The ``how_many`` largest open cases of ``exceptions`` by money at stake (none when 0)."""
+    if how_many == 0:
+        return pl.DataFrame({"exception_id": [], "customer_id": [], "check": [], "at_stake": [], "currency": []})
+    return largest_open_cases(exceptions, ds, base_currency, how_many, case_log)
+
+
+def stale_case(relative: str, per_case: list[str]) -> bool:
+    """True for a file of an earlier run's case (``relative`` to the run's output folder) when the run has
+    per-case workbooks (``per_case`` names them): their reports, notebooks and results are this run's only."""
+    if not per_case:
+        return False
+    parts = relative.split("/")
+    if parts[0] == RESULTS:
+        return True
+    return len(parts) == 2 and parts[0] in ("reports", "notebooks") and any(
+        parts[1].startswith(f"{stem}-") for stem in per_case)

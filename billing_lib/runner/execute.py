@@ -1,12 +1,19 @@
-"""Executing one workbook with papermill, parameters injected, in the notebooks folder."""
+"""Executing one workbook with papermill, and recording the executed notebook as it is published.
+
+A workbook runs into the run's staging folder (its ``output_dir`` there, its executed notebook there);
+:func:`record` then rewrites the executed notebook so that it depends on the inputs only: no execution
+times, a fixed id for the cell papermill injects (random otherwise), and the injected parameters with their
+published paths, as if the workbook had run in its final place.
+"""
 from __future__ import annotations
 
-import ast
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+import nbformat
 import papermill as pm
+from papermill.translators import translate_parameters
 
+from billing_lib.core.output import write_text_atomic
 from billing_lib.errors import BillingInputError
 
 # The kernel's own log is noise on the run's console: ipykernel 7 warns about TCP without encryption, and
@@ -14,6 +21,8 @@ from billing_lib.errors import BillingInputError
 # "ERROR | KeyboardInterrupt caught in kernel." when the signal lands inside a message handler (a race seen
 # under load, splitting a progress line). Cell errors still reach papermill; a dead kernel still fails the run.
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+INJECTED_TAG = "injected-parameters"
+CLOCK_KEYS = ("start_time", "end_time", "duration")  # papermill's timing of the notebook and of each cell
 
 
 class WorkbookError(Exception):
@@ -21,28 +30,9 @@ class WorkbookError(Exception):
 
     exit_code = 1
 
-
-def declared_parameters(notebook: Path) -> dict[str, object]:
-    """The parameters a workbook declares in its ``parameters`` cell, with their default values."""
-    out: dict[str, object] = {}
-    for name, info in pm.inspect_notebook(str(notebook)).items():
-        try:
-            out[name] = ast.literal_eval(info.get("default", "None"))
-        except (ValueError, SyntaxError):
-            out[name] = None
-    return out
-
-
-def results_folder(notebook: Path, declared: dict[str, object]) -> str:
-    """The folder name (inside the run's output) a workbook writes its results to.
-
-    It is the last part of the workbook's own default ``output_dir`` (``../out/2024-06/verification`` ->
-    ``verification``), so other workbooks find them where the notebook says; else the name without ``NN_``.
-    """
-    default = declared.get("output_dir")
-    if isinstance(default, str) and PurePosixPath(default).name:
-        return PurePosixPath(default).name
-    return re.sub(r"^\d+_", "", notebook.stem)
+    def __init__(self, message: str, executed: Path | None = None):
+        super().__init__(message)
+        self.executed = executed  # the executed notebook holding the error (absent when the kernel did not start)
 
 
 def execute(notebook: Path, executed: Path, parameters: dict, kernel: str) -> None:
@@ -51,15 +41,37 @@ def execute(notebook: Path, executed: Path, parameters: dict, kernel: str) -> No
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                             cwd=str(notebook.parent), progress_bar=False, log_output=False,
-                            report_mode=False, extra_arguments=QUIET_KERNEL)
+                            report_mode=False, extra_arguments=QUIET_KERNEL, record_timing=False)
     except pm.PapermillExecutionError as exc:
         raise WorkbookError(f"workbook {notebook.stem} failed in cell {exc.exec_count or exc.cell_index}: "
-                            f"{exc.ename}: {_first_line(exc.evalue)}") from None
+                            f"{exc.ename}: {_first_line(exc.evalue)}", executed) from None
     except BillingInputError:
         raise
     except Exception as exc:  # kernel could not start, died, timed out...
         raise WorkbookError(f"workbook {notebook.stem} could not be executed: {type(exc).__name__}: "
-                            f"{_first_line(str(exc))}") from exc
+                            f"{_first_line(str(exc))}", executed) from exc
+
+
+def record(executed: Path, parameters: dict, published: Path) -> nbformat.NotebookNode:
+    """Rewrite the executed notebook as published (``published``: its final path; ``parameters``: the
+    parameters with their final paths), so that the same inputs give the same bytes; return it."""
+    nb = nbformat.read(executed, as_version=4)
+    run = nb.metadata.get("papermill", {})
+    for key in CLOCK_KEYS:
+        run.pop(key, None)
+    run["parameters"], run["output_path"] = parameters, str(published)
+    kernel = nb.metadata.get("kernelspec", {})
+    for cell in nb.cells:
+        for key in CLOCK_KEYS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        cell.metadata.pop("execution", None)
+        if INJECTED_TAG in cell.metadata.get("tags", []):
+            cell.id = INJECTED_TAG
+            cell.source = translate_parameters(kernel.get("name"), kernel.get("language", "python"), parameters,
+                                               "Parameters")
+    text = nbformat.writes(nb)
+    write_text_atomic(executed, text if text.endswith("\n") else text + "\n")
+    return nb
 
 
 def _first_line(text: str) -> str:

@@ -14,6 +14,8 @@ import sys
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+from billing_lib.core.output import write_text_atomic
+
 DEFAULT = "python3"
 _PLAIN = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
@@ -54,5 +56,5 @@ def kernel_for_this_python() -> str:
     spec_file = Path(sys.prefix, "share", "jupyter", "kernels", name, "kernel.json")
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     spec["argv"][0] = sys.executable
-    spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    write_text_atomic(spec_file, json.dumps(spec, indent=1))
     return name

@@ -1,76 +1,58 @@
 """The monthly run (``billing run PARAMS.yaml``): every workbook through papermill, then the HTML reports.
 
-For a parameters file (see :mod:`billing_lib.runner.params`) it:
+:func:`run_monthly` reads as the pipeline it is, one step per stage:
 
-1. checks the parameters and that the dataset follows the data contract
-   (a wrong input stops here with exit code 2, before any kernel starts);
-2. executes each workbook with papermill on the current interpreter's kernel,
-   from the notebooks folder, with absolute paths as parameters, into
-   ``<output_dir>/notebooks/<name>.ipynb``; each workbook writes its own
-   results into ``<output_dir>/<folder>`` (e.g. ``verification``);
-3. exports each executed notebook to ``<output_dir>/reports/<name>.html``
-   (outputs and text only, charts embedded, nothing fetched online);
-4. writes ``<output_dir>/index.html`` (a link and the headline figures per
-   workbook) and ``<output_dir>/manifest.json`` (input hashes, parameters,
-   package versions, timings).
+1. **parameters**: the parameters file is read and checked (:mod:`billing_lib.runner.params`);
+2. **lock**: one run per output folder at a time (:mod:`billing_lib.runner.lock`); what a killed run left
+   behind is cleaned up;
+3. **data**: the dataset is checked against the data contract and the inputs are hashed (a wrong input stops
+   here with exit code 2, before any kernel starts);
+4. **workbooks**: each workbook is executed with papermill on the current interpreter's kernel, from the
+   notebooks folder, into a staging folder beside the output folder: its executed notebook in
+   ``notebooks/<name>.ipynb`` and its results in its own folder (e.g. ``verification``);
+5. **per-case runs**: a per-case workbook runs for the largest open cases (:mod:`billing_lib.runner.cases`);
+6. **export**: each executed notebook becomes ``reports/<name>.html`` (outputs and text only, charts
+   embedded, nothing fetched online);
+7. **index and manifest**: ``index.html`` (a link, the verdict and the headline figures per workbook) and
+   ``manifest.json`` (input hashes, parameters, package versions, timings);
+8. **publish**: the staging folder takes the output folder's place in one step
+   (:mod:`billing_lib.runner.publish`), and the page of every month's runs is refreshed
+   (:mod:`billing_lib.reports.history`).
 
-Notebooks, reports, index and manifest are staged and published together
-only when every workbook succeeded. When one fails, the run stops with exit
-code 1 and a message naming the notebook, the cell and the error; the failed
-notebook is kept in ``<output_dir>/failed/`` for inspection and the previous
-index and manifest stay as they were.
+Nothing is published unless every workbook succeeded. When one fails, the run stops with exit code 1 and a
+message naming the notebook, the cell and the error; the failed notebook is kept in
+``<output_dir>/failed/`` and the previous output stays as it was. Killed at any moment, the run leaves the
+previous output (or, once published, the new one) complete. The same inputs give the same files, byte for
+byte, except the manifest's clock.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from billing_lib.core.output import atomic_outputs
-from billing_lib.data.dataset import Dataset
+import nbformat
+import polars as pl
+
+from billing_lib.core.output import clean_leftovers, staging_folder, write_bytes_atomic
 from billing_lib.data.loading import load_dataset
-from billing_lib.reports.export import export_html, notebook_title
+from billing_lib.reports.export import export_html
 from billing_lib.reports.headline import read as read_headline
 from billing_lib.reports.history import update_history
 from billing_lib.reports.index_page import Entry, write_index
 from billing_lib.reports.summary import read as read_summary
-from billing_lib.runner.cases import case_runs, remove_stale_cases, run_exceptions, split_per_case
-from billing_lib.runner.execute import WorkbookError, declared_parameters, execute, results_folder
+from billing_lib.runner.cases import case_jobs, open_cases, run_exceptions
+from billing_lib.runner.console import say, step
+from billing_lib.runner.execute import WorkbookError, execute, record
+from billing_lib.runner.jobs import Job, is_per_case, job
 from billing_lib.runner.kernel import kernel_for_this_python
-from billing_lib.runner.manifest import dataset_files, file_hashes, interpreter, sha256, versions
+from billing_lib.runner.lock import run_lock, this_process
+from billing_lib.runner.manifest import inputs, write_manifest
 from billing_lib.runner.params import RunParams, load_params
 from billing_lib.runner.previous_run import find_previous_run, previous_period
+from billing_lib.runner.publish import FAILED, publish_run
 
-
-def _say(text: str, end: str = "\n") -> None:
-    print(text, end=end, file=sys.stderr, flush=True)
-
-
-def _step(prefix: str, what: str, action) -> float:
-    """Run ``action`` showing ``prefix: what... done in Xs``; return the seconds it took."""
-    _say(f"{prefix}: {what}...", end=" ")
-    start = time.perf_counter()
-    try:
-        action()
-    except BaseException:
-        _say("FAILED")
-        raise
-    seconds = time.perf_counter() - start
-    _say(f"done in {seconds:.1f}s")
-    return seconds
-
-
-def workbook_parameters(params: RunParams, notebook: Path) -> dict:
-    """The run's values for the parameters ``notebook`` declares (paths absolute)."""
-    declared = declared_parameters(notebook)
-    values = {"data_dir": str(params.data_dir), "period": params.period,
-              "output_dir": str(params.output_dir / results_folder(notebook, declared)),
-              "base_currency": params.base_currency,
-              "case_log": str(params.case_log) if params.case_log else None}  # for the workbooks that take it
-    return {k: v for k, v in values.items() if k in declared}
+DOWNLOADS = ("*.xlsx",)  # result files worth a link from the index page
 
 
 def run_monthly(params_path: Path) -> int:
@@ -78,127 +60,140 @@ def run_monthly(params_path: Path) -> int:
     started = dt.datetime.now(dt.UTC)
     params = load_params(Path(params_path))
     out = params.output_dir
-    _say(f"billing run {params_path}: period {params.period or 'every invoiced month'}, data {params.data_dir}, "
-         f"output {out}")
-    loaded: list[Dataset] = []
-    _step("data", "checking against the data contract", lambda: loaded.append(load_dataset(params.data_dir)))
-    ds = loaded[0]
-    ds_rows = ds.row_counts()
-    kernel = kernel_for_this_python()
-    regular, per_case = split_per_case(params.workbooks)  # per-case workbooks run once per case
-    total = len(regular)
-    entries: list[Entry] = []
-    timings: list[dict] = []
-    try:
-        with atomic_outputs(out) as stage:
-            def run_one(prefix: str, notebook: Path, name: str, parameters: dict, title: str) -> None:
-                executed = stage / "notebooks" / f"{name}.ipynb"
-                try:
-                    secs_run = _step(prefix, "executing",
-                                     lambda: execute(notebook, executed, parameters, kernel))
-                except WorkbookError as exc:
-                    kept = _keep_failed(executed, out / "failed" / f"{name}.ipynb")
-                    raise WorkbookError(f"{exc}\n  executed notebook with the error: {kept}") from None
-                secs_export = _step(prefix, "writing the HTML report",
-                                    lambda: export_html(executed, stage / "reports" / f"{name}.html", title))
-                executed_nb = _read_nb(executed)
-                entries.append(Entry(name, title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
-                                     read_headline(executed_nb), secs_run + secs_export,
-                                     _downloads(parameters.get("output_dir"), out), read_summary(executed_nb)))
-                timings.append({"workbook": name, "parameters": parameters, "execute_seconds": round(secs_run, 3),
-                                "export_seconds": round(secs_export, 3)})
-
-            for i, notebook in enumerate(regular, 1):
-                run_one(f"[{i}/{total}] {notebook.stem}", notebook, notebook.stem,
-                        workbook_parameters(params, notebook), notebook_title(notebook))
-            # -- per-case workbooks: the largest open cases by money at stake, after the others --
-            found = (run_exceptions(params, ds, [t["parameters"].get("output_dir") for t in timings])
-                     if per_case else None)
-            for notebook in per_case:
-                runs = case_runs(params, ds, notebook, notebook_title(notebook), found)
-                _say(f"{notebook.stem}: {len(runs)} case(s) to investigate (investigations: {params.investigations})")
-                for j, case in enumerate(runs, 1):
-                    run_one(f"[case {j}/{len(runs)}] {case.name}", notebook, case.name, case.parameters, case.title)
-            subtitle = (f"Period {params.period or 'every invoiced month'} · data {params.data_dir.name} · "
-                        f"base currency {params.base_currency} · run {started:%Y-%m-%d %H:%M} UTC")
-            write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle,
+    say(f"billing run {params_path}: period {params.period or 'every invoiced month'}, data {params.data_dir}, "
+        f"output {out}")
+    with run_lock(out, this_process(started)) as stale:
+        if stale is not None:
+            say(f"billing run: taking over the lock of an earlier run that did not finish ({stale}); "
+                f"its unfinished output is discarded, its published output is kept")
+        clean_leftovers(out)
+        ds, _ = step("data", "checking against the data contract", lambda: load_dataset(params.data_dir))
+        read = inputs(params.source, params.data_dir, ds.row_counts(), params.notebooks_dir, params.workbooks)
+        values, kernel = run_values(params), kernel_for_this_python()
+        regular = [w for w in params.workbooks if not is_per_case(w)]
+        per_case = [w for w in params.workbooks if w not in regular]
+        with staging_folder(out) as stage:
+            try:
+                done = run_jobs([job(w, values) for w in regular], stage, out, kernel)
+                if per_case:
+                    found = run_exceptions(results_folders(done, stage), ds, params.period)
+                    cases = open_cases(found, ds, params.base_currency, params.investigations, params.case_log)
+                    done += run_cases(per_case, cases, values, stage, out, kernel, params.investigations)
+            except WorkbookError as exc:
+                return failed(exc, out, params.period)
+            entries, export_seconds = export_reports(done, stage)
+            write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle(params),
                         entries, find_previous_run(out, params.period),
                         previous_period=previous_period(params.period) if params.period else None,
                         published_in=out)
-            manifest = _manifest(params, kernel, started, timings, ds_rows, stage)
-            (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                                 encoding="utf-8")
-    except WorkbookError as exc:
-        _say(f"billing run: {exc}\n  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
-        _history(params)
-        return 1
-    shutil.rmtree(out / "failed", ignore_errors=True)
-    remove_stale_cases(out, per_case, [e.name for e in entries])  # cases of earlier runs
-    _history(params)
-    done = len(entries)
-    _say(f"done: {done} workbook{'s' if done != 1 else ''} in "
-         f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.1f}s")
+            write_manifest(stage, parameters=params.as_dict(), read=read, kernel=kernel, started=started,
+                           workbooks=[timing(r, out, s) for r, s in zip(done, export_seconds, strict=True)],
+                           results=[r.job.results for r in done if r.job.results])
+            publish_run(stage, out, [w.stem for w in per_case])
+        refresh_history(out, params.period)
+    say(f"done: {len(done)} workbook{'s' if len(done) != 1 else ''} in "
+        f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.1f}s")
     print(out / "index.html")
     return 0
 
 
-def _history(params: RunParams) -> None:
-    """Refresh the page listing every month's run (out/index.html), see runner/history.py."""
-    page = update_history(params.output_dir, params.period)
-    if page is not None:
-        _say(f"every month's runs: {page}")
+def run_values(params: RunParams) -> dict:
+    """The run's values for the parameters a workbook may declare (paths absolute)."""
+    return {"data_dir": str(params.data_dir), "period": params.period, "base_currency": params.base_currency,
+            "case_log": str(params.case_log) if params.case_log else None}
 
 
-DOWNLOADS = ("*.xlsx",)
+@dataclass(frozen=True)
+class Executed:
+    """A job executed into the staging folder: its executed notebook (as published) and how long it took."""
+
+    job: Job
+    notebook: Path
+    seconds: float
 
 
-def _downloads(folder: str | None, out: Path) -> tuple[str, ...]:
-    """Result files of a workbook worth linking from the index (spreadsheets), relative to the run's output."""
-    if not folder or not Path(folder).is_dir():
+def run_jobs(jobs: list[Job], stage: Path, out: Path, kernel: str, label: str = "") -> list[Executed]:
+    """Execute each job into ``stage`` (``out`` is where the run is published); WorkbookError when one fails."""
+    done = []
+    for i, current in enumerate(jobs, 1):
+        executed = stage / "notebooks" / f"{current.name}.ipynb"
+        _, seconds = step(f"[{label}{i}/{len(jobs)}] {current.name}", "executing",
+                          lambda current=current, executed=executed:
+                          execute(current.notebook, executed, current.parameters(stage), kernel))
+        record(executed, current.parameters(out), out / "notebooks" / executed.name)
+        done.append(Executed(current, executed, seconds))
+    return done
+
+
+def results_folders(done: list[Executed], stage: Path) -> list[Path]:
+    """The results folders of the executed workbooks, in the staging folder."""
+    return [stage / r.job.results for r in done if r.job.results]
+
+
+def run_cases(per_case: list[Path], cases: pl.DataFrame, values: dict, stage: Path, out: Path, kernel: str,
+              asked: int) -> list[Executed]:
+    """Execute each per-case workbook for each of the ``cases`` (``asked``: how many the parameters ask for)."""
+    done = []
+    for notebook in per_case:
+        say(f"{notebook.stem}: {cases.height} case(s) to investigate (investigations: {asked})")
+        done += run_jobs(case_jobs(notebook, cases, values), stage, out, kernel, label="case ")
+    return done
+
+
+def failed(error: WorkbookError, out: Path, period: str | None) -> int:
+    """A workbook failed: keep its notebook in ``out/failed/``, say that nothing was published; exit code 1."""
+    say(f"billing run: {error}\n  executed notebook with the error: {keep_failed(error, out)}\n"
+        f"  nothing was published: {out / 'index.html'} and manifest.json are unchanged")
+    refresh_history(out, period)
+    return 1
+
+
+def export_reports(done: list[Executed], stage: Path) -> tuple[list[Entry], list[float]]:
+    """Export each executed notebook to ``stage/reports/<name>.html``: the index entries and the seconds each
+    export took."""
+    entries, seconds = [], []
+    for i, run in enumerate(done, 1):
+        name = run.job.name
+        _, secs = step(f"[{i}/{len(done)}] {name}", "writing the HTML report",
+                       lambda run=run: export_html(run.notebook, stage / "reports" / f"{run.job.name}.html",
+                                                   run.job.title))
+        nb = nbformat.read(run.notebook, as_version=4)
+        entries.append(Entry(name, run.job.title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
+                             read_headline(nb), downloads(stage, run.job.results), read_summary(nb)))
+        seconds.append(secs)
+    return entries, seconds
+
+
+def downloads(stage: Path, results: str | None) -> tuple[str, ...]:
+    """Result files of a workbook worth linking from the index (spreadsheets), relative to the run's folder."""
+    if not results or not (stage / results).is_dir():
         return ()
-    found = sorted({p for pattern in DOWNLOADS for p in Path(folder).rglob(pattern) if not p.name.startswith(".")})
-    root = out.resolve()
-    return tuple(p.resolve().relative_to(root).as_posix() for p in found if p.resolve().is_relative_to(root))
+    found = {p for pattern in DOWNLOADS for p in (stage / results).rglob(pattern)
+             if not any(part.startswith(".") for part in p.relative_to(stage).parts)}
+    return tuple(p.relative_to(stage).as_posix() for p in sorted(found))
 
 
-def _read_nb(path: Path):
-    import nbformat
-    return nbformat.read(path, as_version=4)
+def subtitle(params: RunParams) -> str:
+    """The index page's line under its title (no clock: the page depends on the inputs only)."""
+    return (f"Period {params.period or 'every invoiced month'} · data {params.data_dir.name} · "
+            f"base currency {params.base_currency}")
 
 
-def _keep_failed(executed: Path, target: Path) -> Path | str:
-    if not executed.is_file():
+def timing(run: Executed, out: Path, export_seconds: float) -> dict:
+    """A workbook's entry in the manifest: its parameters as published and how long it took."""
+    return {"workbook": run.job.name, "parameters": run.job.parameters(out),
+            "execute_seconds": round(run.seconds, 3), "export_seconds": round(export_seconds, 3)}
+
+
+def keep_failed(error: WorkbookError, out: Path) -> Path | str:
+    """Copy the failed workbook's executed notebook to ``out/failed/`` (beside the published output)."""
+    if error.executed is None or not error.executed.is_file():
         return "(none: the kernel did not start)"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(executed, target)
-    return target
+    return write_bytes_atomic(out / FAILED / error.executed.name, error.executed.read_bytes())
 
 
-def _manifest(params: RunParams, kernel: str, started: dt.datetime, timings: list[dict],
-              rows: dict[str, int], stage: Path) -> dict:
-    """Inputs (hashes), parameters, versions, timings and outputs of the run."""
-    out = params.output_dir
-    results = sorted({p for t in timings for p in _result_files(t["parameters"].get("output_dir"))})
-    outputs = [p for p in sorted(stage.rglob("*")) if p.is_file()]
-    return {
-        "run": {"started_utc": started.isoformat(timespec="seconds"),
-                "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "kernel": kernel, **interpreter()},
-        "parameters": params.as_dict(),
-        "inputs": {
-            "parameters_file": {"path": str(params.source), "sha256": sha256(params.source)},
-            "data": file_hashes(dataset_files(params.data_dir), params.data_dir),
-            "data_rows": rows,
-            "workbooks": file_hashes(list(params.workbooks), params.notebooks_dir),
-        },
-        "versions": versions(),
-        "workbooks": timings,
-        "outputs": [p.relative_to(stage).as_posix() for p in outputs] + ["manifest.json"],
-        "results": file_hashes(results, out) if results else [],
-    }
-
-
-def _result_files(folder: str | None) -> list[Path]:
-    if not folder or not Path(folder).is_dir():
-        return []
-    return [p for p in Path(folder).rglob("*") if p.is_file() and not p.name.startswith(".")]
+def refresh_history(out: Path, period: str | None) -> None:
+    """Refresh the page listing every month's run (``out/../index.html``, see reports/history.py)."""
+    page = update_history(out, period)
+    if page is not None:
+        say(f"every month's runs: {page}")

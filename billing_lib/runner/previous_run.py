@@ -3,31 +3,22 @@
 "Previous" means the month before this run's period (for 2024-06, 2024-05),
 as published by an earlier ``billing run``: a folder next to this run's
 output folder (``out/2024-05`` beside ``out/2024-06``, whatever its name)
-whose ``manifest.json`` names that period. When several do, the one that
-finished last is taken. Its headline figures are read back from its executed
-notebooks, so any earlier run can be compared without a file of its own.
+whose ``manifest.json`` names that period (hidden folders, such as a run's
+staging folder, excepted). When several do, the one that finished last is
+taken. Its headline figures are read back from its executed notebooks, so any
+earlier run can be compared without a file of its own.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from billing_lib.core.periods import parse_period, period_name
 from billing_lib.reports.headline import read as read_headline
-
-
-@dataclass(frozen=True)
-class PreviousRun:
-    """A published run of the month before: its folder, when it finished, and its headline figures."""
-
-    period: str
-    folder: Path
-    finished_utc: str
-    headlines: dict[str, dict]  # workbook name -> headline figures (workbooks that published none are left out)
+from billing_lib.reports.index_page import PreviousRun
 
 
 def previous_period(period: str) -> str:
@@ -66,7 +57,8 @@ def find_previous_run(output_dir: Path, period: str | None) -> PreviousRun | Non
     found: list[tuple[str, Path, dict]] = []
     if not here.parent.is_dir():
         return None
-    for folder in sorted(p for p in here.parent.iterdir() if p.is_dir() and p.resolve() != here):
+    for folder in sorted(p for p in here.parent.iterdir()
+                         if p.is_dir() and not p.name.startswith(".") and p.resolve() != here):
         manifest = _manifest(folder)
         if not manifest or manifest.get("parameters", {}).get("period") != wanted:
             continue

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from billing_lib.core.output import replacing
 from billing_lib.core.periods import parse_period, period_name
 from billing_lib.errors import BillingInputError, ParameterError
 from billing_lib.reports.history import GENERATOR, month_run
@@ -81,32 +81,24 @@ def parameters_file(period: str, parameters_dir: Path, template: Path | None = N
 
 def _write_checked(path: Path, text: str, period: str, template: Path) -> None:
     """Write the filled-in template to ``path`` atomically, only once it loads as ``period``'s parameters."""
+    def unwritable(why: str) -> ParameterError:
+        return ParameterError(f"cannot create {path} from {template}: the parameters folder {path.parent} "
+                              f"cannot be written ({why}); give --parameters-dir a folder that exists and that "
+                              f"you can write to")
+    if not path.parent.is_dir():
+        raise unwritable("not a folder" if path.parent.exists() else "no such folder")
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with replacing(path) as staged:
+            staged.write_text(text, encoding="utf-8", newline="")
+            try:
+                checked = load_params(staged)
+            except ParameterError as exc:
+                raise ParameterError(str(exc).replace(str(staged), f"{path} (from {template})")) from None
+            if checked.period != period:
+                raise ParameterError(f"template {template}: period must be \"{PLACEHOLDER}\", "
+                                     f"found {checked.period!r} once filled in")
     except OSError as exc:
-        raise ParameterError(f"cannot create {path} from {template}: the parameters folder {path.parent} "
-                             f"cannot be written ({exc.strerror or exc}); give --parameters-dir a folder "
-                             f"that exists and that you can write to") from None
-    staged = path.parent / Path(name).name
-    try:
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise ParameterError(f"cannot write {path} ({exc.strerror or exc})") from None
-        try:
-            checked = load_params(staged)
-        except ParameterError as exc:
-            raise ParameterError(str(exc).replace(str(staged), f"{path} (from {template})")) from None
-        if checked.period != period:
-            raise ParameterError(f"template {template}: period must be \"{PLACEHOLDER}\", "
-                                 f"found {checked.period!r} once filled in")
-        try:
-            os.replace(staged, path)
-        except OSError as exc:
-            raise ParameterError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        staged.unlink(missing_ok=True)
+        raise unwritable(exc.strerror or str(exc)) from None
 
 
 @dataclass

@@ -10,9 +10,14 @@ icons for map layers; neither is used by the workbooks) are blanked in that
 copy, so a report refers to no online resource. :func:`setup` also embeds the
 DataTables bundle for the interactive tables (:mod:`billing_lib.reports.interactive_tables`)
 and the project's stylesheet (:mod:`billing_lib.reports.style`), so tables and
-the summary look the same in JupyterLab and in the reports.
+the summary look the same in JupyterLab and in the reports. A figure's element id
+is derived from its content (:func:`figure_id`), not random, so the same data
+gives the same report.
 """
 from __future__ import annotations
+
+import hashlib
+import itertools
 
 import pandas as pd
 import plotly.io as pio
@@ -30,6 +35,14 @@ _CDN_DEFAULTS = {
     "https://cdn.plot.ly/un/": "",
     "https://cdn.jsdelivr.net/npm/@mapbox/maki@8.2.0/icons/": "maki-icons/",
 }
+_figure_counter = itertools.count(1)
+
+
+def figure_id(fig_dict: dict) -> str:
+    """The HTML id of a figure's element: a counter and the figure's content (plotly's own is random), so a
+    report is the same from one run to the next."""
+    digest = hashlib.sha256(pio.to_json(fig_dict, validate=False).encode("utf-8")).hexdigest()[:12]
+    return f"billing-figure-{next(_figure_counter)}-{digest}"
 
 
 class OfflineRenderer(MimetypeRenderer):
@@ -37,6 +50,7 @@ class OfflineRenderer(MimetypeRenderer):
 
     def to_mimebundle(self, fig_dict: dict) -> dict:
         body = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                           div_id=figure_id(fig_dict),
                            default_width="100%", default_height=450, validate=False,
                            config={"displaylogo": False, "responsive": True})
         return {"application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []),

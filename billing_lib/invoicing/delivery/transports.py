@@ -14,13 +14,13 @@ import os
 import smtplib
 import socket
 import ssl
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
+from billing_lib.core.output import replacing
 from billing_lib.errors import ParameterError
 from billing_lib.invoicing.delivery.compose import message_bytes
 
@@ -106,17 +106,12 @@ class Outbox:
     def deliver(self, msg: EmailMessage, name: str, handing_over: Callable[[], None] = _no_op) -> str:
         target = self.folder / f"{name}.eml"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
+            with replacing(target) as tmp:  # the temporary file is .<name>.eml.<random>.tmp (TEMP_SUFFIX)
+                with open(tmp, "wb") as fh:
                     fh.write(message_bytes(msg))
                     fh.flush()
-                    os.fsync(fh.fileno())
+                    os.fsync(fh.fileno())  # on disk before it counts as sent
                 handing_over()
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from None
         try:

@@ -150,10 +150,14 @@ def test_a_table_sorts_and_searches_in_the_browser(runs):
     report = runs["2024-06"] / "reports" / "01_invoice_verification.html"
     with opened(report) as (page, _):
         box = page.locator(".billing-interactive").first  # data health: one row per contract table
-        rows = lambda: box.locator("table.dataTable tbody tr")  # noqa: E731
-        cells = lambda col: [rows().nth(i).locator("td").nth(col).inner_text() for i in range(rows().count())]  # noqa: E731
+        # the column read in one go in the page (row by row from here could straddle a redraw)
+        cells = lambda col: box.evaluate(  # noqa: E731
+            "(el, col) => Array.from(el.querySelectorAll('table.dataTable tbody tr'), r => r.cells[col].innerText)",
+            col)
         assert cells(0)[:2] == ["customers", "plans"]  # the library's order
-        box.locator("table.dataTable thead th", has_text="rows").click()
+        header = box.locator("table.dataTable thead th", has_text="rows")
+        header.click()
+        page.wait_for_function("h => h.getAttribute('aria-sort') === 'ascending'", arg=header.element_handle())
         counts = [int(v) for v in cells(3)]
         assert counts == sorted(counts) and len(counts) > 1  # sorted as numbers, ascending
         box.locator("input[type=search]").fill("invoice_lines")

@@ -22,7 +22,7 @@ def test_the_page_holds_every_check_whole():
         assert f"`{c.name}`: {c.title}" in page
         assert c.description in page  # the whole docstring, not its first line
     # a description longer than one line is not cut mid-sentence in the table
-    assert "or tax on an exempt customer. |" in page
+    assert "a line of a country with no rate in force at all. |" in page
 
 
 def test_the_catalogue_is_an_explicit_list_that_the_checks_follow():

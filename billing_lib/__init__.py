@@ -9,8 +9,6 @@ Modules inside the package import from a name's home, never from here.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
@@ -26,8 +24,8 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     "parse_period": ("billing_lib.core.periods", "parse_period"),
     "month_bounds": ("billing_lib.core.periods", "month_bounds"),
     # the audit
-    "verify": ("billing_lib.verify", "verify"),
-    "write_results": ("billing_lib.verify", "write_results"),
+    "verify": ("billing_lib.verification", "verify"),
+    "write_results": ("billing_lib.verification", "write_results"),
     "analysis": ("billing_lib.workbook.analysis", None),
     "case_marking": ("billing_lib.cases.marking", None),
     "explore": ("billing_lib.workbook.explore", None),
@@ -82,20 +80,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Facade(types.ModuleType):
-    """The package: importing the submodule ``billing_lib.verify`` does not hide the function ``bl.verify``.
-
-    The import system binds every imported submodule as an attribute of its package; where a facade name is a
-    function of the submodule of the same name, the facade's meaning is kept (import the module itself with
-    ``from billing_lib.verify import ...`` or ``importlib.import_module``).
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if isinstance(value, types.ModuleType) and _HOMES.get(name, ("", None))[1] is not None:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Facade

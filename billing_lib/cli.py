@@ -161,7 +161,7 @@ def _progress_printer():
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
     from billing_lib.data.loading import load_dataset
-    from billing_lib.verify import verify, verify_sharded, write_results
+    from billing_lib.verification import verify, verify_sharded, write_results
     if args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     months = [parse_period(args.period)] if args.period else None

@@ -13,7 +13,7 @@ import pytest
 from billing_lib.data.loading import load_dataset
 from billing_lib.synth import synthesize
 from billing_lib.synth.scoring import score
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 SEEDS = [1, 2, 3, 11]
 
@@ -45,7 +45,7 @@ def test_scoring_counts_a_miss_and_a_false_alarm():
 
 
 def test_sharded_run_equals_whole_run(tmp_path):
-    from billing_lib.verify import customer_shards, verify_sharded
+    from billing_lib.verification import customer_shards, verify_sharded
     synthesize(tmp_path, seed=4, customers=50, months=4, anomaly_rate=0.05)
     ds = load_dataset(tmp_path)
     whole = verify(ds).exceptions

@@ -15,7 +15,7 @@ from billing_lib.data.loading import load_dataset
 from billing_lib.errors import ParameterError
 from billing_lib.reports import charts
 from billing_lib.runner.kernel import is_current_python, kernel_for_this_python
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 from billing_lib.workbook import analysis
 from billing_lib.workbook.display import table_html
 

@@ -7,7 +7,7 @@ from billing_lib.checks import CATALOGUE, REGISTRY, catalogue
 from billing_lib.checks.base import check
 from billing_lib.checks.docs import PAGE, main, markdown
 from billing_lib.checks.evidence import ROOT_CAUSES, Explanation
-from billing_lib.verify import select_checks
+from billing_lib.verification import select_checks
 
 
 def test_the_committed_page_is_the_one_the_registry_writes():

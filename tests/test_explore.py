@@ -12,7 +12,7 @@ from workbook_data import write_workbook_dataset
 from billing_lib.data.loading import load_dataset
 from billing_lib.errors import ParameterError
 from billing_lib.runner.kernel import kernel_for_this_python
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 from billing_lib.workbook import analysis, explore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -67,13 +67,22 @@ def test_the_command_starts_without_the_notebook_libraries():
     assert loaded & {"pandas", "plotly", "papermill", "nbconvert", "IPython"} == set()
 
 
+def test_no_facade_name_is_also_a_module_of_the_package():
+    """Python binds an imported submodule as an attribute of its package: a facade name that were also a module
+    (``billing_lib.verify`` once) would be replaced by that module as soon as anything imported it."""
+    modules = {p.stem for p in (ROOT / "billing_lib").iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    functions = {name for name in bl.__all__ if callable(getattr(bl, name)) and not isinstance(getattr(bl, name),
+                                                                                                type(bl))}
+    assert functions & modules == set()
+
+
 def test_verify_stays_the_function_after_its_module_is_imported():
-    """``billing_lib.verify`` is also a module; importing it (as the library does) must not hide ``bl.verify``."""
-    code = ("import billing_lib as bl\nimport billing_lib.verify\nfrom billing_lib.workbook import analysis\n"
-            "from billing_lib.verify import verify\nprint(bl.verify is verify, callable(bl.write_results))")
+    """Importing the verification module (as the library does) leaves ``bl.verify`` the function."""
+    code = ("import billing_lib as bl\nimport billing_lib.verification\nfrom billing_lib.workbook import analysis\n"
+            "from billing_lib.verification import verify\nprint(bl.verify is verify, callable(bl.write_results))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.split() == ["True", "True"]
-    assert callable(bl.verify) and bl.verify.__module__ == "billing_lib.verify"
+    assert callable(bl.verify) and bl.verify.__module__ == "billing_lib.verification"
 
 
 def _code_cells(notebook: Path) -> list[ast.Module]:

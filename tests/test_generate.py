@@ -13,7 +13,7 @@ from helpers import write_dataset
 from billing_lib.core.periods import parse_period
 from billing_lib.data.loading import load_dataset
 from billing_lib.synth import synthesize
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 REFERENCE = ["customers", "plans", "plan_tiers", "subscriptions", "usage", "tax_rates", "fx_rates"]
 

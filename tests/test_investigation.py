@@ -125,7 +125,7 @@ def test_a_formula_name_is_neutralised_in_csv_and_excel(formula_ds, tmp_path):
 
 def test_largest_open_cases_leave_out_decided_ones(ds, tmp_path):
     from billing_lib.cases.store import create_case_log
-    from billing_lib.verify import verify
+    from billing_lib.verification import verify
     found = verify(ds).exceptions
     top = report.largest_open_cases(found, ds, "EUR", 1)
     assert top["check"].to_list() == ["price_mismatch"]  # 300 USD beats 1 JPY seat (no JPY rate)

@@ -43,7 +43,7 @@ def test_the_workbook_runs_with_each_kind_of_id(tmp_path, kind):
     row = truth.filter(pl.col("anomaly") == "line_billed_twice").row(0, named=True)
     if kind == "exception":
         from billing_lib.data.loading import load_dataset
-        from billing_lib.verify import verify
+        from billing_lib.verification import verify
         found = verify(load_dataset(SAMPLE)).exceptions
         value = found.filter((pl.col("check") == "duplicate_charge")
                              & (pl.col("invoice_id") == row["invoice_id"]))["exception_id"][0]

@@ -19,7 +19,7 @@ import pytest
 from billing_lib.checks.context import CheckContext
 from billing_lib.data.importers import import_ibm_receivables, import_lago, import_online_retail, write_import
 from billing_lib.data.loading import load_dataset
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 pytestmark = pytest.mark.skipif(not (REALDATA / "SOURCES.md").is_file(),

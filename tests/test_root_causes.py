@@ -13,7 +13,7 @@ import pytest
 from helpers import edited, engine_dataset, write_dataset
 
 from billing_lib.data.loading import load_dataset
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 pytestmark = pytest.mark.usefixtures("each_engine")
 
@@ -236,7 +236,7 @@ def test_the_invoice_an_unknown_customers_payment_does_not_match_stays_a_status_
 
 
 def test_a_sharded_run_hands_the_whole_cash_application_to_each_shard(tmp_path):
-    from billing_lib.verify import verify_sharded
+    from billing_lib.verification import verify_sharded
     tables = edited(dict(customers=CUSTOMERS, subscriptions=SUBS, invoices=INVOICES, invoice_lines=LINES,
                          payments=PAYMENTS, gl_entries=GL), OWN_NUMBER + _je2("EUR") + PAID_IN_JANUARY
                     + [("payments", "PAY-2,C2,", "PAY-2,C-GONE,")])  # an unknown payer naming its invoice

@@ -12,7 +12,7 @@ from helpers import edited, engine_dataset, write_dataset
 
 from billing_lib.data.loading import load_dataset
 from billing_lib.engine.cash_application import apply_payments
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 pytestmark = pytest.mark.usefixtures("each_engine")
 

@@ -28,7 +28,7 @@ from billing_lib.cli import main as billing
 from billing_lib.data.loading import load_dataset
 from billing_lib.investigation.story import statement
 from billing_lib.investigation.subject import Investigation, Subject, investigate
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "sample")
 

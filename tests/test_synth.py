@@ -132,7 +132,7 @@ def test_money_has_the_currency_digits(default_set):
 
 
 def test_verification_finds_exactly_the_planted_mistakes(default_set, tmp_path):
-    from billing_lib.verify import verify
+    from billing_lib.verification import verify
     found = verify(load_dataset(default_set)).exceptions
     truth = _read(default_set, "ground_truth").with_columns(pl.col("line_no").cast(pl.Int64))
     key = ["check", "invoice_id", "line_no"]
@@ -145,7 +145,7 @@ def test_verification_finds_exactly_the_planted_mistakes(default_set, tmp_path):
 
 
 def test_a_clean_dataset_has_no_findings(tmp_path):
-    from billing_lib.verify import verify
+    from billing_lib.verification import verify
     synthesize(tmp_path, customers=25, months=4, anomaly_rate=0)
     assert _read(tmp_path, "ground_truth").height == 0
     assert verify(load_dataset(tmp_path)).exceptions.height == 0

@@ -9,7 +9,7 @@ import polars as pl
 from helpers import CUST_H, SUBS_H, table, write_dataset
 
 from billing_lib.data.loading import load_dataset
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 CUSTOMERS = table(CUST_H, "C1,Acme GmbH,a@acme.example,DE,EUR,30,false", "C2,Globex Inc,g@globex.example,US,EUR,30,false",
                   "C3,Initech,i@initech.example,US,EUR,30,true")

@@ -17,7 +17,7 @@ from billing_lib.data.dataset import Dataset
 from billing_lib.investigation.resolution import by_invoice, money_by_currency
 from billing_lib.investigation.subject import Investigation
 from billing_lib.reports.summary import Amount, Summary
-from billing_lib.verify import VerificationResult
+from billing_lib.verification import VerificationResult
 from billing_lib.workbook.analysis import exceptions_table, largest_cases
 
 FINDING_COLUMNS = ["exception_id", "check", "severity", "invoice_id", "line_no", "subscription_id", "payment_id",

@@ -19,7 +19,7 @@ from billing_lib.checks.context import CheckContext
 from billing_lib.core.periods import month_range, parse_period, period_name
 from billing_lib.data.dataset import Dataset
 from billing_lib.errors import BillingInputError
-from billing_lib.verify import finalize, run_checks, select_checks
+from billing_lib.verification import finalize, run_checks, select_checks
 
 
 class InvestigationError(BillingInputError):

@@ -53,7 +53,7 @@ from billing_lib.invoicing.delivery.approval import (
 from billing_lib.invoicing.generate import GeneratedInvoices, generate_period, write_generated
 from billing_lib.month_end.revenue import revenue_bridge_detail
 from billing_lib.reports.summary import Amount, Summary
-from billing_lib.verify import VerificationResult, verify
+from billing_lib.verification import VerificationResult, verify
 
 SETTLEMENT_CHECKS = ("unapplied_payment", "payment_mismatch", "status_mismatch", "credit_note_excess",
                      "gl_mismatch")

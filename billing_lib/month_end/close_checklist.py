@@ -127,7 +127,7 @@ def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = 
                      else "change in billed revenue " + _amounts(bridge, "change")))
 
     if exceptions is None:
-        from billing_lib.verify import verify
+        from billing_lib.verification import verify
         exceptions = verify(ds, [start]).exceptions
     errors = exceptions.filter(pl.col("severity") == "error")
     counts = errors.group_by("check").len().sort("check")

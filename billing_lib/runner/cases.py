@@ -20,7 +20,7 @@ from billing_lib.data.dataset import Dataset
 from billing_lib.investigation.messages import safe_name
 from billing_lib.investigation.report import largest_open_cases
 from billing_lib.runner.jobs import Job, job
-from billing_lib.verify import verify
+from billing_lib.verification import verify
 
 RESULTS = "investigations"
 

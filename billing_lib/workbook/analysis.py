@@ -1,6 +1,6 @@
 """Summary tables of a verification run, for the workbooks and the reports.
 
-Every function takes plain inputs (a :class:`~billing_lib.verify.VerificationResult`,
+Every function takes plain inputs (a :class:`~billing_lib.verification.VerificationResult`,
 the :class:`~billing_lib.data.dataset.Dataset`, the base currency) and returns a
 polars frame in a deterministic order (call ``.to_pandas()`` for pandas).
 Money stays polars Decimal: amounts in their own currency, and, where the
@@ -19,7 +19,7 @@ from billing_lib.core.money import DECIMAL
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import Dataset
 from billing_lib.reports.summary import Amount, Summary
-from billing_lib.verify import VerificationResult
+from billing_lib.verification import VerificationResult
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 TOP_CUSTOMERS = 15

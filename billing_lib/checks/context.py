@@ -82,7 +82,8 @@ class CheckContext:
     def applications(self) -> pl.DataFrame:
         """Cash application of every payment of the dataset (see :mod:`billing_lib.engine.cash_application`)."""
         from billing_lib.engine.cash_application import apply_payments
-        return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"))
+        return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"),
+                              self.ds.frame("customers"))
 
     @cached_property
     def plans(self) -> pl.DataFrame:

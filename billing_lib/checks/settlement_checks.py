@@ -49,12 +49,14 @@ def _invoice_balances(ctx: CheckContext, without: pl.LazyFrame | None = None) ->
     apps = ctx.applications.lazy()
     if without is not None:
         apps = apps.join(without.select("payment_id"), on="payment_id", how="anti")
-    paid = apps.sort("payment_id").group_by("invoice_id").agg(
+    # an invoice is its number and its customer: a number two customers carry is two invoices here
+    invoice = ["invoice_id", "customer_id"]
+    paid = apps.sort("payment_id").group_by(invoice).agg(
         pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").last().alias("last_payment"),
         pl.len().alias("payments"))
-    head = ctx.live_invoices.lazy().unique("invoice_id", keep="first", maintain_order=True).select(
-        "invoice_id", "status", "period", "subtotal", "discount", "tax")
-    return (owed.join(head, on="invoice_id").join(paid, on="invoice_id", how="left")
+    head = ctx.live_invoices.lazy().unique(invoice, keep="first", maintain_order=True).select(
+        *invoice, "status", "period", "subtotal", "discount", "tax")
+    return (owed.join(head, on=invoice).join(paid, on=invoice, how="left")
             .with_columns(paid=pl.col("paid").fill_null(ZERO), payments=pl.col("payments").fill_null(0))
             .with_columns(balance=(pl.col("owed") - pl.col("paid")).cast(DECIMAL)))
 

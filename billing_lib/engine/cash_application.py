@@ -132,11 +132,7 @@ def named_invoices(pays: pl.DataFrame, inv: pl.DataFrame) -> pl.DataFrame:
                 for f, how, col in ((named, "named", "number"), (listed, "listed", "number"),
                                     (padded, "padded", "digits"))]
     found = pl.concat([f.select("payment_id", *INVOICE, "how", "token") for f in (column, words, *as_named)])
-    found = found.join(pays.select("payment_id", "payer"), on="payment_id")
-    # a bare number on a list names an invoice only in a text that names one otherwise
-    strong = found.filter(pl.col("how").is_in(_STRONG)).select("payment_id").unique()
-    return pl.concat([found.filter(pl.col("how") != "listed"),
-                      found.filter(pl.col("how") == "listed").join(strong, on="payment_id", how="semi")])
+    return found.join(pays.select("payment_id", "payer"), on="payment_id")
 
 
 def _placed_by_name(named: pl.DataFrame) -> pl.DataFrame:

@@ -9,8 +9,8 @@ can name an invoice, one row per finding, of one of these kinds:
 * ``named``: a number right after an invoice word (``Inv.``, ``Invoice no``, ``Invoice #``, ``Rechnung``,
   ``Facture`` ...) or after letters (the caller says which: the prefixes of the dataset's invoice numbers),
   as in ``Invoice no. 4611`` or ``INV 0004611``;
-* ``listed``: a bare number that goes on a list (``INV-4611/4612``, ``Invoices 4611, 4612 and 4613``); it
-  names an invoice only in a text that names one otherwise;
+* ``listed``: a number that goes on a list right after a named one (``INV-4611/4612``,
+  ``Invoices 4611, 4612 and 4613``);
 * ``padded``: a number written with leading zeros, five digits or more (``Payment 0004611``), compared
   digit for digit with the number part of invoice numbers.
 
@@ -27,11 +27,13 @@ INVOICE_WORDS = ("INV", "INVS", "INVNO", "INVNR", "INVOICE", "INVOICES", "INVOIC
                  "RECHNUNGS", "RECHNUNGEN", "RECHNUNGSNR", "RG", "RGNR", "RE", "FACTURE", "FACTURES", "FACTURA",
                  "FACTURAS", "FATTURA", "FATTURE", "FAKTURA", "FAKTUR", "BILL", "BILLS")
 # words that join the numbers of a list
-LIST_WORDS = ("AND", "UND", "ET", "Y", "E", "EN", "OG", "OCH", "PLUS")
+LIST_WORDS = ("and", "und", "et", "y", "e", "en", "og", "och", "plus")
 PADDED_DIGITS = 5
 
-# a number with what stands before it: letters (group 1), an optional "no"/"nr"/"#"/":" and a separator
-NUMBER_RE = r"(?:([^\W\d_]+)[.\s]*(?:-?(?:(?:no|nr|num|number)\b|n°|nº)\.?\s*)?[:#]?\s*[-_/]?\s*)?(\d+)"
+# a number with what stands before it: letters (group 1), an optional "no"/"nr"/"#"/":" and a separator; then
+# (group 3) the numbers that go on a list after it: "4611, 4612 and 4613", "4611/4612"
+NUMBER_RE = (r"(?:([^\W\d_]+)[.\s]*(?:-?(?:(?:no|nr|num|number)\b|n°|nº)\.?\s*)?[:#]?\s*[-_/]?\s*)?(\d+)"
+             r"((?:\s*(?:[,;/&+]|\b(?:" + "|".join(LIST_WORDS) + r")\b)\s*#?\s*\d+)*)")
 NUMBER_IN_TEXT_RE = "(?i)" + NUMBER_RE
 # dates and decimal amounts, blanked out before numbers are read
 NOT_NUMBERS_RE = r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d+\.\d+|\d+,\d{2}\b"
@@ -83,16 +85,20 @@ def reference_numbers(payments: pl.DataFrame, prefixes: list[str]) -> pl.DataFra
     found = found.with_columns(
         label=pl.col("m").str.extract(NUMBER_IN_TEXT_RE, 1).str.to_uppercase(),
         digits=pl.col("m").str.extract(NUMBER_IN_TEXT_RE, 2),
-        spaced=pl.col("m").str.contains(r"\s"))
+        tail=pl.col("m").str.extract(NUMBER_IN_TEXT_RE, 3),
+        glued=pl.col("m").str.contains(r"^[^\W\d_]+[-_/.#:]?\d"))
     label = pl.col("label")
     kind = (pl.when(label.is_in(list(INVOICE_WORDS) + prefixes)).then(pl.lit("named"))
-            .when(label.is_null() | label.is_in(list(LIST_WORDS))).then(pl.lit("listed"))
-            .when(pl.col("spaced")).then(pl.lit("other"))
+            .when(label.is_null() | ~pl.col("glued")).then(pl.lit("bare"))
             .otherwise(pl.lit("glued")))
     found = found.with_columns(kind=kind, number=_without_zeros(pl.col("digits")), key=pl.lit(None, pl.String))
-    padded = found.filter(pl.col("kind").is_in(["listed", "other"])
-                          & pl.col("digits").str.starts_with("0")
+    listed = (found.filter(pl.col("kind") == "named")
+              .select("payment_id", "label", digits=pl.col("tail").str.extract_all(r"\d+")).explode("digits")
+              .drop_nulls("digits")
+              .with_columns(kind=pl.lit("listed"), number=_without_zeros(pl.col("digits")),
+                            key=pl.lit(None, pl.String)))
+    padded = found.filter((pl.col("kind") == "bare") & pl.col("digits").str.starts_with("0")
                           & (pl.col("digits").str.len_chars() >= PADDED_DIGITS)).with_columns(kind=pl.lit("padded"))
-    numbers = pl.concat([found.filter(pl.col("kind").is_in(["named", "listed"])), padded])
+    numbers = pl.concat([found.filter(pl.col("kind") == "named"), listed, padded], how="diagonal")
     cols = list(TOKEN_SCHEMA)
     return pl.concat([words.select(cols), numbers.select(cols)]).cast(TOKEN_SCHEMA).unique(maintain_order=True)

@@ -214,11 +214,11 @@ CASES = [
          expected=(("status_mismatch", {"invoice_id": "INV-0000193", "expected": "paid"}),)),
     Case("payment_from_a_retyped_customer_id", (update("payments", {"payment_id": "PAY-0000123"},
                                                        customer_id="C-000005"),),
-         expected=(("orphan_reference", {"payment_id": "PAY-0000123"}),)),
+         expected=(("orphan_reference", {"payment_id": "PAY-0000123", "invoice_id": "INV-0000131"}),)),
     Case("payment_from_an_unknown_customer_naming_its_invoice", (
         update("payments", {"payment_id": "PAY-0000066"}, customer_id="CUS-740", invoice_id=None,
                reference="INV-0000027/CUS-000740"),),
-         expected=(("orphan_reference", {"payment_id": "PAY-0000066"}),)),
+         expected=(("orphan_reference", {"payment_id": "PAY-0000066", "invoice_id": "INV-0000027"}),)),
     Case("payment_naming_an_invoice_that_does_not_exist", (
         update("payments", {"payment_id": "PAY-0000097"}, invoice_id="INV-0009999"),),
          expected=(("orphan_reference", {"payment_id": "PAY-0000097"}),)),

@@ -110,8 +110,11 @@ def orphan_reference(ctx: CheckContext) -> pl.LazyFrame:
                           pl.col("invoice_id"))))
     pay = ctx.payments.lazy()
     pay_keys = dict(payment_id=pl.col("payment_id"), period=pl.col("received_date").dt.strftime(PERIOD_FMT))
-    missing(pay.join(customers, on="customer_id", how="anti"), "payment", "customer_id", **pay_keys,
-            customer_id=pl.col("customer_id"), plot_text=pl.format("Payment {}", pl.col("payment_id")))
+    # the cash application still places such a payment where its reference is clear: name the invoice it paid
+    paid = ctx.applications.lazy().group_by("payment_id").agg(pl.col("invoice_id").min().alias("paid_invoice"))
+    missing(pay.join(customers, on="customer_id", how="anti").join(paid, on="payment_id", how="left"), "payment",
+            "customer_id", **pay_keys, customer_id=pl.col("customer_id"), invoice_id=pl.col("paid_invoice"),
+            plot_text=pl.format("Payment {}", pl.col("payment_id")))
     missing(pay.filter(pl.col("invoice_id").is_not_null()).join(invoices, on="invoice_id", how="anti"),
             "payment", "invoice_id", **pay_keys, customer_id=pl.col("customer_id"), invoice_id=pl.col("invoice_id"),
             plot_text=pl.format("Payment {}", pl.col("payment_id")))

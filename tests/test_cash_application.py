@@ -82,6 +82,12 @@ def test_a_number_two_customers_carry_is_the_invoice_of_the_payer():
         ("P3", "C2", "INV-0000123", "0.00", "reference"), ("P3", "C2", "INV-0000124", "25.00", "reference")]
 
 
+def test_the_invoice_named_in_the_column_outranks_the_reference():
+    inv = invoices(("INV-0000001", "C1", "50.00"), ("INV-0000002", "C1", "20.00"))
+    pay = payments(("P1", "C1", "70.00", "INV-1", "INV-0000001, INV-0000002"))
+    assert applied(inv, pay) == [("P1", "C1", "INV-0000001", "70.00", "invoice_id")]
+
+
 def test_never_by_amount_against_a_reference_that_names_another_invoice():
     inv = invoices(("INV-0000001", "C1", "100.00"), ("INV-0000002", "C2", "100.00"))
     pay = payments(("P1", "C1", "100.00", None, "INV-0000002"), ("P2", "C1", "100.00", "INV-0000002", None))

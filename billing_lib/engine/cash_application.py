@@ -11,13 +11,14 @@ decides where its money goes.
 
 A payment is applied, in this order of trust:
 
-1. ``invoice_id`` or ``reference``: the invoices the payment names, in its ``invoice_id`` column or in its
-   bank reference as banks write it (:mod:`billing_lib.engine.remittance`: any separators and surrounding
-   text, any case, with or without zero padding, several invoices in one text, a customer number beside):
-   invoices of the payer that are not void. A payment whose payer is not known is placed on an invoice
+1. ``invoice_id``, else ``reference``: the invoice the payment names in its ``invoice_id`` column (written
+   with or without zero padding), else the invoices its bank reference names as banks write them
+   (:mod:`billing_lib.engine.remittance`: any separators and surrounding text, any case, with or without
+   zero padding, several invoices in one text, a customer number beside): invoices of the payer that are
+   not void. A payment whose payer is not known is placed on an invoice
    only where one live invoice carries the number it names (a number that two customers carry is not
    enough). Several named invoices are paid oldest first, each up to what it still owes, the rest on the
-   last; the method is ``invoice_id`` when the column named one of them.
+   last.
 2. ``amount``: exactly one open invoice of the payer in the payment's currency, issued on or before the day
    the money came in, that still owes exactly the amount (several payments of one amount are paired with
    several such invoices in order of date);
@@ -142,9 +143,10 @@ def _placed_by_name(named: pl.DataFrame) -> pl.DataFrame:
     stranger = named.filter(pl.col("payer").is_null() & pl.col("how").is_in(_STRONG))
     single = stranger.filter(pl.struct(INVOICE).n_unique().over("payment_id", "how", "token") == 1)
     single = single.filter(pl.col("customer_id").n_unique().over("payment_id") == 1)
-    return (pl.concat([own, single]).sort("payment_id", "how")
-            .group_by("payment_id", *INVOICE, maintain_order=True)
-            .agg(column=(pl.col("how") == "column").any()))
+    placed = pl.concat([own, single]).with_columns(column=pl.col("how") == "column")
+    # the invoice the payer named in the column outranks what the bank reference says
+    placed = placed.filter(pl.col("column") | ~pl.col("column").any().over("payment_id"))
+    return placed.group_by("payment_id", *INVOICE, maintain_order=True).agg(pl.col("column").any())
 
 
 def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame | pl.LazyFrame,

@@ -32,10 +32,18 @@ Everything is vectorised over eager frames (no loop over payments).
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 import polars as pl
 
 from billing_lib.core.money import DECIMAL, ZERO
-from billing_lib.engine.remittance import INVOICE_WORDS, invoice_number_parts, loose_key, reference_numbers
+from billing_lib.engine.remittance import (
+    INVOICE_WORDS,
+    invoice_number_parts,
+    loose_key,
+    reference_numbers,
+    reference_words,
+)
 
 MAX_SUM_CANDIDATES = 24
 INVOICE = ["invoice_id", "customer_id"]  # what identifies an invoice
@@ -113,27 +121,47 @@ def payers(payments: pl.DataFrame, known_customers: pl.Series) -> pl.DataFrame:
 
 def named_invoices(pays: pl.DataFrame, inv: pl.DataFrame) -> pl.DataFrame:
     """Every live invoice a payment names: payment_id, payer, invoice_id, customer_id (the invoice's),
-    ``how`` (``column``, ``word``, ``named``, ``listed`` or ``padded``) and ``token`` (what named it)."""
-    keys = inv.select(*INVOICE, **invoice_number_parts(pl.col("invoice_id")))
-    prefixes = keys["prefix"].drop_nulls().unique().sort().to_list()
-    column = (pays.filter(pl.col("invoice_id").is_not_null())
-              .select("payment_id", how=pl.lit("column"), token=loose_key(pl.col("invoice_id")))
-              .join(keys.select(*INVOICE, token="key"), on="token", how="inner"))
-    tokens = reference_numbers(pays, prefixes)
-    words = (tokens.filter(pl.col("kind") == "word").select("payment_id", how=pl.lit("word"), token="key")
-             .join(keys.select(*INVOICE, token="key"), on="token", how="inner"))
-    numbers = tokens.filter(pl.col("kind").is_in(["named", "listed"])).join(
-        keys.select(*INVOICE, "prefix", "number"), on="number", how="inner")
-    named = numbers.filter((pl.col("kind") == "named")
-                           & (pl.col("label").is_in(list(INVOICE_WORDS)) | (pl.col("label") == pl.col("prefix"))))
-    listed = numbers.filter(pl.col("kind") == "listed")
-    padded = tokens.filter(pl.col("kind") == "padded").join(keys.select(*INVOICE, "digits"), on="digits",
-                                                            how="inner")
-    as_named = [f.select("payment_id", *INVOICE, how=pl.lit(how), token=pl.col(col))
-                for f, how, col in ((named, "named", "number"), (listed, "listed", "number"),
-                                    (padded, "padded", "digits"))]
-    found = pl.concat([f.select("payment_id", *INVOICE, "how", "token") for f in (column, words, *as_named)])
+    ``how`` (``column``, ``named``, ``listed``, ``padded`` or ``word``) and ``token`` (what named it)."""
+    ids = inv.select(*INVOICE)
+    loose = _Loose(ids)
+    # the column: as written, else read loosely (INV-4611 for INV-0004611)
+    column = pays.filter(pl.col("invoice_id").is_not_null()).select("payment_id", token=pl.col("invoice_id"))
+    as_written = column.join(ids, left_on="token", right_on="invoice_id", how="inner").with_columns(
+        invoice_id=pl.col("token"))
+    retyped = column.join(ids, left_on="token", right_on="invoice_id", how="anti")
+    found = [as_written.select("payment_id", *INVOICE, how=pl.lit("column"), token="token")]
+    if retyped.height:
+        found.append(retyped.with_columns(token=loose_key(pl.col("token"))).join(loose.keys, on="token")
+                     .select("payment_id", *INVOICE, how=pl.lit("column"), token="token"))
+
+    parts = inv.select(*INVOICE, **invoice_number_parts(pl.col("invoice_id")))
+    prefixes = parts["prefix"].drop_nulls().unique().sort().to_list()
+    numbers = reference_numbers(pays, prefixes)
+    by_number = numbers.filter(pl.col("kind") != "padded").join(parts.drop("digits"), on="number", how="inner")
+    by_number = by_number.filter((pl.col("kind") == "listed") | pl.col("label").is_in(list(INVOICE_WORDS))
+                                 | (pl.col("label") == pl.col("prefix")))
+    by_digits = numbers.filter(pl.col("kind") == "padded").join(parts.select(*INVOICE, "digits"), on="digits")
+    found += [by_number.select("payment_id", *INVOICE, how="kind", token="number"),
+              by_digits.select("payment_id", *INVOICE, how="kind", token="digits")]
+    found = pl.concat(found)
+
+    # words as written, of any numbering scheme, where the numbers name nothing
+    unread = pays.filter(pl.col("reference").is_not_null()).join(found, on="payment_id", how="anti")
+    if unread.height:
+        words = reference_words(unread).rename({"key": "token"}).join(loose.keys, on="token")
+        found = pl.concat([found, words.select("payment_id", *INVOICE, how=pl.lit("word"), token="token")])
     return found.join(pays.select("payment_id", "payer"), on="payment_id")
+
+
+class _Loose:
+    """Invoice numbers by :func:`loose_key`, worked out only when something must be read loosely."""
+
+    def __init__(self, ids: pl.DataFrame):
+        self._ids = ids
+
+    @cached_property
+    def keys(self) -> pl.DataFrame:
+        return self._ids.with_columns(token=loose_key(pl.col("invoice_id"))).drop_nulls("token")
 
 
 def _placed_by_name(named: pl.DataFrame) -> pl.DataFrame:

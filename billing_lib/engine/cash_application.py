@@ -68,7 +68,7 @@ def owed_before_payments(invoices: pl.DataFrame, credit_notes: pl.DataFrame) -> 
     reduces the first of them in the invoices table."""
     live = (invoices.filter(pl.col("status") != "void").unique(INVOICE, keep="first", maintain_order=True)
             .select("invoice_id", "customer_id", "currency", "issue_date", pl.col("total").cast(DECIMAL))
-            .with_columns(_first=pl.int_range(pl.len()).over("invoice_id") == 0))
+            .with_columns(_first=pl.col("invoice_id").is_first_distinct()))
     credited = (credit_notes.group_by("invoice_id")
                 .agg((pl.col("amount").cast(DECIMAL) + pl.col("tax").cast(DECIMAL).fill_null(ZERO)).sum()
                      .cast(DECIMAL).alias("credited")))
@@ -106,22 +106,26 @@ def _allocate(rows: pl.DataFrame) -> pl.DataFrame:
 
 def payers(payments: pl.DataFrame, known_customers: pl.Series) -> pl.DataFrame:
     """payment_id and ``payer``: the known customer who paid (see the module docstring), null when none is."""
-    known = pl.DataFrame({"payer": known_customers.unique().drop_nulls()}).with_columns(
-        _key=loose_key(pl.col("payer")))
-    loose = known.filter(pl.col("_key").is_not_null() & (pl.len().over("_key") == 1))
+    known = pl.DataFrame({"payer": known_customers.unique().drop_nulls()})
     pays = payments.select("payment_id", "customer_id")
     exact = pays.join(known, left_on="customer_id", right_on="payer", how="semi")
-    guessed = (pays.join(exact, on="payment_id", how="anti").with_columns(_key=loose_key(pl.col("customer_id")))
-               .join(loose, on="_key", how="inner"))
+    strangers = pays.join(exact, on="payment_id", how="anti")
+    if strangers.height:
+        known = known.with_columns(_key=loose_key(pl.col("payer")))
+        loose = known.filter(pl.col("_key").is_not_null() & (pl.len().over("_key") == 1))
+        guessed = strangers.with_columns(_key=loose_key(pl.col("customer_id"))).join(loose, on="_key", how="inner")
+    else:
+        guessed = strangers.with_columns(payer=pl.lit(None, pl.String))
     return pl.concat([exact.select("payment_id", payer=pl.col("customer_id")),
                       guessed.select("payment_id", "payer"),
-                      pays.join(exact, on="payment_id", how="anti").join(guessed, on="payment_id", how="anti")
+                      strangers.join(guessed, on="payment_id", how="anti")
                       .select("payment_id", payer=pl.lit(None, pl.String))])
 
 
 def named_invoices(pays: pl.DataFrame, inv: pl.DataFrame) -> pl.DataFrame:
-    """Every live invoice a payment names: payment_id, payer, invoice_id, customer_id (the invoice's),
-    ``how`` (``column``, ``named``, ``listed``, ``padded`` or ``word``) and ``token`` (what named it)."""
+    """The live invoices a payment names: payment_id, payer, invoice_id, customer_id (the invoice's), ``how``
+    (``column``, ``named``, ``listed``, ``padded`` or ``word``) and ``token`` (what named it). The reference of
+    a payment whose column names one of its payer's invoices is not read (the column outranks it)."""
     ids = inv.select(*INVOICE)
     loose = _Loose(ids)
     # the column: as written, else read loosely (INV-4611 for INV-0004611)
@@ -133,10 +137,13 @@ def named_invoices(pays: pl.DataFrame, inv: pl.DataFrame) -> pl.DataFrame:
     if retyped.height:
         found.append(retyped.with_columns(token=loose_key(pl.col("token"))).join(loose.keys, on="token")
                      .select("payment_id", *INVOICE, how=pl.lit("column"), token="token"))
+    by_column = pl.concat(found).join(pays.select("payment_id", "payer"), on="payment_id")
+    # the column outranks the reference: only payments whose column names none of the payer's invoices are read
+    to_read = pays.join(by_column.filter(pl.col("customer_id") == pl.col("payer")), on="payment_id", how="anti")
 
     parts = inv.select(*INVOICE, **invoice_number_parts(pl.col("invoice_id")))
     prefixes = parts["prefix"].drop_nulls().unique().sort().to_list()
-    numbers = reference_numbers(pays, prefixes)
+    numbers = reference_numbers(to_read, prefixes)
     by_number = numbers.filter(pl.col("kind") != "padded").join(parts.drop("digits"), on="number", how="inner")
     by_number = by_number.filter((pl.col("kind") == "listed") | pl.col("label").is_in(list(INVOICE_WORDS))
                                  | (pl.col("label") == pl.col("prefix")))
@@ -146,7 +153,7 @@ def named_invoices(pays: pl.DataFrame, inv: pl.DataFrame) -> pl.DataFrame:
     found = pl.concat(found)
 
     # words as written, of any numbering scheme, where the numbers name nothing
-    unread = pays.filter(pl.col("reference").is_not_null()).join(found, on="payment_id", how="anti")
+    unread = to_read.filter(pl.col("reference").is_not_null()).join(found, on="payment_id", how="anti")
     if unread.height:
         words = reference_words(unread).rename({"key": "token"}).join(loose.keys, on="token")
         found = pl.concat([found, words.select("payment_id", *INVOICE, how=pl.lit("word"), token="token")])
@@ -166,15 +173,26 @@ class _Loose:
 
 def _placed_by_name(named: pl.DataFrame) -> pl.DataFrame:
     """The named invoices a payment pays: its payer's; for a payer not known, what the column, a word or an
-    invoice word names when exactly one live invoice answers it, all of one customer."""
-    own = named.filter(pl.col("customer_id") == pl.col("payer"))
-    stranger = named.filter(pl.col("payer").is_null() & pl.col("how").is_in(_STRONG))
+    invoice word names when exactly one live invoice answers it, all of one customer. Columns: payment_id,
+    invoice_id, customer_id, method (``invoice_id`` when the column named it, else ``reference``) and
+    ``one`` (the payment names this invoice alone)."""
+    mine = pl.col("customer_id") == pl.col("payer")
+    # the common case first: the column names one invoice of the payer, which settles it
+    by_column = named.filter(mine & (pl.col("how") == "column")).filter(pl.col("payment_id").is_unique())
+    rest = named.join(by_column, on="payment_id", how="anti")
+    own = rest.filter(mine)
+    stranger = rest.filter(pl.col("payer").is_null() & pl.col("how").is_in(_STRONG))
     single = stranger.filter(pl.struct(INVOICE).n_unique().over("payment_id", "how", "token") == 1)
     single = single.filter(pl.col("customer_id").n_unique().over("payment_id") == 1)
     placed = pl.concat([own, single]).with_columns(column=pl.col("how") == "column")
     # the invoice the payer named in the column outranks what the bank reference says
     placed = placed.filter(pl.col("column") | ~pl.col("column").any().over("payment_id"))
-    return placed.group_by("payment_id", *INVOICE, maintain_order=True).agg(pl.col("column").any())
+    placed = (placed.group_by("payment_id", *INVOICE, maintain_order=True).agg(pl.col("column").any())
+              .with_columns(method=pl.when(pl.col("column")).then(pl.lit("invoice_id")).otherwise(pl.lit("reference")),
+                            one=pl.len().over("payment_id") == 1))
+    cols = ["payment_id", *INVOICE, "method", "one"]
+    return pl.concat([by_column.select("payment_id", *INVOICE, method=pl.lit("invoice_id"), one=pl.lit(True)),
+                      placed.select(cols)])
 
 
 def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame | pl.LazyFrame,
@@ -196,12 +214,10 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
     apps: list[pl.DataFrame] = []
 
     named = named_invoices(pays, inv)
-    placed = (_placed_by_name(named).join(pays.select("payment_id", "amount"), on="payment_id")
-              .with_columns(method=pl.when(pl.col("column").any().over("payment_id")).then(pl.lit("invoice_id"))
-                            .otherwise(pl.lit("reference")), _one=pl.len().over("payment_id") == 1))
+    placed = _placed_by_name(named).join(pays.select("payment_id", "amount"), on="payment_id")
     # a payment naming one invoice pays it whole; one naming several is spread over what they still owe after
-    apps.append(_shaped(placed.filter(pl.col("_one")).rename({"amount": "applied"})))
-    several = placed.filter(~pl.col("_one"))
+    apps.append(_shaped(placed.filter(pl.col("one")).rename({"amount": "applied"})))
+    several = placed.filter(~pl.col("one"))
     if several.height:
         apps.append(_shaped(_allocate(several.join(_owed_now(inv, apps).select(*INVOICE, "issue_date", "open_amount"),
                                            on=INVOICE))))

@@ -211,10 +211,14 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
     if customers is not None:
         known = pl.concat([known, _frame(customers)["customer_id"]])
     pays = pays.join(payers(pays, known), on="payment_id", how="left")
-    apps: list[pl.DataFrame] = []
+    # the common case first, on every payment: the column names, as written, an invoice of the payer
+    as_named = pays.join(inv.select(*INVOICE), left_on=["invoice_id", "payer"], right_on=INVOICE, how="inner")
+    apps = [_shaped(as_named.with_columns(customer_id=pl.col("payer"), applied=pl.col("amount"),
+                                          method=pl.lit("invoice_id")))]
+    others = pays.join(as_named.select("payment_id"), on="payment_id", how="anti")
 
-    named = named_invoices(pays, inv)
-    placed = _placed_by_name(named).join(pays.select("payment_id", "amount"), on="payment_id")
+    named = named_invoices(others, inv)
+    placed = _placed_by_name(named).join(others.select("payment_id", "amount"), on="payment_id")
     # a payment naming one invoice pays it whole; one naming several is spread over what they still owe after
     apps.append(_shaped(placed.filter(pl.col("one")).rename({"amount": "applied"})))
     several = placed.filter(~pl.col("one"))
@@ -223,7 +227,7 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
                                            on=INVOICE))))
     # never by amount against a text that names another customer's invoice, nor for a payer not known
     names_another = named.filter(pl.col("how").is_in(_STRONG) & (pl.col("customer_id") != pl.col("payer")))
-    rest = (pays.filter(pl.col("payer").is_not_null())
+    rest = (others.filter(pl.col("payer").is_not_null())
             .join(placed.select("payment_id"), on="payment_id", how="anti")
             .join(names_another.select("payment_id"), on="payment_id", how="anti"))
 

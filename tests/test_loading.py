@@ -174,11 +174,43 @@ def test_bad_boolean(tmp_path):
     rejected(d, where(d, "customers.csv", 2, "tax_exempt") + ": 'maybe' is not true or false", count=1)
 
 
+@pytest.mark.parametrize("value", ["yes", "no", "1", "0", "t", "Y", "ja", "true "])
+def test_boolean_is_true_or_false_only(tmp_path, value):
+    d = write_dataset(tmp_path / "d", customers=table(CUST_H, f'C1,Acme,,DE,EUR,30,"{value}"'))
+    if value.strip() == "true":  # blanks around a value are not part of it
+        assert load_dataset(d).tables["customers"]["tax_exempt"].to_list() == [True]
+        return
+    rejected(d, where(d, "customers.csv", 2, "tax_exempt") + f": {value!r} is not true or false", count=1)
+
+
+def test_boolean_in_any_case(tmp_path):
+    d = write_dataset(tmp_path / "d", customers=table(CUST_H, "C1,Acme,,DE,EUR,30,TRUE", "C2,Beta,,DE,EUR,30,False"))
+    assert load_dataset(d).tables["customers"]["tax_exempt"].to_list() == [True, False]
+
+
+@pytest.mark.parametrize("code", ["ZQ", "UK", "EU", "XK", "D", "DEU", "de"])
+def test_country_not_in_iso_3166_is_refused(tmp_path, code):
+    d = write_dataset(tmp_path / "d", customers=table(CUST_H, f"C1,Acme,,{code},EUR,30,false"),
+                      tax_rates=table("country,valid_from,valid_to,rate_pct", "DE,2000-01-01,,19",
+                                      f"{code},2000-01-01,,10"))
+    problem = f": {code!r} is not an ISO 3166-1 alpha-2 country code such as DE (ZZ: unknown)"
+    rejected(d, where(d, "customers.csv", 2, "country") + problem, where(d, "tax_rates.csv", 3, "country") + problem,
+             count=2)
+
+
+def test_every_iso_country_and_zz_for_unknown_are_accepted(tmp_path):
+    codes = ["DE", "KW", "JP", "AQ", "SS", "ZZ"]  # any ISO 3166-1 alpha-2 code, Antarctica and South Sudan too
+    d = write_dataset(tmp_path / "d", customers=table(CUST_H, *(f"C{i},Acme,,{c},EUR,30,false"
+                                                                 for i, c in enumerate(codes))),
+                      tax_rates=table("country,valid_from,valid_to,rate_pct", "DE,2000-01-01,,19", "ZZ,2000-01-01,,0"))
+    assert load_dataset(d).tables["customers"]["country"].to_list() == codes
+
+
 def test_several_problems_in_one_file_reported_at_once(tmp_path):
     d = write_dataset(tmp_path / "d", customers=table(
         CUST_H, "C1,Acme,,DE,EUR,30,false", "C2,Beta,,de,XYZ,-1,maybe", "C3,Gamma,,DE,EUR,ten,", ",Delta,,FR,EUR,0,"))
     rejected(d,
-             where(d, "customers.csv", 3, "country") + ": 'de' is not an ISO 3166-1 alpha-2 country code such as DE",
+             where(d, "customers.csv", 3, "country") + ": 'de' is not an ISO 3166-1 alpha-2 country code such as DE (ZZ: unknown)",
              where(d, "customers.csv", 3, "currency")
              + ": 'XYZ' is not an ISO 4217 currency code (expected e.g. EUR, USD, JPY)",
              where(d, "customers.csv", 3, "payment_terms_days") + ": '-1' is negative; it must be 0 or more",

@@ -193,7 +193,8 @@ class CheckContext:
         if self.whole is not self:
             return self.whole.applications
         from billing_lib.engine.cash_application import apply_payments
-        return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"))
+        return apply_payments(self.ds.frame("invoices"), self.ds.frame("payments"), self.ds.frame("credit_notes"),
+                              self.ds.frame("customers"))
 
     @cached_property
     def unknown_payer_payments(self) -> pl.DataFrame:

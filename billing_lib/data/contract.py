@@ -8,9 +8,11 @@ tests/test_docs.py checks that it names every table and column).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import polars as pl
+import pycountry
 
 from billing_lib.core.money import DECIMAL
 
@@ -203,3 +205,14 @@ ZERO_WHEN_EMPTY = {
 }
 
 FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
+
+# ISO 3166 leaves ZZ to its users; the project (and its importers) write it for "country unknown"
+UNKNOWN_COUNTRY = "ZZ"
+# the only spellings of a boolean (any case), as the contract says
+BOOLEAN_TEXT = {"true": True, "false": False}
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """Every ISO 3166-1 alpha-2 code (from ``pycountry``, which follows Debian's iso-codes), and ``ZZ``."""
+    return frozenset({c.alpha_2 for c in pycountry.countries} | {UNKNOWN_COUNTRY})

@@ -17,7 +17,15 @@ import polars as pl
 
 from billing_lib.core.currency import currency_digits_table
 from billing_lib.core.money import DECIMAL
-from billing_lib.data.contract import FILE_SUFFIXES, TABLES, ZERO_WHEN_EMPTY, Column, TableSpec
+from billing_lib.data.contract import (
+    BOOLEAN_TEXT,
+    FILE_SUFFIXES,
+    TABLES,
+    ZERO_WHEN_EMPTY,
+    Column,
+    TableSpec,
+    country_codes,
+)
 from billing_lib.data.dataset import ROW, Dataset
 from billing_lib.data.semantics import reference_problems
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number
@@ -26,8 +34,6 @@ from billing_lib.errors import DatasetError, ParameterError, Problem
 
 _DECIMAL_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _INT_RE = r"^[+-]?\d+(\.0*)?$"
-_TRUE = ("true", "t", "yes", "y", "1")
-_FALSE = ("false", "f", "no", "n", "0")
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:
@@ -109,12 +115,11 @@ def _typed(col: Column) -> pl.Expr:
     if col.kind == "int":
         return pl.when(c.str.contains(_INT_RE)).then(c.str.replace(r"\.0*$", "")).cast(pl.Int64, strict=False)
     if col.kind == "bool":
-        low = c.str.to_lowercase()
-        return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
+        return c.str.to_lowercase().replace_strict(BOOLEAN_TEXT, default=None, return_dtype=pl.Boolean)
     if col.kind == "currency":
         return pl.when(c.is_in(list(currency_digits_table()))).then(c)
     if col.kind == "country":
-        return pl.when(c.str.contains(r"^[A-Z]{2}$")).then(c)
+        return pl.when(c.is_in(sorted(country_codes()))).then(c)
     if col.kind == "enum":
         return pl.when(c.is_in(list(col.choices))).then(c)
     return c
@@ -138,7 +143,7 @@ _EXPECTED = {
     "int": "a whole number",
     "bool": "true or false",
     "currency": "an ISO 4217 currency code such as EUR",
-    "country": "an ISO 3166-1 alpha-2 country code such as DE",
+    "country": "an ISO 3166-1 alpha-2 country code such as DE (ZZ: unknown)",
 }
 
 

@@ -60,7 +60,7 @@ def receivable_invoices(ds: Dataset) -> pl.DataFrame:
 
 def default_applications(ds: Dataset) -> pl.DataFrame:
     """The audit's cash application of the dataset: payment_id, invoice_id, amount."""
-    apps = apply_payments(ds.frame("invoices"), ds.frame("payments"), ds.frame("credit_notes"))
+    apps = apply_payments(ds.frame("invoices"), ds.frame("payments"), ds.frame("credit_notes"), ds.frame("customers"))
     return apps.select("payment_id", "invoice_id", pl.col("applied").cast(DECIMAL).alias("amount"))
 
 

@@ -18,14 +18,14 @@ import polars as pl
 
 from billing_lib.core.currency import minor_digits
 from billing_lib.core.output import atomic_outputs
-from billing_lib.data.contract import FILE_SUFFIXES, TABLES
+from billing_lib.data.contract import FILE_SUFFIXES, TABLES, UNKNOWN_COUNTRY
 from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import BillingInputError
 
 REPORT_FILE = "import_report.json"
 PLACEHOLDER_PLAN = "IMPORTED-NOT-RATED"
 PLACEHOLDER_SUBSCRIPTION = "IMPORTED-NOT-RATED"
-PLACEHOLDER_COUNTRY = "ZZ"  # ISO 3166 user-assigned code, used for "country unknown"
+PLACEHOLDER_COUNTRY = UNKNOWN_COUNTRY  # ISO 3166 user-assigned code, used for "country unknown"
 
 
 class ImportSourceError(BillingInputError):

@@ -41,6 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from billing_lib.core.currency import is_currency, minor_digits
+from billing_lib.data.contract import country_codes
 from billing_lib.data.importers.base import (
     PLACEHOLDER_COUNTRY,
     ImportResult,
@@ -390,7 +391,7 @@ class _Builder:
             terms = cust.get("net_payment_term", inv.get("net_payment_term"))
             self.customers[cid] = {
                 "customer_id": cid, "name": cust.get("name") or cust.get("legal_name"), "email": cust.get("email"),
-                "country": country if country and len(country) == 2 and country.isupper() else PLACEHOLDER_COUNTRY,
+                "country": country if country in country_codes() else PLACEHOLDER_COUNTRY,
                 "currency": cust.get("currency") or currency,
                 "payment_terms_days": int(terms) if terms is not None else 0, "tax_exempt": "false"}
             self._tax_rate(cid, cust.get("taxes"))

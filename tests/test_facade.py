@@ -69,7 +69,7 @@ def test_the_command_starts_without_the_notebook_libraries():
 
 def test_no_facade_name_is_also_a_module_of_the_package():
     """Python binds an imported submodule as an attribute of its package: a facade name that were also a module
-    (``billing_lib.verify`` once) would be replaced by that module as soon as anything imported it."""
+    (``billing_lib.verification`` once) would be replaced by that module as soon as anything imported it."""
     modules = {p.stem for p in (ROOT / "billing_lib").iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
     functions = {name for name in bl.__all__ if callable(getattr(bl, name)) and not isinstance(getattr(bl, name),
                                                                                                 type(bl))}

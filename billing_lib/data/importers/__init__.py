@@ -12,12 +12,14 @@ from billing_lib.data.importers.base import ImportResult, ImportSourceError, wri
 from billing_lib.data.importers.ibm_receivables import import_ibm_receivables
 from billing_lib.data.importers.lago import import_lago
 from billing_lib.data.importers.online_retail import import_online_retail
+from billing_lib.data.importers.stripe import import_stripe
 
 IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "lago": import_lago,
     "online-retail": import_online_retail,
     "ibm-receivables": import_ibm_receivables,
+    "stripe": import_stripe,
 }
 
 __all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_ibm_receivables", "import_lago",
-           "import_online_retail", "write_import"]
+           "import_online_retail", "import_stripe", "write_import"]

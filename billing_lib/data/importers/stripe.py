@@ -43,7 +43,12 @@ from billing_lib.data.importers.stripe_documents import (
     read_payments,
 )
 from billing_lib.data.importers.stripe_export import read_stripe_export
-from billing_lib.data.importers.stripe_pricebook import count_products, read_prices, read_tax_rates
+from billing_lib.data.importers.stripe_pricebook import (
+    count_products,
+    read_prices,
+    read_tax_rates,
+    settle_tax_rows,
+)
 
 NO_RATES = ("the export's tax rates name no country (or none is unambiguous): no rate is in force, so tax "
             "rates are not judged against the customer's country")
@@ -73,8 +78,10 @@ def usage_from_lines(subs: SubscriptionIndex, plans: dict, docs: Documents, mete
         events.append({"event_id": f"{line['invoice_id']}-{line['line_no']}", "subscription_id": sid,
                        "event_time": f"{day}T00:00:00Z", "quantity": line["quantity"],
                        "stripe_invoice": line["invoice_id"]})
-    notes.append(f"{len(metered)} metered subscriptions have no usage record summaries in the export: the quantity "
-                 f"billed is taken as their usage ({len(events)} events), so their quantities are not judged")
+    if events:
+        notes.append(f"{len({e['subscription_id'] for e in events})} metered subscriptions have no usage record "
+                     f"summaries in the export: the quantity billed is taken as their usage ({len(events)} events), "
+                     "so their quantities are not judged")
     return events
 
 
@@ -96,6 +103,7 @@ def import_stripe(src: str | Path) -> ImportResult:
     fill_due_dates(docs, customers)
     currencies = [r["currency"] for r in docs.invoices] + [r["price_currency"] for r in subs.rows]
     customer_rows = customers.finish(most_common(currencies, "USD"))
+    settle_tax_rows(taxes, customer_rows, docs.invoices, docs.lines, account)
     if not customer_rows:
         raise ImportSourceError(f"Stripe source {str(src)!r}: no customer could be imported (every customer, "
                                 "subscription and invoice was skipped; see the reasons with a smaller export)")

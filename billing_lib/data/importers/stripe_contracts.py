@@ -204,7 +204,7 @@ def read_subscriptions(export: StripeExport, customers: CustomerIndex, book: Pri
             customers.days_until_due.setdefault(cid, []).append(int(due))
         customer = stripe_customers.get(ref(sub.get("customer")), {})
         mapped = 0
-        for k, item in enumerate(items):
+        for item in items:
             price = item.get("price") or item.get("plan")
             item_currency = currency if is_currency(currency) else str((price or {}).get("currency", "")).upper() \
                 if isinstance(price, dict) else currency

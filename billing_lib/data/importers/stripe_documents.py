@@ -42,7 +42,7 @@ from billing_lib.data.importers.base import (
 )
 from billing_lib.data.importers.stripe_contracts import CustomerIndex, SubscriptionIndex
 from billing_lib.data.importers.stripe_export import StripeExport, meta, ref
-from billing_lib.data.importers.stripe_pricebook import PriceBook, PlanRef, TaxBook
+from billing_lib.data.importers.stripe_pricebook import PlanRef, PriceBook, TaxBook
 
 STATUSES = {"open": "open", "paid": "paid", "void": "void", "uncollectible": "uncollectible"}
 
@@ -94,13 +94,17 @@ def _line_price(line: dict) -> object:
     return details.get("price") or line.get("price") or line.get("plan")
 
 
-def _unit_price(line: dict, plan: PlanRef | None, currency: str, inclusive: bool) -> str | None:
-    """The unit price the line shows: its own pricing, else its (embedded) price's, else its plan's."""
+def _unit_price(line: dict, plan: PlanRef | None, currency: str, inclusive: bool, proration: bool) -> str | None:
+    """The unit price the line shows: its own (``pricing.unit_amount_decimal``; in the older shape
+    ``unit_amount_excluding_tax`` when no tax is included and the line is not a proration, whose unit amount
+    is the prorated one), else its embedded price's, else its plan's; none for tiered prices."""
     if plan is not None and plan.tiered:
         return None
     pricing = line.get("pricing") if isinstance(line.get("pricing"), dict) else {}
     if pricing.get("unit_amount_decimal") is not None:
         return minor_to_text(pricing["unit_amount_decimal"], currency)
+    if line.get("unit_amount_excluding_tax") is not None and not inclusive and not proration:
+        return minor_to_text(line["unit_amount_excluding_tax"], currency)
     price = line.get("price") or line.get("plan")
     if isinstance(price, dict):
         if price.get("billing_scheme") == "tiered":
@@ -109,8 +113,6 @@ def _unit_price(line: dict, plan: PlanRef | None, currency: str, inclusive: bool
         exact = exact if exact is not None else price.get("unit_amount", price.get("amount"))
         if exact is not None:
             return minor_to_text(exact, currency)
-    if line.get("unit_amount_excluding_tax") is not None and not inclusive:
-        return minor_to_text(line["unit_amount_excluding_tax"], currency)
     return plan.override or plan.unit_price if plan else None
 
 
@@ -172,20 +174,20 @@ def _line_row(ctx: Context, inv_row: dict, line: dict, position: int) -> dict:
     number = decimal_value(meta(line, "line_no"))
     qty = decimal_value(line.get("quantity_decimal"))
     qty = qty if qty is not None else decimal_value(line.get("quantity"))
+    parent = line.get("parent") if isinstance(line.get("parent"), dict) else {}
+    proration = bool(line.get("proration") or (parent.get("subscription_item_details") or {}).get("proration"))
     subscription_id = meta(line, "subscription_id") or (sub["subscription_id"] if sub else None)
     if subscription_id is None and ctx.subs.rows and stripe_sub:
         subscription_id = stripe_sub   # names a subscription the export does not hold: kept, so it is reported
-    proration = line.get("proration") or ((line.get("parent") or {}).get("subscription_item_details") or {}) \
-        .get("proration")
     return {"invoice_id": inv_row["invoice_id"],
             "line_no": int(number) if number is not None and number == int(number) else position,
             "subscription_id": subscription_id, "plan_id": meta(line, "plan_id") or (plan.plan_id if plan else None),
             "description": line.get("description"), "period_start": start, "period_end": end,
             "quantity": decimal_text(qty) if qty is not None else None,
-            "unit_price": _unit_price(line, plan, currency, inclusive),
+            "unit_price": _unit_price(line, plan, currency, inclusive, proration),
             "amount": _text(amount, currency), "discount": _text(discount, currency),
             "tax_rate_pct": decimal_text(_rate(taxes, ctx.taxes, currency, amount - discount, line)),
-            "tax_amount": _text(tax, currency), "stripe_line": line.get("id"), "proration": bool(proration),
+            "tax_amount": _text(tax, currency), "stripe_line": line.get("id"), "proration": proration,
             "_inclusive": inclusive, "_stripe_subscription": stripe_sub}
 
 
@@ -318,7 +320,8 @@ def read_credit_notes(ctx: Context, docs: Documents) -> None:
         if cn.get("status") == "void":
             reason = "void"
         elif inv is None:
-            reason = f"its invoice is not imported ({docs.dropped.get(ref(cn.get('invoice')) or '', 'not in the export')})"
+            why = docs.dropped.get(ref(cn.get("invoice")) or "", "not in the export")
+            reason = f"its invoice is not imported ({why})"
         elif not is_currency(currency) or not unix_day(cn.get("effective_at") or cn.get("created")):
             reason = "currency or date missing"
         if reason:

@@ -250,9 +250,11 @@ def coupon_percent(coupon: object) -> str | None:
 
 @dataclass
 class TaxBook:
-    """Tax rates by id (percentage, inclusive) for the lines, and the ``tax_rates`` rows by country."""
+    """Tax rates by id (percentage, inclusive) for the lines, the rates of each country, and (once the
+    documents are read, :func:`settle_tax_rows`) the ``tax_rates`` rows."""
 
     rates: dict[str, dict] = field(default_factory=dict)
+    by_country: dict[str, list[dict]] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -274,9 +276,8 @@ def _day(value: str | None) -> str | None:
 
 
 def read_tax_rates(export: StripeExport, account: RowAccount) -> TaxBook:
-    """``tax_rates`` rows by country, with validity from metadata or the order of creation (see above)."""
+    """The tax rates by id, and those of a country (no state) set aside for the ``tax_rates`` table."""
     book = TaxBook({r["id"]: r for r in export.of("tax_rate") if isinstance(r.get("id"), str)})
-    by_country: dict[str, list[dict]] = {}
     for rate in export.of("tax_rate"):
         country = rate.get("country") if rate.get("country") else None
         code = country_code(country) if isinstance(country, str) and len(country) == 2 else None
@@ -288,42 +289,87 @@ def read_tax_rates(export: StripeExport, account: RowAccount) -> TaxBook:
             account.skip("tax_rates", "a state's rate (tax_rates holds one rate per country; its percentage is "
                                       "the rate of the lines that name it)")
         else:
-            by_country.setdefault(code, []).append(rate)
-    for country, rates in sorted(by_country.items()):
-        rows = _country_rows(country, rates)
-        if rows is None:
-            account.skip("tax_rates", "one of several rates of a country whose order cannot be told (no "
-                                      "metadata.valid_from, created on the same day)", len(rates))
-            book.notes.append(f"tax rates of {country}: {len(rates)} rates with no validity dates, created on the "
-                              "same day; tax_rates leaves the country out, so its lines' rates are not judged")
-            continue
-        account.map("tax_rates", "tax_rates", len(rates))
-        book.rows += rows
+            book.by_country.setdefault(code, []).append(rate)
     return book
 
 
-def _country_rows(country: str, rates: list[dict]) -> list[dict] | None:
-    """Rows of one country: from metadata dates, or consecutive by creation; None when that is ambiguous."""
-    def row(rate: dict, start: str, end: str | None) -> dict:
-        return {"country": country, "valid_from": start, "valid_to": end,
-                "rate_pct": decimal_text(decimal_value(rate["percentage"])), "stripe_tax_rate": rate.get("id")}
-
-    dated = [r for r in rates if _day(meta(r, "valid_from"))]
-    if dated:
-        return [row(r, _day(meta(r, "valid_from")), _day(meta(r, "valid_to"))) for r in
-                sorted(dated, key=lambda r: _day(meta(r, "valid_from")))]
-    ordered = sorted(rates, key=lambda r: (int(decimal_value(r.get("created")) or 0), str(r.get("id"))))
-    merged: list[tuple[dict, str]] = []   # (rate, first day) with consecutive equal percentages merged
-    for rate in ordered:
-        if merged and decimal_value(merged[-1][0]["percentage"]) == decimal_value(rate["percentage"]):
+def settle_tax_rows(book: TaxBook, customers: list[dict], invoices: list[dict], lines: list[dict],
+                    account: RowAccount) -> None:
+    """The ``tax_rates`` rows of each country (see the module docstring for the order of evidence)."""
+    votes = _votes(book, customers, invoices, lines)
+    for country, rates in sorted(book.by_country.items()):
+        rows, how = _country_rows(country, rates, votes.get(country, {}))
+        if rows is None:
+            account.skip("tax_rates", "one of several rates of a country that neither metadata, archiving nor the "
+                                      "invoices tell apart", len(rates))
+            book.notes.append(f"tax rates of {country}: {len(rates)} rates and nothing to tell which is in force "
+                              "when; tax_rates leaves the country out, so its lines' rates are not judged")
             continue
-        merged.append((rate, unix_day(rate.get("created")) or "1970-01-01"))
-    starts = [day for _r, day in merged]
-    if len(set(starts)) != len(starts):
-        return None
+        if how:
+            book.notes.append(f"tax rates of {country}: {how}")
+        account.map("tax_rates", "tax_rates", len(rates))
+        book.rows += rows
+
+
+def _votes(book: TaxBook, customers: list[dict], invoices: list[dict],
+           lines: list[dict]) -> dict[str, dict[str, dict[Decimal, int]]]:
+    """Per country and issue month, how many lines of taxable customers charge each of the country's rates."""
+    where = {c["customer_id"]: c["country"] for c in customers if c["tax_exempt"] != "true"}
+    issued = {i["invoice_id"]: i for i in invoices if i["status"] != "void"}
+    offered = {country: {decimal_value(r["percentage"]) for r in rates} for country, rates in book.by_country.items()}
+    votes: dict[str, dict[str, dict[Decimal, int]]] = {}
+    for line in lines:
+        inv = issued.get(line["invoice_id"])
+        country = where.get(inv["customer_id"]) if inv else None
+        rate = decimal_value(line.get("tax_rate_pct"))
+        if country in offered and rate in offered[country]:
+            month = votes.setdefault(country, {}).setdefault(inv["issue_date"][:7], {})  # type: ignore[index]
+            month[rate] = month.get(rate, 0) + 1   # type: ignore[index]
+    return votes
+
+
+def _country_rows(country: str, rates: list[dict],
+                  votes: dict[str, dict[Decimal, int]]) -> tuple[list[dict] | None, str | None]:
+    """Rows of one country, and how they were found: from metadata dates; one rate for all time; archived
+    rates replaced in the order they were created; else the rate most of the country's invoice lines charge
+    in each month. None when none of these tells."""
+    def row(pct: Decimal, start: str, end: str | None, ids: str) -> dict:
+        return {"country": country, "valid_from": start, "valid_to": end, "rate_pct": decimal_text(pct),
+                "stripe_tax_rate": ids}
+
+    dated = sorted((r for r in rates if _day(meta(r, "valid_from"))), key=lambda r: _day(meta(r, "valid_from")))
+    if dated:
+        return [row(decimal_value(r["percentage"]), _day(meta(r, "valid_from")), _day(meta(r, "valid_to")), r["id"])
+                for r in dated], None
+    percents = {decimal_value(r["percentage"]) for r in rates}
+    ids = ", ".join(sorted(str(r.get("id")) for r in rates))
+    if len(percents) == 1:
+        return [row(percents.pop(), "1970-01-01", None, ids)], None
+    ordered = sorted(rates, key=lambda r: (int(decimal_value(r.get("created")) or 0), str(r.get("id"))))
+    days = [unix_day(r.get("created")) for r in ordered]
+    archived_before = all(r.get("active") is False for r in ordered[:-1]) and ordered[-1].get("active") is not False
+    if archived_before and None not in days and len(set(days)) == len(days):
+        out = []
+        for i, rate in enumerate(ordered):
+            end = None if i == len(ordered) - 1 else \
+                (dt.date.fromisoformat(days[i + 1]) - dt.timedelta(days=1)).isoformat()  # type: ignore[arg-type]
+            out.append(row(decimal_value(rate["percentage"]), "1970-01-01" if i == 0 else days[i], end, rate["id"]))
+        return out, "archived rates replaced by the next one created"
+    if not votes:
+        return None, None
+    winners: list[tuple[str, Decimal]] = []     # (month, rate) where the rate in force changes
+    for month in sorted(votes):
+        counts = votes[month]
+        top = max(counts.values())
+        best = sorted(r for r, n in counts.items() if n == top)
+        current = winners[-1][1] if winners else None
+        choice = current if current in best else best[0]
+        if choice != current:
+            winners.append((month, choice))
     out = []
-    for i, (rate, _day_created) in enumerate(merged):
-        start = "1970-01-01" if i == 0 else starts[i]
-        end = None if i == len(merged) - 1 else (dt.date.fromisoformat(starts[i + 1]) - dt.timedelta(days=1))
-        out.append(row(rate, start, end.isoformat() if end else None))
-    return out
+    for i, (month, pct) in enumerate(winners):
+        end = None if i == len(winners) - 1 else \
+            (dt.date.fromisoformat(f"{winners[i + 1][0]}-01") - dt.timedelta(days=1)).isoformat()
+        out.append(row(pct, "1970-01-01" if i == 0 else f"{month}-01", end, ids))
+    return out, (f"{len(rates)} rates without validity dates; the rate in force each month is the one most of "
+                 "its invoice lines charge")

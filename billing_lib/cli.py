@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Map a foreign billing source to a dataset folder that follows the data "
                                     "contract, with import_report.json accounting for every source row "
                                     "(see docs/realdata.md).")
-    im.add_argument("source", choices=("lago", "online-retail", "ibm-receivables"),
-                    help="lago: a Lago API JSON file or folder; online-retail: one UCI Online Retail CSV; "
-                         "ibm-receivables: the IBM accounts-receivable sample CSV")
+    im.add_argument("source", choices=("stripe", "lago", "online-retail", "ibm-receivables"),
+                    help="stripe: a folder of Stripe API list responses; lago: a Lago API JSON file or folder; "
+                         "online-retail: one UCI Online Retail CSV; ibm-receivables: the IBM accounts-receivable "
+                         "sample CSV")
     im.add_argument("src", help="source file or folder")
     im.add_argument("--out", required=True, help="dataset folder to write (created when missing; replaced only "
                                                  "on success)")

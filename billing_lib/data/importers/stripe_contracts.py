@@ -118,6 +118,8 @@ def read_customers(export: StripeExport, account: RowAccount) -> CustomerIndex:
             continue
         currency = str(cust.get("currency") or "").upper()
         terms = decimal_value(meta(cust, "payment_terms_days"))
+        if terms is None and isinstance(cust.get("invoice_settings"), dict):
+            terms = decimal_value(cust["invoice_settings"].get("days_until_due"))
         index.ids[sid] = cid
         index.rows[cid] = {
             "customer_id": cid, "name": cust.get("name") or cust.get("description"), "email": cust.get("email"),

@@ -12,11 +12,13 @@ discounts, tax rates as the tax table.
   price, and a subscription on another one gets that price as its ``unit_price_override``.
 * A coupon with ``percent_off`` is a subscription's ``discount_pct``; ``amount_off`` has no place in the
   contract (it is noted and left out).
-* A tax rate with a ``country`` is a ``tax_rates`` row. Stripe rates carry no validity dates: they come from
-  ``metadata.valid_from`` / ``valid_to`` when set, else one rate per country holds from 1970 on, and several
-  rates of one country hold one after the other in the order they were created (the first from 1970). Rates
-  of a state (US sales tax) or of a country whose rates cannot be told apart stay out of the table; their
-  percentage still gives the rate of the lines that name them.
+* A tax rate with a ``country`` (else a two-letter ``jurisdiction``) is a ``tax_rates`` row. Stripe rates
+  carry no validity dates, so the rate in force comes from, in this order: ``metadata.valid_from`` /
+  ``valid_to``; a country's only percentage, from 1970 on; archived rates (``active: false``) each replaced
+  by the next one created; else, per month, the rate most of the country's taxable invoice lines charge (a
+  rate charged by mistake is a minority and is then reported). Rates of a state (US sales tax), or of a
+  country none of these settles, stay out of the table; their percentage still gives the rate of the lines
+  that name them.
 """
 from __future__ import annotations
 
@@ -279,7 +281,7 @@ def read_tax_rates(export: StripeExport, account: RowAccount) -> TaxBook:
     """The tax rates by id, and those of a country (no state) set aside for the ``tax_rates`` table."""
     book = TaxBook({r["id"]: r for r in export.of("tax_rate") if isinstance(r.get("id"), str)})
     for rate in export.of("tax_rate"):
-        country = rate.get("country") if rate.get("country") else None
+        country = rate.get("country") or rate.get("jurisdiction")
         code = country_code(country) if isinstance(country, str) and len(country) == 2 else None
         if decimal_value(rate.get("percentage")) is None:
             account.skip("tax_rates", "no percentage (a flat amount tax)")

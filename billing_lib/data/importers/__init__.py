@@ -13,13 +13,15 @@ from billing_lib.data.importers.ibm_receivables import import_ibm_receivables
 from billing_lib.data.importers.lago import import_lago
 from billing_lib.data.importers.online_retail import import_online_retail
 from billing_lib.data.importers.stripe import import_stripe
+from billing_lib.data.importers.xero import import_xero
 
 IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "lago": import_lago,
     "online-retail": import_online_retail,
     "ibm-receivables": import_ibm_receivables,
     "stripe": import_stripe,
+    "xero": import_xero,
 }
 
 __all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_ibm_receivables", "import_lago",
-           "import_online_retail", "import_stripe", "write_import"]
+           "import_online_retail", "import_stripe", "import_xero", "write_import"]

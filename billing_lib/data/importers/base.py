@@ -90,7 +90,8 @@ class RowAccount:
 
     def read(self, kind: str, n: int = 1) -> None:
         """``n`` more rows of ``kind`` were read."""
-        self._kind(kind)["read"] += n
+        if n:
+            self._kind(kind)["read"] += n
 
     def map(self, kind: str, table: str, n: int = 1) -> None:
         """``n`` rows of ``kind`` went into ``table``."""
@@ -212,16 +213,16 @@ def most_common(values: list, default: object = None) -> object:
     return min(v for v, n in counts.items() if n == top)
 
 
-def implied_rate(pairs: list[tuple[Decimal, Decimal]], inclusive: bool, currency: str) -> Decimal | None:
-    """The simplest tax percentage (fewest decimals, at most 4) under which every (base, tax) pair gives its
-    tax when rounded to the currency: base is the net amount, or the gross one when ``inclusive``.
+def implied_rate(pairs: list[tuple[Decimal, Decimal, bool]], currency: str) -> Decimal | None:
+    """The simplest tax percentage (fewest decimals, at most 4) under which every (base, tax, inclusive) gives
+    its tax when rounded to the currency: base is the net amount, or the gross one when ``inclusive``.
 
     For sources that show a line's tax but not its rate (a Xero tax type without its TaxRates, a Stripe tax
     rate not in the export). None when no base is non-zero or no such rate exists.
     """
     half = Decimal(1).scaleb(-minor_digits(currency)) / 2
     lo, hi = Decimal(0), Decimal(100)
-    for base, tax in pairs:
+    for base, tax, inclusive in pairs:
         if base == 0:
             continue
         if base < 0:
@@ -232,17 +233,15 @@ def implied_rate(pairs: list[tuple[Decimal, Decimal]], inclusive: bool, currency
         else:
             low, high = 100 * (tax - half) / base, 100 * (tax + half) / base
         lo, hi = max(lo, low), min(hi, high)
-    if lo > hi or all(b == 0 for b, _t in pairs):
+    if lo > hi or all(b == 0 for b, _t, _i in pairs):
         return None
     for places in range(5):
         step = Decimal(1).scaleb(-places)
         candidate = max((lo / step).to_integral_value(rounding=ROUND_CEILING) * step, Decimal(0))
-        while candidate <= hi:
-            if all(_tax_of(b, candidate, inclusive, currency) == t for b, t in pairs):
+        while candidate <= hi and candidate - lo <= 2 * step:
+            if all(_tax_of(b, candidate, i, currency) == t for b, t, i in pairs):
                 return candidate.normalize() if candidate else Decimal(0)
             candidate += step
-            if candidate - lo > 2 * step:
-                break
     return None
 
 

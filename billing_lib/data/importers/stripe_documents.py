@@ -154,7 +154,7 @@ def _rate(taxes: list[dict], book: TaxBook, currency: str, net: Decimal, line: d
     if all(p is not None for p in known):
         return sum(known, Decimal(0))  # type: ignore[arg-type]
     tax = sum((_cents(t["amount"], currency) for t in taxes), Decimal(0))
-    implied = implied_rate([(net, tax)], any(t["inclusive"] for t in taxes), currency)
+    implied = implied_rate([(net, tax, any(t["inclusive"] for t in taxes))], currency)
     return implied if implied is not None else Decimal(0)
 
 

@@ -12,6 +12,7 @@ from billing_lib.data.importers.base import ImportResult, ImportSourceError, wri
 from billing_lib.data.importers.ibm_receivables import import_ibm_receivables
 from billing_lib.data.importers.lago import import_lago
 from billing_lib.data.importers.online_retail import import_online_retail
+from billing_lib.data.importers.quickbooks import import_quickbooks
 from billing_lib.data.importers.stripe import import_stripe
 from billing_lib.data.importers.xero import import_xero
 
@@ -20,8 +21,9 @@ IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "online-retail": import_online_retail,
     "ibm-receivables": import_ibm_receivables,
     "stripe": import_stripe,
+    "quickbooks": import_quickbooks,
     "xero": import_xero,
 }
 
 __all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_ibm_receivables", "import_lago",
-           "import_online_retail", "import_stripe", "import_xero", "write_import"]
+           "import_online_retail", "import_quickbooks", "import_stripe", "import_xero", "write_import"]

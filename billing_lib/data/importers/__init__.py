@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from billing_lib.data.importers.base import ImportResult, ImportSourceError, write_import
+from billing_lib.data.importers.csv_mapping import import_csv
 from billing_lib.data.importers.ibm_receivables import import_ibm_receivables
 from billing_lib.data.importers.lago import import_lago
 from billing_lib.data.importers.online_retail import import_online_retail
@@ -23,7 +24,8 @@ IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "stripe": import_stripe,
     "quickbooks": import_quickbooks,
     "xero": import_xero,
+    "csv": import_csv,
 }
 
-__all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_ibm_receivables", "import_lago",
+__all__ = ["IMPORTERS", "ImportResult", "ImportSourceError", "import_csv", "import_ibm_receivables", "import_lago",
            "import_online_retail", "import_quickbooks", "import_stripe", "import_xero", "write_import"]

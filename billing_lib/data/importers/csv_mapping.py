@@ -37,6 +37,9 @@ from billing_lib.data.importers.base import (
 MAPPINGS = Path(__file__).with_name("mappings")
 FORMAT = "billing-import-mapping/1"
 AGGREGATES = ("first", "sum", "min", "max", "count")
+# decimal contract columns that are not money (kept with all their digits, never padded to a currency's)
+NOT_MONEY = {"quantity", "tax_rate_pct", "rate_pct", "discount_pct", "up_to", "package_size", "free_units",
+             "rate_to_base", "unit_price_override"}
 ROW = "__row"
 
 
@@ -162,7 +165,8 @@ class _Compiler:
             expr = self._date(expr.cast(pl.String), spec, what, kind)
         elif kind == "country":
             expr = expr.cast(pl.String).map_elements(lambda v: country_code(v) or PLACEHOLDER_COUNTRY,
-                                                     return_dtype=pl.String, skip_nulls=True)
+                                                     return_dtype=pl.String, skip_nulls=True) \
+                .fill_null(PLACEHOLDER_COUNTRY)
         elif kind not in (None, "text"):
             raise MappingError(f"{what}: type {kind!r} is not text, decimal, date, timestamp or country")
         if spec.get("month_start"):
@@ -284,7 +288,8 @@ def _table(frame: pl.DataFrame, comp: _Compiler, name: str, spec: dict, where: s
             continue
         col = pl.col(column)
         dtype = rows.schema[column]
-        if kinds.get(column) == "decimal" and currency is not None and dtype != pl.String:
+        if kinds.get(column) == "decimal" and column not in NOT_MONEY and currency is not None \
+                and dtype != pl.String:
             out.append(_money_text(col, currency).alias(column))
         elif dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime):
             fmt = "%Y-%m-%dT%H:%M:%SZ" if kinds.get(column) == "timestamp" else "%Y-%m-%d"

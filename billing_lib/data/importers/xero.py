@@ -63,7 +63,7 @@ KINDS = {"Invoices": "invoices", "Payments": "payments", "CreditNotes": "credit 
          "TaxRates": "tax rates", "Allocations": "allocations", "Overpayments": "overpayments",
          "Prepayments": "prepayments"}
 STATUSES = {"AUTHORISED": "open", "PAID": "paid", "VOIDED": "void"}
-_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
+_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)\\?/")
 NO_RATES = ("Xero keeps tax rates by tax type, not by the customer's country: no rate is in force, so tax rates "
             "are not judged against the customer's country")
 

@@ -64,7 +64,7 @@ class CheckContext:
     def lines(self) -> pl.DataFrame:
         """Lines of live invoices of the verified months with their invoice's customer, currency and period."""
         head = self.live_invoices.select(
-            "invoice_id", "customer_id", "currency", "period", "issue_date", "status",
+            "invoice_id", "customer_id", "currency", "period", "issue_date", "status", "tax_behavior",
             pl.col("period_start").alias("invoice_period_start"), pl.col("period_end").alias("invoice_period_end"))
         # a repeated invoice number is reported by invoice_number_gap; lines are taken once per number here
         head = head.unique("invoice_id", keep="first", maintain_order=True)

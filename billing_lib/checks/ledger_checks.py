@@ -27,8 +27,9 @@ import polars as pl
 
 from billing_lib.checks.base import check, findings
 from billing_lib.checks.context import PERIOD_FMT, CheckContext
-from billing_lib.core.money import DECIMAL, ZERO, to_text
+from billing_lib.core.money import DECIMAL, ZERO, revenue_net, to_text
 from billing_lib.core.periods import next_month
+from billing_lib.data.contract import tax_included
 
 CUR = pl.col("currency")
 REVENUE = "4000/2100"
@@ -58,10 +59,12 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     periods = ctx.period_names.implode()
     invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
     plans = ds.frame("plans").select("plan_id", "currency", "interval")
-    year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency"), on="invoice_id")
+    # year-term lines earn their amount less discount, and less their tax where it is included
+    year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency", "tax_behavior"),
+                                               on="invoice_id")
                 .join(plans, on=["plan_id", "currency"], how="left").filter(pl.col("interval") == "year")
-                .group_by("invoice_id").agg((pl.col("amount") - pl.col("discount")).sum().cast(DECIMAL)
-                                            .alias("year_net")))
+                .group_by("invoice_id").agg(revenue_net(pl.col("amount"), pl.col("discount"), pl.col("tax_amount"),
+                                                        tax_included()).sum().cast(DECIMAL).alias("year_net")))
     inv = (invoices.join(year_net, on="invoice_id", how="left")
            .with_columns(year_net=pl.col("year_net").fill_null(ZERO),
                          period=pl.col("period_start").dt.strftime(PERIOD_FMT)))

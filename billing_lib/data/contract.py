@@ -73,6 +73,7 @@ BILLING = ("recurring", "usage")
 INTERVALS = ("month", "year")
 CHARGE_MODELS = ("flat", "per_unit", "graduated", "volume", "package", "percentage")
 INVOICE_STATUSES = ("open", "paid", "void", "uncollectible")
+TAX_BEHAVIORS = ("exclusive", "inclusive")
 SOURCE_TYPES = ("invoice", "payment", "credit_note", "revenue_release", "manual")
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
@@ -146,6 +147,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("tax", "decimal"),
         _c("total", "decimal"),
         _c("status", "enum", choices=INVOICE_STATUSES),
+        _opt("tax_behavior", "enum", choices=TAX_BEHAVIORS),
     ), key=("invoice_id",), doc="issued invoices (headers)"),
     TableSpec("invoice_lines", (
         _c("invoice_id", "id"),
@@ -203,3 +205,9 @@ ZERO_WHEN_EMPTY = {
 }
 
 FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
+
+
+def tax_included(column: str = "tax_behavior") -> pl.Expr:
+    """True on invoices (or their lines) whose ``tax_behavior`` is ``inclusive``: the line amounts already hold
+    the tax; empty or absent means ``exclusive``."""
+    return pl.col(column).fill_null("exclusive") == "inclusive"

@@ -24,8 +24,9 @@ import datetime as dt
 import polars as pl
 
 from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
-from billing_lib.core.money import DECIMAL, ZERO, round_money
+from billing_lib.core.money import DECIMAL, ZERO, revenue_net, round_money
 from billing_lib.core.periods import month_bounds
+from billing_lib.data.contract import tax_included
 from billing_lib.data.dataset import Dataset
 from billing_lib.engine.ledger import DEFERRED_REVENUE, account_balance
 from billing_lib.engine.rating import expected_charges
@@ -43,18 +44,20 @@ def billed_lines(ds: Dataset) -> pl.DataFrame:
     """
     inv = ds.frame("invoices").filter(pl.col("status") != "void").select(
         "invoice_id", "customer_id", "currency", "issue_date",
-        pl.col("period_start").dt.month_start().alias("billing_month"))
+        pl.col("period_start").dt.month_start().alias("billing_month"), "tax_behavior")
     customers = ds.frame("customers").select("customer_id", "country")
     plans = ds.frame("plans").select("plan_id", "currency", "product", "billing", "interval")
     lines = ds.frame("invoice_lines").select(
         "invoice_id", "line_no", "subscription_id", "plan_id", pl.col("period_start").alias("line_start"),
         pl.col("period_end").alias("line_end"), "quantity", "unit_price", "amount",
-        pl.col("discount").fill_null(ZERO))
+        pl.col("discount").fill_null(ZERO), pl.col("tax_amount").fill_null(ZERO))
     days = (pl.col("line_end") - pl.col("line_start")).dt.total_days() + 1
     return (lines.join(inv, on="invoice_id", how="inner")
             .join(customers, on="customer_id", how="left")
             .join(plans, on=["plan_id", "currency"], how="left")
-            .with_columns(line_days=days, net=(pl.col("amount") - pl.col("discount")).cast(DECIMAL))
+            # revenue: amount less discount, less the tax where the invoice's prices include it
+            .with_columns(line_days=days, net=revenue_net(pl.col("amount"), pl.col("discount"), pl.col("tax_amount"),
+                                                          tax_included()))
             .with_columns(year_term=(pl.col("interval") == "year").fill_null(False)
                           | (pl.col("line_days") > pl.col("billing_month").dt.days_in_month()))
             .select("invoice_id", "line_no", "customer_id", "country", "currency", "issue_date", "billing_month",
@@ -254,7 +257,7 @@ def _per_subscription(lines: pl.DataFrame) -> pl.DataFrame:
     dim = pl.col("billing_month").dt.days_in_month()
     prorated = (pl.col("interval") == "month") & (pl.col("billing") == "recurring") & ~pl.col("year_term") \
         & (pl.col("line_days") < dim)
-    kept = pl.when(pl.col("amount") != 0).then((pl.col("amount") - pl.col("discount")) / pl.col("amount")) \
+    kept = pl.when(pl.col("amount") != 0).then(pl.col("net") / pl.col("amount")) \
         .otherwise(pl.lit(1).cast(DECIMAL))
     full = (pl.when(~prorated).then(pl.col("net"))
             .when(pl.col("unit_price").is_not_null())

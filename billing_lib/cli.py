@@ -224,12 +224,11 @@ def _schedule(args) -> int:
 
 
 def _import(args) -> int:
-    from billing_lib.data.importers import IMPORTERS, write_import
+    from billing_lib.data.importers import IMPORTERS, import_csv, write_import
     if (args.source == "csv") != (args.mapping is not None):
         raise ParameterError("--map MAP.yaml is required with csv, and only with csv" if args.source == "csv"
                              else f"--map is for csv imports; a {args.source} export has a fixed layout")
-    result = IMPORTERS[args.source](args.src, args.mapping) if args.source == "csv" else IMPORTERS[args.source](
-        args.src)
+    result = import_csv(args.src, args.mapping) if args.source == "csv" else IMPORTERS[args.source](args.src)
     write_import(result, args.out)
     print(f"imported {args.src} -> {args.out}: {result.summary()}")
     return 0

@@ -1,8 +1,9 @@
-"""Importers: foreign billing data (APIs' JSON, public CSVs) as datasets that follow the data contract.
+"""Importers: a billing system's export as a dataset that follows the data contract.
 
-One module per source; each returns an :class:`ImportResult` (contract tables
-as text, and where every source row went). ``billing import SOURCE SRC --out
-DIR`` runs one and writes the folder with :func:`write_import`.
+One module per source (Stripe in four: export, price book, contracts, documents); each returns an
+:class:`ImportResult` (contract tables as text, and where every source row went). ``billing import SOURCE SRC
+--out DIR`` runs one and writes the folder with :func:`write_import`: Stripe API lists, QuickBooks Online and
+Xero API JSON, any CSV through a mapping (:mod:`.csv_mapping`), Lago API JSON, and two public CSVs.
 """
 from __future__ import annotations
 

@@ -380,7 +380,7 @@ def import_quickbooks(src: str | Path) -> ImportResult:
     frame = text_frame(customers, "customers", ("qbo_display_name",))
     tables = {
         "customers": frame,
-        "invoices": text_frame(b.invoices, "invoices", ("tax_behavior", "qbo_id", "qbo_type", "doc_number")),
+        "invoices": text_frame(b.invoices, "invoices", ("qbo_id", "qbo_type", "doc_number")),
         "invoice_lines": text_frame(b.lines, "invoice_lines", ("item_id", "item_name", "tax_code")),
         "credit_notes": text_frame(b.credit_notes, "credit_notes", ("qbo_id",)),
         "payments": text_frame(b.payments, "payments", ("qbo_id",)),

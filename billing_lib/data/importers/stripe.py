@@ -122,7 +122,7 @@ def import_stripe(src: str | Path) -> ImportResult:
         "usage": text_frame(usage, "usage", ("stripe_invoice",)),
         "tax_rates": text_frame(taxes.rows, "tax_rates", ("stripe_tax_rate",)) if taxes.rows
         else no_rate_in_force(NO_RATES),
-        "invoices": text_frame(docs.invoices, "invoices", ("tax_behavior", "stripe_invoice", "stripe_number",
+        "invoices": text_frame(docs.invoices, "invoices", ("stripe_invoice", "stripe_number",
                                                            "amount_paid", "amount_remaining")),
         "invoice_lines": text_frame(docs.lines, "invoice_lines", ("stripe_line", "proration", "stripe_subscription")),
         "credit_notes": text_frame(docs.credit_notes, "credit_notes", ("currency", "stripe_credit_note",

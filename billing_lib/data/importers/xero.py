@@ -183,10 +183,10 @@ class _Builder:
                "due_date": xero_day(inv, "DueDate"), "period_start": first.isoformat(), "period_end": last.isoformat(),
                "status": STATUSES[inv["Status"]], "tax_behavior": "inclusive" if inclusive else "exclusive",
                "invoice_number": inv.get("InvoiceNumber"), "reference": inv.get("Reference"),
-               "line_amount_types": kind}
+               "line_amount_types": kind, "total_discount": inv.get("TotalDiscount")}
         lines = [self._line(row, item, n, kind) for n, item in enumerate(items, 1)]
-        discount = _money(inv["TotalDiscount"]) if inv.get("TotalDiscount") is not None else \
-            sum((Decimal(x["discount"]) for x in lines), Decimal(0))
+        # the contract's discount is the sum of the line discounts (Xero's TotalDiscount is kept beside it)
+        discount = sum((Decimal(x["discount"]) for x in lines), Decimal(0))
         total, tax = _money(inv.get("Total")), _money(inv.get("TotalTax"))
         subtotal = _money(inv.get("SubTotal")) + discount + (tax if inclusive else Decimal(0))
         row.update(subtotal=_text(subtotal, currency), discount=_text(discount, currency), tax=_text(tax, currency),
@@ -434,8 +434,8 @@ def import_xero(src: str | Path) -> ImportResult:
     customer_frame = text_frame(customers, "customers", ("xero_contact_id", "contact_number"))
     tables = {
         "customers": customer_frame,
-        "invoices": text_frame(b.invoices, "invoices", ("tax_behavior", "invoice_number", "reference",
-                                                        "line_amount_types")),
+        "invoices": text_frame(b.invoices, "invoices", ("invoice_number", "reference", "line_amount_types",
+                                                        "total_discount")),
         "invoice_lines": text_frame(b.lines, "invoice_lines", ("tax_type", "item_code", "account_code",
                                                                "line_item_id")),
         "credit_notes": text_frame(list(b.notes_rows.values()), "credit_notes", ("credit_note_number", "applied")),

@@ -156,8 +156,10 @@ def decimal_text(value: Decimal) -> str:
 
 
 def money_text(value: Decimal, currency: str) -> str:
-    """An amount as decimal text with at least the currency's digits ("12.50"); more digits are kept as given."""
+    """An amount as decimal text with the currency's digits ("12.50"); digits beyond them are kept where they are
+    not zeros (a unit price of 0.005 EUR), never rounded."""
     digits = minor_digits(currency)
+    value = value.normalize() if value != 0 else Decimal(0)
     if -value.as_tuple().exponent < digits:  # type: ignore[operator]
         value = value.quantize(Decimal(1).scaleb(-digits))
     return f"{value:f}"

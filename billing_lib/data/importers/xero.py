@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -366,8 +367,8 @@ class _Builder:
     # -- customers ----------------------------------------------------------------------------------------
     def customers(self, default_currency: str) -> tuple[list[dict], dict[str, str]]:
         """Customer rows, and ContactID -> customer_id (ContactNumber where set and unique)."""
-        numbers = [str(c.get("ContactNumber")) for c in self.contacts.values() if c.get("ContactNumber")]
-        keys = {cid: str(c["ContactNumber"]) if c.get("ContactNumber") and numbers.count(str(c["ContactNumber"])) == 1
+        numbers = Counter(str(c["ContactNumber"]) for c in self.contacts.values() if c.get("ContactNumber"))
+        keys = {cid: str(c["ContactNumber"]) if c.get("ContactNumber") and numbers[str(c["ContactNumber"])] == 1
                 else cid for cid, c in self.contacts.items()}
         rows = []
         for cid, c in self.contacts.items():

@@ -1,4 +1,4 @@
-"""The ``billing`` command: validate, verify, synth, run, import, cases (see README.md, "Command line").
+"""The ``billing`` command: validate, verify, synth, run, import, cases (see docs/command-line.md).
 
 Exit codes: 0 done (findings are results, not failures); 2 the input or the
 call is wrong, with one clear message and no traceback; 1 an unexpected fault.
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schedule", help="run the previous month's suite (for cron and CI), with a summary",
                         description="Run the monthly suite for the month before today: parameters/YYYY-MM.yaml, "
                                     "created from parameters/template.yaml when missing, then billing run. Prints "
-                                    "a summary; the exit code is the run's (see README.md, 'Running every month "
-                                    "automatically').")
+                                    "a summary; the exit code is the run's (see docs/monthly-run.md, 'Running every "
+                                    "month automatically').")
     sc.add_argument("--today", metavar="YYYY-MM-DD", help="the day taken as today (default: $BILLING_TODAY, "
                                                           "else the current UTC date)")
     sc.add_argument("--period", metavar="YYYY-MM", help="run this month instead of the previous one")
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     # -- billing cases --
     from billing_lib.cases.commands import add_parser as _add_cases_parser
     _add_cases_parser(sub)
+    from billing_lib.forensics.arguments import add_parser as _add_forensics_parser
+    _add_forensics_parser(sub)
     return p
 
 
@@ -216,6 +218,11 @@ def _cases(args) -> int:
     return run(args)
 
 
+def _forensics(args) -> int:
+    from billing_lib.forensics.command import run
+    return run(args)
+
+
 def _schedule(args) -> int:
     from billing_lib.runner.schedule import parse_day, run_scheduled, today_utc
     today = parse_day(args.today) if args.today else today_utc()
@@ -239,6 +246,7 @@ COMMANDS = {"validate": _validate, "verify": _verify, "generate": _generate, "sy
 COMMANDS["send"] = _send
 COMMANDS["cases"] = _cases
 COMMANDS["schedule"] = _schedule
+COMMANDS["forensics"] = _forensics
 
 
 def main(argv: list[str] | None = None) -> int:

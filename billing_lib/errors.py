@@ -50,7 +50,7 @@ class DatasetError(BillingInputError):
         lines += [f"  - {p}" for p in shown]
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more problems of the same kinds")
-        lines.append("Fix the data (see README.md, 'The data contract') and run again.")
+        lines.append("Fix the data (see docs/data-contract.md) and run again.")
         super().__init__("\n".join(lines))
 
 

@@ -8,8 +8,8 @@ atomically.
 
 Checks of scope ``customer`` only look at one customer's documents, so they
 can run on shards of customers (``Dataset.only_customers``) in parallel and
-be concatenated; checks of scope ``global`` (the invoice number sequence) need
-the whole dataset.
+be concatenated; checks of scope ``global`` (the invoice number sequence, references to
+customers that do not exist, the ledger) need the whole dataset.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the monthly suite for the previous month, for cron (see README.md, "Running every month automatically").
+# Run the monthly suite for the previous month, for cron (see docs/monthly-run.md, "Running every month automatically").
 #
 #   30 6 2 * *  /srv/billing-workbooks/scripts/monthly-cron.sh >> /srv/billing-workbooks/monthly-cron.log 2>&1
 #

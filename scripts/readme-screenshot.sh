@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Remake the README's pictures from a real monthly run on the bundled sample: May then June 2024 (so the
-# index page has a month to compare with), then a screenshot of the first screen of two pages.
+# Remake the pictures of docs/reports.md (the README shows one) from a real monthly run on the bundled sample:
+# May then June 2024 (so the index page has a month to compare with), then a screenshot of the first screen of
+# two pages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh

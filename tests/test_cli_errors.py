@@ -162,6 +162,11 @@ WRONG_CALLS = {
     "cases: log that is not one": (["cases", "list", "--cases", "afile"],
                                    "case log 'afile' cannot be read as a billing case log"),
     "cases: missing log": (["cases", "list", "--cases", "nowhere.sqlite"], "case log 'nowhere.sqlite' does not exist"),
+    "forensics: missing folder": (["forensics", "nowhere", "--out", "o"], "data folder 'nowhere' does not exist"),
+    "forensics: --out is a file": (["forensics", "ds", "--out", "afile"], "output folder 'afile' cannot be created"),
+    "forensics: bad period": (["forensics", "ds", "--out", "o", "--period", "2024-6"], "period '2024-6' is not a month"),
+    "forensics: not an amount column": (["forensics", "ds", "--out", "o", "--amounts", "customers.name"],
+                                        "--amounts 'customers.name' is not a decimal column"),
     "schedule: bad --today": (["schedule", "--today", "03/07/2024"], "--today '03/07/2024' is not a date"),
     "schedule: bad --period": (["schedule", "--period", "June"], "period 'June' is not a month"),
 }

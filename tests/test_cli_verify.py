@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import write_dataset
 
 from billing_lib.synth import synthesize
 
@@ -97,7 +98,6 @@ def test_wrong_call_exits_2_without_traceback(data, tmp_path, args, needle):
 
 
 def test_bad_data_leaves_existing_outputs_untouched(tmp_path):
-    from helpers import write_dataset
     data = write_dataset(tmp_path / "data", customers="""
         customer_id,name,email,country,currency,payment_terms_days,tax_exempt
         C1,Acme,a@x.example,DE,EURO,30,false
@@ -113,7 +113,6 @@ def test_bad_data_leaves_existing_outputs_untouched(tmp_path):
 
 
 def test_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
-    from helpers import write_dataset
     data = write_dataset(tmp_path / "data", invoices="""
         invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,status
         "=HYPERLINK(""http://evil.example"")",C1,EUR,2024-02-01,2024-03-02,2024-01-01,2024-01-31,0,0,0,5,open

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import write_dataset
 
 from billing_lib.core.periods import parse_period
 from billing_lib.data.loading import load_dataset
@@ -88,7 +89,6 @@ def test_generate_bad_period_exits_2(tmp_path):
 
 
 def test_invoice_numbers_cannot_lead_documents_out_of_the_output_folder(tmp_path):
-    from helpers import write_dataset
     data = write_dataset(tmp_path / "data", invoices="""
         invoice_id,customer_id,currency,issue_date,due_date,period_start,period_end,subtotal,discount,tax,total,status
         ../../escape-7,C1,EUR,2024-02-01,2024-03-02,2024-01-01,2024-01-31,30.00,0.00,5.70,35.70,open
@@ -211,7 +211,6 @@ LINE_COLUMNS = ["invoice_id", "line_no", "subscription_id", "period_start", "per
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The hand-computed dataset generated for June 2024 with the command: (data folder, output folder)."""
-    from helpers import write_dataset
     root = tmp_path_factory.mktemp("models")
     data = write_dataset(root / "data", **MODELS)
     out = root / "generated"

@@ -16,18 +16,13 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
 
 from billing_lib.core.money import DECIMAL
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import ROW
 from billing_lib.data.loading import load_dataset
 from billing_lib.errors import DatasetError
-
-try:
-    from .helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
-except ImportError:  # tests/ run as plain modules (no package)
-    from helpers import CUST_H, INV_H, PLANS_H, SUBS_H, table, write_dataset
-
 
 
 def run_validate(folder: Path) -> subprocess.CompletedProcess:

@@ -2,7 +2,7 @@
 
 Every expected figure below was worked out by hand from the data contract and
 is written as a literal, with the arithmetic in a comment beside it. The
-fixtures are tiny CSV datasets written with ``tests.helpers.write_dataset``.
+fixtures are tiny CSV datasets written with ``helpers.write_dataset``.
 
 Base dataset (tests/helpers.py): customer C1 in DE, EUR, 30 days terms, not
 exempt; plan SEAT (EUR, recurring, month, per_unit 10.00); subscription S1 of
@@ -16,17 +16,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
 
 from billing_lib.core.currency import minor_digits
 from billing_lib.core.money import DECIMAL, round_money, to_text
 from billing_lib.data.loading import load_dataset
 from billing_lib.engine.rating import expected_charges
-
-try:
-    from .helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
-except ImportError:  # tests/ run as plain modules (no package)
-    from helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
-
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 

@@ -69,8 +69,8 @@ def test_every_parameter_is_documented_by_a_comment(notebook):
 def test_parameters_are_checked_right_after_the_parameters_cell(notebook):
     nb = nbformat.read(notebook, as_version=4)
     after = nb.cells[_parameters_cell_index(nb) + 1]
-    calls = [n for n in ast.walk(ast.parse(after.source))
-             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "check_parameters"]
+    calls = [n for n in ast.walk(ast.parse(after.source)) if isinstance(n, ast.Call)
+             and (getattr(n.func, "id", None) or getattr(n.func, "attr", None)) == "check_parameters"]
     assert len(calls) == 1, f"{notebook.name}: the cell after the parameters calls check_parameters once"
     passed = {k.arg for k in calls[0].keywords}
     declared = set(declared_parameters(notebook))

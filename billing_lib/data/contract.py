@@ -2,8 +2,8 @@
 
 One :class:`TableSpec` per table, one :class:`Column` per column. The loader
 (:mod:`billing_lib.data.loading`) reads these specs to type and validate a
-dataset; the README's "data contract" section describes the same rules in
-words.
+dataset; docs/data-contract.md describes the same rules in words (and
+tests/test_docs.py checks that it names every table and column).
 """
 from __future__ import annotations
 

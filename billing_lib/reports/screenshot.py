@@ -3,8 +3,8 @@
 The page is opened by :mod:`billing_lib.reports.browser_check` (headless Chromium,
 offline) and photographed only when it is sound: a page with a blank chart, a
 script error or a request to the network is refused (exit 1) with the
-problems listed. The README's picture is made this way
-(``scripts/readme-screenshot.sh``).
+problems listed. The pictures in docs/reports.md are made this
+way (``scripts/readme-screenshot.sh``).
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def parameters_file(period: str, parameters_dir: Path, template: Path | None = N
     template = template or parameters_dir / TEMPLATE
     if not template.is_file():
         raise ParameterError(f"no parameters file {path} for {period}, and no template {template} to create it "
-                             f"from: write one of them (see README.md, 'Running every month automatically')")
+                             f"from: write one of them (see docs/monthly-run.md, 'Running every month automatically')")
     try:
         text = template.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

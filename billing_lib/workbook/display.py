@@ -95,3 +95,12 @@ def show_chart(fig: go.Figure | None, *, empty: str = "No findings: nothing to c
         show_note(empty)
     else:
         fig.show()
+
+
+def show_top(frame: pl.DataFrame, file: str, money: Mapping[str, str] | None = None, *,
+             empty: str | None = "No rows.", limit: int = 200) -> None:
+    """:func:`show_table` of the first ``limit`` rows, saying how many more the file ``file`` holds, so that a
+    report stays readable however many rows a test finds."""
+    show_table(frame.head(limit), money, empty=empty)
+    if frame.height > limit:
+        show_note(f"The first {limit:,} of {frame.height:,} rows; {file} holds them all.")

@@ -93,7 +93,7 @@ class CustomerIndex:
         return out
 
     def terms(self, cid: str) -> int:
-        """The payment terms of a customer as :meth:`finish` settles them."""
+        """The payment terms of a customer as :meth:`CustomerIndex.finish` settles them."""
         row = self.rows[cid]
         if row.get("payment_terms_days") is not None:
             return int(row["payment_terms_days"])

@@ -125,19 +125,28 @@ def test_roll_forward_identity(rf_ds):
     assert row["invoiced"] == D("238.00")     # INV-2 (INV-4 is void, INV-5 is issued in April)
     assert row["collected"] == D("69.00")     # P2 (P3 comes in April)
     assert row["credited"] == D("23.80")      # CN1 20.00 + 3.80 tax
-    assert row["written_off"] == D("50.00")   # INV-3 uncollectible: 59.50 - 9.50 left at its due date 03-02
-    assert row["closing"] == D("214.20")      # 119 + 238 - 69 - 23.80 - 50 = INV-2 238.00 - 23.80
+    assert row["written_off"] == D("0")       # INV-3 is uncollectible, but no ledger writes it off
+    assert row["voided"] == D("0")            # INV-4 is void and never reversed by a ledger: never counted
+    assert row["closing"] == D("264.20")      # 119 + 238 - 69 - 23.80 = INV-2 214.20 + INV-3 50.00
     assert row["ties"] is True
     assert row["ledger_ar"] is None           # no ledger in this dataset
     april = receivables.roll_forward(rf_ds, "2024-04").row(0, named=True)
     assert april["opening"] == row["closing"]
-    assert april["closing"] == D("191.20")    # 214.20 + 77.00 - 100.00
+    assert april["closing"] == D("241.20")    # 264.20 + 77.00 - 100.00
+
+
+def test_an_uncollectible_invoice_is_doubtful_until_the_ledger_writes_it_off(rf_ds):
+    row = receivables.aging(rf_ds, dt.date(2024, 3, 31)).row(0, named=True)
+    assert row["doubtful"] == D("50.00")       # INV-3 59.50 - 9.50 paid, whatever its age
+    assert row["current"] == D("214.20")       # INV-2 due 03-31: 238.00 - 23.80
+    assert row["days_1_30"] == D("0")          # INV-3 is 29 days past due, but doubtful
+    assert row["total"] == D("264.20") and row["net"] == D("264.20")
 
 
 def test_dso(rf_ds):
     row = receivables.dso(rf_ds, "2024-03").row(0, named=True)
     assert row["days"] == 31
-    assert row["dso"] == D("27.90")           # 214.20 / 238.00 x 31 = 0.9 x 31
+    assert row["dso"] == D("34.41")           # 264.20 / 238.00 x 31 = 34.4126..
 
 
 # ---------------------------------------------------------------- revenue
@@ -221,7 +230,7 @@ def deferred_ds(tmp_path_factory):
                                       plans=plans, subscriptions=subs, invoices=invoices, invoice_lines=lines))
 
 
-def test_a_366_day_term_releases_per_day_and_sums_exactly(deferred_ds):
+def test_a_366_day_term_earns_per_day_and_sums_exactly(deferred_ds):
     sched = revenue.deferred_schedule(deferred_ds).filter(pl.col("invoice_id") == "INV-0000001")
     assert sched["term_days"][0] == 366
     # cumulative = round(1000.00 x days elapsed / 366); release = cumulative - the month before
@@ -241,6 +250,11 @@ def test_a_366_day_term_releases_per_day_and_sums_exactly(deferred_ds):
     ]
     assert sum(sched["recognised"].to_list()) == D("1000.00")   # rounding each month alone: 1000.01
     assert sched["remaining"][-1] == D("0")
+    # invoiced 2024-03-01: nothing is released at the end of February; March catches up 29 + 31 days
+    assert sched["released"][:3].to_list() == [D("0"), D("163.93"), D("81.97")]
+    assert sched["unbilled"][:2].to_list() == [D("79.23"), D("0")]
+    assert sched["deferred"][:2].to_list() == [D("0"), D("836.07")]   # 1000.00 - 163.93
+    assert sum(sched["released"].to_list()) == D("1000.00")
 
 
 def test_a_term_starting_on_the_leap_day(deferred_ds):
@@ -253,27 +267,33 @@ def test_a_term_starting_on_the_leap_day(deferred_ds):
 
 
 def test_deferred_revenue_roll_forward(deferred_ds):
-    feb = revenue.deferred_revenue(deferred_ds, "2024-02").row(0, named=True)
-    assert feb["billed_in_advance"] == D("0")   # the February invoices are issued on 03-01
-    assert feb["recognised"] == D("80.23")      # 79.23 + 1.00
-    assert feb["closing"] == D("-80.23")        # recognised before invoiced
+    # February: the terms are served but their invoices are issued on 03-01: nothing is deferred, never negative
+    assert revenue.deferred_revenue(deferred_ds, "2024-02").is_empty()
+    feb = revenue.accrued_revenue(deferred_ds, "2024-02").row(0, named=True)
+    assert feb["earned"] == D("80.23") and feb["closing"] == D("80.23")   # 79.23 + 1.00, unbilled
     mar = revenue.deferred_revenue(deferred_ds, "2024-03").row(0, named=True)
-    assert mar["opening"] == D("-80.23")
+    assert mar["opening"] == D("0")
     assert mar["billed_in_advance"] == D("1365.00")  # 1000.00 + 365.00 issued 03-01
-    assert mar["recognised"] == D("146.70")          # 84.70 + 31.00 + 31.00 (S3: 92.00 / 92 days x 31)
-    assert mar["closing"] == D("1138.07")            # -80.23 + 1365.00 - 146.70 = 1365.00 - 226.93 released
+    assert mar["released"] == D("195.93")            # INV-1 163.93 (Feb + Mar) + INV-2 32.00 (Feb 29 + Mar)
+    assert mar["closing"] == D("1169.07")            # 1365.00 - 195.93; INV-3 (S3) is issued 04-01
     assert mar["ties"] is True
+    accrued = revenue.accrued_revenue(deferred_ds, "2024-03").row(0, named=True)
+    assert (accrued["opening"], accrued["earned"], accrued["invoiced"], accrued["closing"]) == (
+        D("80.23"), D("31.00"), D("80.23"), D("31.00"))  # S3's March days (92.00 / 92 days x 31) not yet billed
     apr = revenue.deferred_revenue(deferred_ds, "2024-04").row(0, named=True)
-    assert apr["closing"] == D("1088.10")            # 1138.07 + 92.00 - (81.97 + 30.00 + 30.00)
+    assert apr["billed_in_advance"] == D("92.00")
+    assert apr["released"] == D("172.97")            # 81.97 + 30.00 + S3 61.00 (March and April)
+    assert apr["closing"] == D("1088.10")            # 1169.07 + 92.00 - 172.97
 
 
 def test_deferred_waterfall(deferred_ds):
     wf = {r["billing_month"]: r for r in revenue.deferred_waterfall(deferred_ds).iter_rows(named=True)}
     assert wf["2024-02"]["billed"] == D("1365.00")
-    assert wf["2024-02"]["2024-02"] == D("80.23")     # 79.23 + 1.00
-    assert wf["2024-02"]["2024-03"] == D("115.70")    # 84.70 + 31.00
+    assert wf["2024-02"]["2024-02"] == D("0")         # not invoiced before 03-01: nothing released
+    assert wf["2024-02"]["2024-03"] == D("195.93")    # 163.93 + 32.00: February's days caught up
     assert wf["2024-02"]["2025-02"] == D("27.00")
-    assert wf["2024-03"]["2024-03"] == D("31.00") and wf["2024-03"]["2024-05"] == D("31.00")
+    assert wf["2024-03"]["2024-03"] == D("0") and wf["2024-03"]["2024-04"] == D("61.00")
+    assert wf["2024-03"]["2024-05"] == D("31.00")
     months = [c for c in wf["2024-02"] if c[:2] == "20"]
     assert sum(wf["2024-02"][m] for m in months) == D("1365.00")
 
@@ -281,8 +301,9 @@ def test_deferred_waterfall(deferred_ds):
 def test_revenue_recognised_from_deferrals(deferred_ds):
     row = revenue.revenue_recognised(deferred_ds, "2024-03").row(0, named=True)
     assert row["from_billings"] == D("0")            # every March line is a deferred one
-    assert row["from_deferred"] == D("146.70")
-    assert row["unbilled"] == D("0")                 # S3's March charge is covered by its 3-month line
+    assert row["from_deferred"] == D("115.70")       # March's days of INV-1 and INV-2: 84.70 + 31.00
+    assert row["from_unbilled"] == D("31.00")        # S3's March days, invoiced 04-01
+    assert row["uninvoiced"] == D("0")               # S3's March charge is covered by its 3-month line
     assert row["total"] == D("146.70")
 
 
@@ -361,7 +382,7 @@ def test_checklist_controls_on_a_month_without_ledger(rf_ds):
     rows = {r["control"]: r for r in close_checklist.close_checklist(rf_ds, "2024-03", exceptions=found)
             .iter_rows(named=True)}
     assert rows["ar_roll_forward_ties"]["status"] == "pass"
-    assert "= closing 214.20" in rows["ar_roll_forward_ties"]["evidence"]
+    assert "= closing 264.20" in rows["ar_roll_forward_ties"]["evidence"]
     assert rows["ar_ties_to_ledger"]["status"] == "n/a" and rows["ar_ties_to_ledger"]["passed"] is None
     assert rows["verify_errors_resolved"]["status"] == "fail"
     assert rows["verify_errors_resolved"]["evidence"] == "1 error findings open: tax_mismatch 1"
@@ -411,7 +432,7 @@ def test_receivables_tie_to_the_ledger(ledger_ds):
             .iter_rows(named=True)}
     assert rows["ar_ties_to_ledger"]["status"] == "fail"
     assert rows["ar_ties_to_ledger"]["evidence"] == ("ledger minus closing receivables less unapplied cash: "
-                                                     "EUR 5.00")
+                                                     "EUR 5.00; documents that differ: manual (no id) EUR 5.00")
 
 
 # ---------------------------------------------------------------- the sample dataset
@@ -444,8 +465,10 @@ def test_sample_schedules_run_and_tie(sample, planted, period):
     assert revenue.revenue_recognised(sample, period).height > 0
     assert revenue.deferred_waterfall(sample).height > 0
     schedule = revenue.deferred_schedule(sample)
-    last = schedule.group_by("invoice_id", "line_no").agg(pl.col("recognised").sum(), pl.col("net").first())
-    assert (last["recognised"] == last["net"]).all()     # every term releases exactly its net
+    last = schedule.group_by("invoice_id", "line_no").agg(pl.col("recognised", "released").sum(),
+                                                          pl.col("net").first())
+    assert (last["recognised"] == last["net"]).all()     # every term earns exactly its net
+    assert (last["released"] == last["net"]).all()       # and releases it
 
 
 def _left_off(planted: pl.DataFrame, period: str) -> list[str]:

@@ -118,7 +118,8 @@ def test_aging_totals_per_currency(ds):
     in_base = report.aging_in_base(report.aging_totals(aging), ds, "EUR", AS_OF).row(0, named=True)
     assert in_base["current"] == D("1139.70")               # 35.70 + 1200.00 USD x 0.92; JPY left out
     fig = charts.aging_buckets(report.aging_in_base(report.aging_totals(aging), ds, "EUR", AS_OF), "EUR")
-    assert list(fig.data[0].y) == [1139.70, 0.0, 0.0, 0.0, 0.0]
+    assert list(fig.data[0].y) == [1139.70, 0.0, 0.0, 0.0, 0.0, 0.0]   # the last bar: doubtful
+    assert list(fig.data[0].x)[-1] == "doubtful"
 
 
 def test_bridge_in_base_closes_and_draws_a_waterfall(ds):

@@ -20,10 +20,11 @@ import polars as pl
 from billing_lib.checks.base import check, findings
 from billing_lib.checks.context import CheckContext
 from billing_lib.core.money import DECIMAL, ZERO, line_discount, line_tax, number_text, round_money, to_text
-from billing_lib.data.contract import tax_included
 from billing_lib.engine.rating import tax_rate_in_force
 
 CUR = pl.col("currency")
+# the frames these checks read (lines and invoices, loaded) always carry tax_behavior
+INCLUSIVE = (pl.col("tax_behavior") == "inclusive").fill_null(False)
 
 
 def _money(expr: pl.Expr) -> pl.Expr:
@@ -59,11 +60,11 @@ def _whole_month(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 def line_arithmetic(ctx: CheckContext) -> pl.LazyFrame:
     """A line whose tax, discount or (per-unit/flat, whole month) amount does not follow from its own figures."""
     lines = ctx.lines.lazy().with_columns(
-        _tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR, tax_included()))
+        _tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR, INCLUSIVE))
     tax = pl.col("_tax")
     bad_tax = lines.filter(pl.col("tax_amount").ne_missing(tax))
     rate = number_text(pl.col("tax_rate_pct"))
-    share = pl.when(tax_included()).then(pl.format("the {}% included in", rate)).otherwise(pl.format("{}% of", rate))
+    share = pl.when(INCLUSIVE).then(pl.format("the {}% included in", rate)).otherwise(pl.format("{}% of", rate))
     out = [_money_finding(
         bad_tax, "tax_amount", tax, pl.col("tax_amount"), pl.col("tax_amount") - tax,
         pl.format("{} shows tax {} {}, but {} its net amount {} is {}.", _line_ref(),
@@ -115,9 +116,9 @@ def invoice_totals(ctx: CheckContext) -> pl.LazyFrame:
                       _money(pl.col(field)), CUR, pl.lit(label), _money(pl.col(summed))), keys))
     # tax on top, or already included in the line amounts (tax_behavior inclusive)
     heads = heads.with_columns(_total=pl.col("subtotal") - pl.col("discount")
-                               + pl.when(tax_included()).then(ZERO).otherwise(pl.col("tax")))
+                               + pl.when(INCLUSIVE).then(ZERO).otherwise(pl.col("tax")))
     total = pl.col("_total")
-    rule = pl.when(tax_included()).then(pl.lit("subtotal - discount (tax included)")) \
+    rule = pl.when(INCLUSIVE).then(pl.lit("subtotal - discount (tax included)")) \
         .otherwise(pl.lit("subtotal - discount + tax"))
     out.append(_money_finding(
         heads.filter(pl.col("total") != total), "total", total, pl.col("total"), pl.col("total") - total,
@@ -195,7 +196,7 @@ def tax_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     lines = tax_rate_in_force(ctx.ds, lines.rename({"tax_rate_pct": "line_rate"}))
     bad = lines.filter(pl.col("tax_rate_known") & pl.col("line_rate").ne_missing(pl.col("tax_rate_pct"))) \
         .with_columns(_due=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR,
-                                    tax_included()))
+                                    INCLUSIVE))
     due = pl.col("_due")
     why = pl.when(pl.col("tax_exempt")).then(pl.format("customer {} is tax exempt", pl.col("customer_id"))) \
         .otherwise(pl.format("the rate in force in {} on {} is {}%", pl.col("country"),
@@ -228,7 +229,7 @@ def unbilled_charge(ctx: CheckContext) -> pl.LazyFrame:
 def duplicate_charge(ctx: CheckContext) -> pl.LazyFrame:
     """The same subscription and service days billed twice (a line overlapping one issued before it)."""
     dup = ctx.repeated_lines.lazy()
-    total = pl.col("amount") - pl.col("discount") + pl.when(tax_included()).then(ZERO).otherwise(pl.col("tax_amount"))
+    total = pl.col("amount") - pl.col("discount") + pl.when(INCLUSIVE).then(ZERO).otherwise(pl.col("tax_amount"))
     return findings(
         dup, **_line_keys(), detail=pl.lit("duplicate"), expected=_money(ZERO), actual=_money(total),
         difference=_money(total), at_stake=total,

@@ -2,19 +2,21 @@
 
 Every invoice, payment and credit note of the verified months is compared with
 its postings in ``gl_entries`` (net debit - credit per account, whatever the
-dates, so a void invoice and its reversal net to nothing):
+dates, so a void invoice and its reversal net to nothing), as the posting rules of
+:mod:`billing_lib.engine.ledger` give them:
 
 * invoice: Dr 1100 total, Cr 4000 total - tax - year-term net, Cr 2100 year-term net, Cr 2200 tax
-  (a void invoice: nothing, once reversed);
+  (a void invoice: the same until the ledger reverses it, nothing after);
 * payment: Dr 1000, Cr 1100 its amount;
 * credit note: Dr 4000 or 2100 (taken together: how a year-term invoice's share splits is the
   ledger's choice) its amount, Dr 2200 its tax, Cr 1100 both.
 
 A document whose postings differ is one finding naming the accounts that differ. Then the balances of
 1000 cash, 1100 receivables, 2200 tax and revenue with deferred revenue (4000 and 2100 together) at the end of
-the last verified month are tied to the same
-documents; what the reported documents do not explain (manual entries, entries naming no document) is a
-finding of its own. Revenue releases (2100 to 4000) are the ledger's schedule and are not judged here.
+the last verified month are tied to the same documents and to the ledger's write-offs of invoices marked
+``uncollectible`` (manual entries Dr 6100, Cr 1100 naming the invoice); what the reported documents do not
+explain (other manual entries, entries naming no document) is a finding of its own. Revenue releases (2100 to
+4000) are the ledger's schedule and are not judged here.
 
 A dataset without a ``gl_entries`` table keeps no ledger and is not judged. Global: ``gl_entries`` carry no
 customer, so the check needs the whole dataset.
@@ -27,16 +29,16 @@ import polars as pl
 
 from billing_lib.checks.base import check, findings
 from billing_lib.checks.context import PERIOD_FMT, CheckContext
-from billing_lib.core.money import DECIMAL, ZERO, revenue_net, to_text
+from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.core.periods import next_month
-from billing_lib.data.contract import tax_included
+from billing_lib.engine import ledger as gl
+from billing_lib.engine.ledger import CASH, CREDIT_NOTE, DEFERRED_REVENUE, INVOICE, PAYMENT, RECEIVABLES, SALES_TAX
 
 CUR = pl.col("currency")
-REVENUE = "4000/2100"
+REVENUE = f"{gl.REVENUE}/{DEFERRED_REVENUE}"
 # revenue and deferred revenue are tied together: releases move money between them, the sum is billed net
-TIED_ACCOUNTS = ("1000", "1100", "2200", REVENUE)
-ACCOUNT_NAMES = {"1000": "cash", "1100": "accounts receivable", "2100": "deferred revenue",
-                 "2200": "sales tax payable", "4000": "revenue", REVENUE: "revenue and deferred revenue"}
+TIED_ACCOUNTS = (CASH, RECEIVABLES, SALES_TAX, REVENUE)
+ACCOUNT_NAMES = {**gl.ACCOUNT_NAMES, REVENUE: "revenue and deferred revenue"}
 KEY = ["source_type", "source_id", "account"]
 
 
@@ -46,43 +48,19 @@ def _signed(value: pl.Expr) -> pl.Expr:
         .otherwise(pl.format("Cr {}", to_text(-value, CUR)))
 
 
-def _posting(frame: pl.LazyFrame, source_type: str, accounts: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
-    return pl.concat([frame.select(pl.lit(source_type).alias("source_type"), "source_id", "currency", "date",
-                                   pl.lit(account).alias("account"), amount.cast(DECIMAL).alias("amount"))
-                      for account, amount in accounts])
-
-
 def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(documents, expected postings). Documents: source_type, source_id, customer_id, invoice_id,
     payment_id, currency, date, period, verified, label."""
     ds = ctx.ds
     periods = ctx.period_names.implode()
     invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True)
-    plans = ds.frame("plans").select("plan_id", "currency", "interval")
-    # year-term lines earn their amount less discount, and less their tax where it is included
-    year_net = (ds.frame("invoice_lines").join(invoices.select("invoice_id", "currency", "tax_behavior"),
-                                               on="invoice_id")
-                .join(plans, on=["plan_id", "currency"], how="left").filter(pl.col("interval") == "year")
-                .group_by("invoice_id").agg(revenue_net(pl.col("amount"), pl.col("discount"), pl.col("tax_amount"),
-                                                        tax_included()).sum().cast(DECIMAL).alias("year_net")))
-    inv = (invoices.join(year_net, on="invoice_id", how="left")
-           .with_columns(year_net=pl.col("year_net").fill_null(ZERO),
-                         period=pl.col("period_start").dt.strftime(PERIOD_FMT)))
-    live = inv.filter(pl.col("status") != "void").select(
-        source_id=pl.col("invoice_id"), currency=CUR, date=pl.col("issue_date"), total=pl.col("total"),
-        tax=pl.col("tax"), year_net=pl.col("year_net"))
-    expected = [_posting(live, "invoice", [
-        ("1100", pl.col("total")), ("4000", -(pl.col("total") - pl.col("tax") - pl.col("year_net"))),
-        ("2100", -pl.col("year_net")), ("2200", -pl.col("tax"))])]
-    pays = ds.frame("payments").select(source_id=pl.col("payment_id"), currency=CUR, date=pl.col("received_date"),
-                                       amount=pl.col("amount"))
-    expected.append(_posting(pays, "payment", [("1000", pl.col("amount")), ("1100", -pl.col("amount"))]))
+    inv = invoices.with_columns(period=pl.col("period_start").dt.strftime(PERIOD_FMT))
+    # collected once: the check reads the postings several times (per document and for the balances)
+    expected = _revenue_together(gl.expected_postings(invoices, ds.frame("invoice_lines"), ds.frame("plans"),
+                                                      ds.frame("payments"), ds.frame("credit_notes"),
+                                                      gl.void_dates(ds).lazy())).collect(engine=ctx.engine).lazy()
     notes = ds.frame("credit_notes").join(inv.select("invoice_id", "customer_id", "currency"), on="invoice_id",
                                           how="left").with_columns(tax=pl.col("tax").fill_null(ZERO))
-    cn = notes.select(source_id=pl.col("credit_note_id"), currency=CUR, date=pl.col("issue_date"),
-                      amount=pl.col("amount"), tax=pl.col("tax"))
-    expected.append(_posting(cn, "credit_note", [(REVENUE, pl.col("amount")), ("2200", pl.col("tax")),
-                                                 ("1100", -(pl.col("amount") + pl.col("tax")))]))
     null = pl.lit(None, pl.String)
     docs = pl.concat([
         inv.select(source_type=pl.lit("invoice"), source_id=pl.col("invoice_id"), customer_id=pl.col("customer_id"),
@@ -103,17 +81,30 @@ def document_postings(ctx: CheckContext) -> tuple[pl.LazyFrame, pl.LazyFrame]:
                             pl.col("invoice_id"), to_text(pl.col("amount"), CUR), CUR, to_text(pl.col("tax"), CUR))),
     ]).unique(["source_type", "source_id"], keep="first", maintain_order=True).with_columns(
         verified=pl.col("period").is_in(periods))
-    return docs, pl.concat(expected)
+    return docs, expected
+
+
+def _revenue_together(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Credit notes' 4000 and 2100 lines taken together: how a year-term invoice's share splits is the
+    ledger's choice."""
+    account = (pl.when((pl.col("source_type") == CREDIT_NOTE)
+                       & pl.col("account").is_in([gl.REVENUE, DEFERRED_REVENUE]))
+               .then(pl.lit(REVENUE)).otherwise(pl.col("account")))
+    return lines.with_columns(account.alias("account"))
 
 
 def ledger_lines(ctx: CheckContext) -> pl.LazyFrame:
     """Ledger lines as signed amounts (debit - credit); credit notes' 4000 and 2100 taken together."""
-    gl = ctx.ds.frame("gl_entries")
-    account = (pl.when((pl.col("source_type") == "credit_note") & pl.col("account").is_in(["4000", "2100"]))
-               .then(pl.lit(REVENUE)).otherwise(pl.col("account")))
-    return gl.select("source_type", "source_id", "currency", "date", account.alias("account"),
-                     (pl.col("debit").fill_null(ZERO) - pl.col("credit").fill_null(ZERO)).cast(DECIMAL)
-                     .alias("amount"))
+    return _revenue_together(gl.ledger_lines(ctx.ds).select(gl.LINE_COLUMNS))
+
+
+def _write_offs(ctx: CheckContext) -> pl.LazyFrame:
+    """The ledger's write-offs of invoices the records mark ``uncollectible`` (manual entries Dr 6100, Cr 1100
+    naming the invoice), posted by the write-off rule: the records explain them."""
+    bad = (ctx.ds.frame("invoices").filter(pl.col("status") == "uncollectible")
+           .select(pl.col("invoice_id").alias("source_id")).unique())
+    entries = gl.write_off_entries(ctx.ds).lazy().join(bad, on="source_id", how="semi")
+    return gl.post(entries, gl.MANUAL, gl.write_off_rule, "amount")
 
 
 @check("gl_mismatch", scope="global")
@@ -125,7 +116,7 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
         return empty_findings()
     docs, expected = document_postings(ctx)
     ledger = ledger_lines(ctx)
-    sources = ("invoice", "payment", "credit_note")
+    sources = (INVOICE, PAYMENT, CREDIT_NOTE)
     e = expected.group_by(KEY).agg(pl.col("amount").sum().cast(DECIMAL).alias("want"))
     g = (ledger.filter(pl.col("source_type").is_in(sources)).group_by(KEY)
          .agg(pl.col("amount").sum().cast(DECIMAL).alias("got")))
@@ -172,7 +163,9 @@ def gl_mismatch(ctx: CheckContext) -> pl.LazyFrame:
     # balances at period end: ledger against billing records, less what the reported documents explain
     cutoff = ctx.months[-1].replace(day=1)
     end = pl.lit(cutoff).dt.month_end()
-    as_tied = pl.when(pl.col("account").is_in(["4000", "2100"])).then(pl.lit(REVENUE)).otherwise(pl.col("account"))
+    expected = pl.concat([expected, _write_offs(ctx)])
+    as_tied = (pl.when(pl.col("account").is_in([gl.REVENUE, DEFERRED_REVENUE])).then(pl.lit(REVENUE))
+               .otherwise(pl.col("account")))
     ledger, expected, wrong = (f.with_columns(account=as_tied) for f in (ledger, expected, wrong))
     tied = pl.col("account").is_in(list(TIED_ACCOUNTS))
     in_books = (ledger.filter(tied & (pl.col("date") <= end)).group_by("account", "currency")

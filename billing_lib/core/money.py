@@ -53,11 +53,6 @@ def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency
         .otherwise(round_money(net * tax_rate_pct / 100, currency))
 
 
-def revenue_net(amount: pl.Expr, discount: pl.Expr, tax: pl.Expr, inclusive: pl.Expr) -> pl.Expr:
-    """What a line (or invoice) earns: its amount less discount, and less its tax where the tax is included."""
-    return (amount - discount - pl.when(inclusive).then(tax).otherwise(ZERO)).cast(DECIMAL)
-
-
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
     digits = digits_expr(currency).fill_null(2)

@@ -205,9 +205,3 @@ ZERO_WHEN_EMPTY = {
 }
 
 FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
-
-
-def tax_included(column: str = "tax_behavior") -> pl.Expr:
-    """True on invoices (or their lines) whose ``tax_behavior`` is ``inclusive``: the line amounts already hold
-    the tax; empty or absent means ``exclusive``."""
-    return pl.col(column).fill_null("exclusive") == "inclusive"

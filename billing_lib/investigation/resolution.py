@@ -36,6 +36,7 @@ import polars as pl
 from billing_lib.checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from billing_lib.checks.settlement_checks import duplicate_copies
 from billing_lib.core.currency import format_money, is_currency, quantize
+from billing_lib.engine.ledger import invoice_rule, payment_rule
 from billing_lib.investigation.subject import Investigation
 
 ZERO = Decimal(0)
@@ -377,11 +378,11 @@ def _postings(r: dict) -> list[tuple[str, Decimal]]:
     if r["ledger_adjustment"]:
         return _adjustment_lines(r["ledger_adjustment"])
     if r["document"] in ("credit note", "additional invoice"):
-        revenue = r["net"] - r["deferred"]
-        return [(a, v) for a, v in (("1100", r["total"]), ("4000", -revenue), ("2100", -r["deferred"]),
-                                    ("2200", -r["tax"])) if v != 0]
+        # a credit note posts as an invoice of the opposite sign (the contract's credit note rule): its figures
+        # are the change in what the customer owes, negative
+        return [(a, v) for a, v in invoice_rule(r["total"], r["tax"], r["deferred"]) if v != 0]
     if r["document"] in ("refund", "remove duplicate payment") and r["total"] != 0:
-        return [("1100", r["total"]), ("1000", -r["total"])]
+        return payment_rule(-r["total"])  # money going back: a payment with the opposite sign
     return []
 
 

@@ -2,7 +2,9 @@
 
 Every control is computed by the month-end schedules (:mod:`.receivables`,
 :mod:`.revenue`) and, for the audit findings, by ``billing verify``; nothing
-here recomputes a figure of its own. A control that cannot apply (no ledger
+here recomputes a figure of its own. On books kept as the data contract says,
+every control passes: receivables less unapplied cash equal the ledger's 1100
+balance and deferred revenue its 2100 balance, in every currency. A control that cannot apply (no ledger
 in the dataset) has status ``n/a`` and ``passed`` null.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from billing_lib.data.dataset import Dataset
 from billing_lib.month_end import receivables, revenue
 
 DEFAULT_MAX_UNAPPLIED_DAYS = 30
+MAX_DOCUMENTS = 10  # reconciling documents named in a failed ledger control's evidence
 COLUMNS = {"control": pl.String, "status": pl.String, "passed": pl.Boolean, "evidence": pl.String}
 
 
@@ -46,13 +49,26 @@ def _identity(frame: pl.DataFrame, parts: list[tuple[str, str]], result: str) ->
     return "; ".join(text.to_series().to_list())
 
 
-def _ledger_control(name: str, frame: pl.DataFrame, has_ledger: bool, what: str) -> dict:
+def _documents(items: pl.DataFrame) -> str:
+    """'invoice INV-1 EUR 5.00, manual (no id) EUR -2.00' for the reconciling items of
+    :func:`billing_lib.month_end.reconcile.document_differences`, the largest first, at most MAX_DOCUMENTS."""
+    size = pl.when(pl.col("difference") < 0).then(-pl.col("difference")).otherwise(pl.col("difference"))
+    shown = items.sort(size, "source_type", "source_id", descending=[True, False, False], nulls_last=True)
+    text = shown.head(MAX_DOCUMENTS).select(pl.format("{} {} {} {}", "source_type",
+                                                      pl.col("source_id").fill_null("(no id)"), "currency",
+                                                      to_text(pl.col("difference"), pl.col("currency"))))
+    more = items.height - MAX_DOCUMENTS
+    return ", ".join(text.to_series().to_list()) + (f" and {more} more" if more > 0 else "")
+
+
+def _ledger_control(name: str, frame: pl.DataFrame, has_ledger: bool, what: str, items: pl.DataFrame) -> dict:
     if not has_ledger:
         return _row(name, None, "the dataset has no gl_entries")
     off = frame.filter(pl.col("ledger_difference") != 0)
     if off.is_empty():
         return _row(name, True, f"{what} equals the ledger in every currency")
-    return _row(name, False, f"ledger minus {what}: " + _amounts(off, "ledger_difference"))
+    return _row(name, False, f"ledger minus {what}: " + _amounts(off, "ledger_difference")
+                + (f"; documents that differ: {_documents(items)}" if not items.is_empty() else ""))
 
 
 def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = "EUR",
@@ -62,22 +78,28 @@ def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = 
 
     ``exceptions`` is the exceptions frame of a ``billing verify`` run for the
     month (run here when not given); the month passes that control when no
-    finding of severity ``error`` is left.
+    finding of severity ``error`` is left. ``applications`` places payments on
+    invoices (default: the audit's cash application). A ledger control that
+    fails names the documents whose amounts differ from the ledger's.
     """
     start, end = month_bounds(period)
     has_ledger = ds.has("gl_entries")
+    applications = receivables.payment_applications(ds, applications)
     rows = []
 
     ar = receivables.roll_forward(ds, start, applications)
     rows.append(_row("ar_roll_forward_ties", bool(ar["ties"].all()), _identity(
-        ar, [("", "opening"), ("+", "invoiced"), ("-", "collected"), ("-", "credited"), ("-", "written_off")],
-        "closing")))
-    rows.append(_ledger_control("ar_ties_to_ledger", ar, has_ledger, "closing receivables less unapplied cash"))
+        ar, [("", "opening"), ("+", "invoiced"), ("-", "collected"), ("-", "credited"), ("-", "written_off"),
+             ("-", "voided")], "closing")))
+    rows.append(_ledger_control("ar_ties_to_ledger", ar, has_ledger, "closing receivables less unapplied cash",
+                                receivables.ledger_differences(ds, end, applications)))
 
     dr = revenue.deferred_revenue(ds, start)
     rows.append(_row("deferred_revenue_ties", bool(dr["ties"].all()), _identity(
-        dr, [("", "opening"), ("+", "billed_in_advance"), ("-", "recognised")], "closing")))
-    rows.append(_ledger_control("deferred_revenue_ties_to_ledger", dr, has_ledger, "deferred revenue"))
+        dr, [("", "opening"), ("+", "billed_in_advance"), ("-", "credited"), ("-", "released"), ("-", "voided")],
+        "closing")))
+    rows.append(_ledger_control("deferred_revenue_ties_to_ledger", dr, has_ledger, "deferred revenue",
+                                revenue.deferred_ledger_differences(ds, end)))
 
     cash = receivables.unapplied_cash(ds, end, applications)
     old = cash.filter(pl.col("days_held") > max_unapplied_days)

@@ -16,12 +16,13 @@ import polars as pl
 from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
 from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.data.dataset import Dataset
-from billing_lib.month_end.receivables import BUCKETS
+from billing_lib.month_end.receivables import BUCKETS, CREDIT_BALANCE, DOUBTFUL
 from billing_lib.month_end.revenue import BRIDGE_PARTS
 from billing_lib.reports.style import money_label
 from billing_lib.reports.summary import Amount, Summary
 
-AGING_MONEY = (*BUCKETS, "total", "unapplied_cash", "net")
+AGED = (*BUCKETS, DOUBTFUL)  # what customers owe, by age, and doubtful apart: the chart's bars
+AGING_MONEY = (*AGED, "total", CREDIT_BALANCE, "unapplied_cash", "net")
 BRIDGE_MONEY = ("previous", *BRIDGE_PARTS, "current")
 BRIDGE_LABELS = {"previous": "previous month", "new": "new", "churned": "churned", "price": "price",
                  "volume": "volume", "proration": "proration", "current": "this month"}
@@ -82,11 +83,12 @@ def aging_totals(aging: pl.DataFrame) -> pl.DataFrame:
 
 
 def aging_in_base(totals: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date) -> pl.DataFrame:
-    """Aging totals per bucket summed over the currencies with a rate at ``as_of`` (for the chart)."""
-    conv = to_base(totals, ds, base_currency, as_of, BUCKETS).filter(pl.col(RATE).is_not_null())
+    """Aging totals per bucket and doubtful, summed over the currencies with a rate at ``as_of`` (for the
+    chart)."""
+    conv = to_base(totals, ds, base_currency, as_of, AGED).filter(pl.col(RATE).is_not_null())
     return conv.select(pl.lit(base_currency).alias("currency"),
                        *[round_base(pl.col(f"{b}_base").sum(), base_currency).cast(DECIMAL).alias(b)
-                         for b in BUCKETS])
+                         for b in AGED])
 
 
 def to_base(frame: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date,
@@ -157,6 +159,13 @@ def ledger_tie_out(roll_forward: pl.DataFrame, deferred: pl.DataFrame) -> pl.Dat
     return pl.concat([ar, dr]).with_columns(ties=pl.col("difference") == 0).sort("account", "currency")
 
 
+def reconciling_items(receivables_items: pl.DataFrame, deferred_items: pl.DataFrame) -> pl.DataFrame:
+    """The documents behind the ledger differences, receivables (1100) then deferred revenue (2100):
+    account, source_type, source_id, currency, schedule, ledger, difference (ledger - schedule)."""
+    return pl.concat([receivables_items.select(pl.lit("1100 receivables").alias("account"), pl.all()),
+                      deferred_items.select(pl.lit("2100 deferred revenue").alias("account"), pl.all())])
+
+
 def checklist_table(checklist: pl.DataFrame) -> pl.DataFrame:
     """The close checklist as shown: control, result (PASS / FAIL / n/a), evidence."""
     return checklist.select(
@@ -182,6 +191,7 @@ def headline(period: str, base_currency: str, billed: pl.DataFrame, roll_forward
         "billed_lines_without_rate": total["unconverted"],
         "receivables_closing": _money_by_currency(roll_forward, "closing"),
         "receivables_over_90_days": _money_by_currency(aging_totals_, "over_90"),
+        "receivables_doubtful": _money_by_currency(aging_totals_, DOUBTFUL),
         "dso_days": {cur: None if d is None else str(d.quantize(Decimal("0.01")))
                      for cur, d in dso.select("currency", "dso").rows()},
         "unbilled_charges": unbilled.height,
@@ -214,6 +224,10 @@ def conclusions(figures: dict) -> list[str]:
     late = {k: v for k, v in figures["receivables_over_90_days"].items() if v.strip("0.-") != ""}
     lines.append("Over 90 days past due: " + (", ".join(f"{v} {k}" for k, v in sorted(late.items())) or "nothing")
                  + ".")
+    doubtful = {k: v for k, v in figures.get("receivables_doubtful", {}).items() if v.strip("0.-") != ""}
+    if doubtful:
+        lines.append("Doubtful (uncollectible, not yet written off): "
+                     + ", ".join(f"{v} {k}" for k, v in sorted(doubtful.items())) + ".")
     if figures["unbilled_charges"]:
         lines.append(f"{figures['unbilled_charges']} expected charges are not invoiced: bill them before closing.")
     if figures["controls_failed"]:
@@ -225,16 +239,19 @@ def conclusions(figures: dict) -> list[str]:
 
 
 def schedules(*, aging: pl.DataFrame, aging_totals_: pl.DataFrame, roll_forward: pl.DataFrame,
-              dso: pl.DataFrame, billed: dict[str, pl.DataFrame], unbilled: pl.DataFrame,
-              deferred: pl.DataFrame, waterfall: pl.DataFrame, recognised: pl.DataFrame,
-              bridge: pl.DataFrame, bridge_detail: pl.DataFrame, checklist: pl.DataFrame) -> dict[str, pl.DataFrame]:
+              write_offs: pl.DataFrame, dso: pl.DataFrame, billed: dict[str, pl.DataFrame],
+              unbilled: pl.DataFrame, deferred: pl.DataFrame, waterfall: pl.DataFrame, accrued: pl.DataFrame,
+              accrued_detail: pl.DataFrame, recognised: pl.DataFrame, bridge: pl.DataFrame,
+              bridge_detail: pl.DataFrame, reconciling: pl.DataFrame,
+              checklist: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The finance schedules, one per sheet of the Excel file, in reading order."""
     out = {"Checklist": checklist, "AR aging": aging, "AR aging totals": aging_totals_,
-           "AR roll-forward": roll_forward, "DSO": dso}
+           "AR roll-forward": roll_forward, "Write-offs": write_offs, "DSO": dso}
     out |= {f"Billed by {name}": frame for name, frame in billed.items()}
-    out |= {"Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Unbilled revenue": unbilled,
-            "Deferred revenue": deferred, "Deferred waterfall": waterfall,
-            "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail}
+    out |= {"Uninvoiced charges": unbilled, "Deferred revenue": deferred, "Deferred waterfall": waterfall,
+            "Unbilled revenue": accrued, "Unbilled revenue detail": accrued_detail,
+            "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail,
+            "Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Ledger differences": reconciling}
     return out
 
 
@@ -255,7 +272,10 @@ def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
     if figures["unbilled_charges"]:
         found.append(f"{figures['unbilled_charges']} expected charges not invoiced")
     late = {k: Decimal(v) for k, v in figures["receivables_over_90_days"].items() if v and Decimal(v) != 0}
+    doubtful = {k: Decimal(v) for k, v in figures.get("receivables_doubtful", {}).items() if v and Decimal(v) != 0}
     stake = [Amount("receivables over 90 days past due", amount, cur) for cur, amount in sorted(late.items())]
+    stake += [Amount("doubtful receivables (uncollectible, not written off)", amount, cur)
+              for cur, amount in sorted(doubtful.items())]
     if not unbilled.is_empty():
         sums = unbilled.group_by("currency").agg(pl.col("net").sum()).sort("currency")
         stake += [Amount("revenue not yet billed", Decimal(to_text_value(net, cur)), cur)
@@ -266,6 +286,8 @@ def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
         decisions.append(f"Bill or explain the {figures['unbilled_charges']} unbilled charges before closing.")
     if late:
         decisions.append("Follow up the receivables over 90 days past due, or provide for them.")
+    if doubtful:
+        decisions.append("Write off the doubtful receivables in the ledger, or keep them provided for.")
     failed = len(figures["controls_failed"])
     verdict = (f"Not ready to close: {failed} of {applicable} controls failed." if failed
                else "Ready to close: every close control passed.")

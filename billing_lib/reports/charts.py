@@ -118,8 +118,8 @@ def invoices_by_period(table: pl.DataFrame) -> go.Figure | None:
 
 BRIDGE_COLORS = {"increasing": "#27ae60", "decreasing": "#c0392b", "totals": BAR_COLOR}
 AGING_LABELS = {"current": "current", "days_1_30": "1-30 days", "days_31_60": "31-60 days",
-                "days_61_90": "61-90 days", "over_90": "over 90 days"}
-AGING_COLORS = ("#27ae60", "#f1c40f", "#e67e22", "#d35400", "#c0392b")
+                "days_61_90": "61-90 days", "over_90": "over 90 days", "doubtful": "doubtful"}
+AGING_COLORS = ("#27ae60", "#f1c40f", "#e67e22", "#d35400", "#c0392b", "#7f8c8d")
 
 
 def revenue_bridge(steps: pl.DataFrame, base_currency: str) -> go.Figure | None:
@@ -146,7 +146,7 @@ def revenue_bridge(steps: pl.DataFrame, base_currency: str) -> go.Figure | None:
 
 
 def aging_buckets(aging_base: pl.DataFrame, base_currency: str) -> go.Figure | None:
-    """Open receivables by age (current to over 90 days) in the base currency; ``aging_base`` is
+    """Open receivables by age (current to over 90 days, then doubtful) in the base currency; ``aging_base`` is
     :func:`billing_lib.month_end.report.aging_in_base` (one row, one column per bucket)."""
     if aging_base.is_empty():
         return None

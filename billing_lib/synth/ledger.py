@@ -5,9 +5,15 @@ discount), Cr 2200 tax; the revenue credit is taken as total - tax - year-term
 net, so each entry balances and ties to the invoice as issued. Void invoice:
 the same entry reversed on the day it was replaced. Payment: Dr 1000, Cr 1100.
 Credit note (only on month-only invoices): Dr 4000 amount, Dr 2200 tax, Cr
-1100. Revenue release: at each month end of the range, Dr 2100 / Cr 4000 for
-the days of that month of every invoiced year term, cumulatively rounded so
-the releases of a term add up to its net amount exactly.
+1100. Revenue release: at each month end of the range from the month its invoice
+is issued in, Dr 2100 / Cr 4000 for the days of every invoiced year term served by
+then and not yet released (the first release catches up the days served before the
+invoice existed), cumulatively rounded so the releases of a term add up to its net
+amount exactly. Write-off: a ``manual`` entry Dr 6100 / Cr 1100 naming the invoice.
+
+The posting code is the generator's own, written from the contract apart from
+:mod:`billing_lib.engine.ledger` (whose chart of accounts it shares), so the month-end
+schedules and the checks are tested against an independent journal.
 """
 from __future__ import annotations
 
@@ -16,9 +22,22 @@ import datetime as dt
 import polars as pl
 
 from billing_lib.core.money import DECIMAL, ZERO, dec, round_money
+from billing_lib.engine.ledger import (
+    BAD_DEBT,
+    CASH,
+    CREDIT_NOTE,
+    DEFERRED_REVENUE,
+    INVOICE,
+    MANUAL,
+    PAYMENT,
+    RECEIVABLES,
+    REVENUE,
+    REVENUE_RELEASE,
+    SALES_TAX,
+)
 from billing_lib.synth.money_ops import larger, minor_unit
 
-GL_ORDER = {"invoice": 0, "credit_note": 1, "payment": 2, "revenue_release": 3}
+GL_ORDER = {INVOICE: 0, CREDIT_NOTE: 1, PAYMENT: 2, REVENUE_RELEASE: 3, MANUAL: 4}
 REVERSAL = 9
 
 
@@ -36,16 +55,19 @@ def _posting(frame: pl.DataFrame, source_type: str, order: int, accounts: list[t
 
 
 def _releases(lines: pl.DataFrame, headers: pl.DataFrame, months: list[dt.date]) -> pl.DataFrame:
-    """Deferred revenue released per year-term invoice and month end of the range."""
-    live = headers.filter(pl.col("status") != "void").select("inv", "invoice_id")
+    """Deferred revenue released per year-term invoice and month end of the range, once the invoice exists."""
+    live = headers.filter(pl.col("status") != "void").select("inv", "invoice_id", "issue_date")
     terms = (lines.filter(pl.col("kind") == "year_term").join(live, on="inv")
-             .select("invoice_id", "currency", "period_start", "period_end",
+             .select("invoice_id", "currency", "period_start", "period_end", "issue_date",
                      net=pl.col("amount") - pl.col("discount"),
                      days=(pl.col("period_end") - pl.col("period_start")).dt.total_days() + 1))
     month_frame = pl.DataFrame({"m": months}).with_columns(me=pl.col("m").dt.month_end())
     cut = terms.join(month_frame, how="cross").filter(
-        (pl.col("me") >= pl.col("period_start")) & (pl.col("m") <= pl.col("period_end")))
-    before = pl.max_horizontal((pl.col("m") - pl.col("period_start")).dt.total_days(), pl.lit(0))
+        (pl.col("me") >= pl.col("period_start")) & (pl.col("me") >= pl.col("issue_date"))
+        & (pl.col("m") <= pl.col("period_end")))
+    # days already released: those before the month, when the invoice existed at the month before's end
+    before = pl.when(pl.col("issue_date") < pl.col("m")).then(
+        pl.max_horizontal((pl.col("m") - pl.col("period_start")).dt.total_days(), pl.lit(0))).otherwise(0)
     upto = pl.min_horizontal((pl.col("me") - pl.col("period_start")).dt.total_days() + 1, pl.col("days"))
     share = lambda d: round_money(pl.col("net") * d.cast(DECIMAL) / pl.col("days").cast(DECIMAL),  # noqa: E731
                                   pl.col("currency"))
@@ -56,11 +78,13 @@ def _releases(lines: pl.DataFrame, headers: pl.DataFrame, months: list[dt.date])
 
 
 def gl_entries(headers: pl.DataFrame, lines: pl.DataFrame, notes: pl.DataFrame, pays: pl.DataFrame,
-               months: list[dt.date], void_dates: pl.DataFrame, plants: pl.DataFrame | None = None) -> pl.DataFrame:
+               months: list[dt.date], void_dates: pl.DataFrame, plants: pl.DataFrame | None = None,
+               write_offs: pl.DataFrame | None = None) -> pl.DataFrame:
     """The journal: entry_id, line_no, date, account, debit, credit, currency, source_type, source_id.
 
     ``plants`` (source_type, source_id, action) plants ledger mistakes: ``drop`` leaves the document
     unposted, ``amount`` posts every line of it about 10% higher (the entry still balances).
+    ``write_offs`` (invoice_id, currency, date, amount) are posted as manual entries naming the invoice.
     """
     year_net = (lines.filter(pl.col("kind") == "year_term").group_by("inv")
                 .agg((pl.col("amount") - pl.col("discount")).sum().alias("year_net")))
@@ -69,22 +93,28 @@ def gl_entries(headers: pl.DataFrame, lines: pl.DataFrame, notes: pl.DataFrame, 
            .select("inv", "status", "currency", "total", "tax", "year_net",
                    date=pl.col("issue_date"), source_id=pl.col("invoice_id")))
     month_rev = pl.col("total") - pl.col("tax") - pl.col("year_net")
-    accounts = [("1100", "debit", pl.col("total")), ("4000", "credit", month_rev),
-                ("2100", "credit", pl.col("year_net")), ("2200", "credit", pl.col("tax"))]
-    posted = _posting(inv, "invoice", GL_ORDER["invoice"], accounts, keep_zero=("1100",))
+    accounts = [(RECEIVABLES, "debit", pl.col("total")), (REVENUE, "credit", month_rev),
+                (DEFERRED_REVENUE, "credit", pl.col("year_net")), (SALES_TAX, "credit", pl.col("tax"))]
+    posted = _posting(inv, INVOICE, GL_ORDER[INVOICE], accounts, keep_zero=(RECEIVABLES,))
     voided = inv.filter(pl.col("status") == "void").drop("date").join(void_dates, on="inv")
-    reversed_ = _posting(voided, "invoice", REVERSAL,
-                         [(a, "credit" if s == "debit" else "debit", e) for a, s, e in accounts], keep_zero=("1100",))
+    reversed_ = _posting(voided, INVOICE, REVERSAL,
+                         [(a, "credit" if s == "debit" else "debit", e) for a, s, e in accounts],
+                         keep_zero=(RECEIVABLES,))
     cn = notes.select("currency", "amount", "tax", date=pl.col("issue_date"), source_id=pl.col("credit_note_id"))
-    credit = _posting(cn, "credit_note", GL_ORDER["credit_note"],
-                      [("4000", "debit", pl.col("amount")), ("2200", "debit", pl.col("tax")),
-                       ("1100", "credit", pl.col("amount") + pl.col("tax"))])
+    credit = _posting(cn, CREDIT_NOTE, GL_ORDER[CREDIT_NOTE],
+                      [(REVENUE, "debit", pl.col("amount")), (SALES_TAX, "debit", pl.col("tax")),
+                       (RECEIVABLES, "credit", pl.col("amount") + pl.col("tax"))])
     pay = pays.select("currency", "amount", date=pl.col("received_date"), source_id=pl.col("payment_id"))
-    cash = _posting(pay, "payment", GL_ORDER["payment"],
-                    [("1000", "debit", pl.col("amount")), ("1100", "credit", pl.col("amount"))])
-    release = _posting(_releases(lines, headers, months), "revenue_release", GL_ORDER["revenue_release"],
-                       [("2100", "debit", pl.col("amount")), ("4000", "credit", pl.col("amount"))])
-    journal = pl.concat([posted, reversed_, credit, cash, release])
+    cash = _posting(pay, PAYMENT, GL_ORDER[PAYMENT],
+                    [(CASH, "debit", pl.col("amount")), (RECEIVABLES, "credit", pl.col("amount"))])
+    release = _posting(_releases(lines, headers, months), REVENUE_RELEASE, GL_ORDER[REVENUE_RELEASE],
+                       [(DEFERRED_REVENUE, "debit", pl.col("amount")), (REVENUE, "credit", pl.col("amount"))])
+    parts = [posted, reversed_, credit, cash, release]
+    if write_offs is not None and write_offs.height:
+        bad = write_offs.select("date", "currency", "amount", source_id=pl.col("invoice_id"))
+        parts.append(_posting(bad, MANUAL, GL_ORDER[MANUAL],
+                              [(BAD_DEBT, "debit", pl.col("amount")), (RECEIVABLES, "credit", pl.col("amount"))]))
+    journal = pl.concat(parts)
     if plants is not None and plants.height:
         cur = pl.col("currency")
         journal = (journal.join(plants, on=["source_type", "source_id"], how="left")

@@ -26,7 +26,7 @@ from billing_lib.synth.numbering import number_text, plant_gaps
 from billing_lib.synth.rate import rated_charges, typed_dataset
 from billing_lib.synth.rates import rate_change_date
 from billing_lib.synth.reference import reference_tables
-from billing_lib.synth.settlement import credit_notes, payments, with_status
+from billing_lib.synth.settlement import credit_notes, doubtful_debts, payments, with_status
 from billing_lib.synth.settlement_mistakes import (
     Planter,
     excess_notes,
@@ -106,11 +106,16 @@ def synthesize(out: str | Path, *, seed: int = 7, customers: int = 60, months: i
     pays, truth_pays = payment_mistakes(planter, payments(headers, notes, cfg.rng(61)), cfg.last_day)
     headers, truth_status = status_mistakes(planter, with_status(headers, notes, pays))
     gl_plants, truth_gl = ledger_mistakes(planter, pays, cfg.last_day)
+    unpaid = headers.join(pays.select("inv").drop_nulls(), on="inv", how="anti").join(notes.select("inv"), on="inv",
+                                                                                       how="anti")
+    doubtful, write_offs = doubtful_debts(unpaid, planter.pick, cfg.last_day)
+    headers = headers.with_columns(status=pl.when(pl.col("inv").is_in(doubtful["inv"].implode()))
+                                   .then(pl.lit("uncollectible")).otherwise(pl.col("status")))
     void_dates = (headers.filter(pl.col("variant") == "void").select("inv", "customer_id", "period")
                   .join(headers.filter(pl.col("variant") == "reissue").select("customer_id", "period",
                                                                               pl.col("issue_date").alias("date")),
                         on=["customer_id", "period"]).select("inv", "date"))
-    gl = gl_entries(headers, lines, notes, pays, cfg.month_starts, void_dates, gl_plants)
+    gl = gl_entries(headers, lines, notes, pays, cfg.month_starts, void_dates, gl_plants, write_offs)
     truth = _truth_text(planted.truth, gaps, numbers, width,
                         pl.concat([truth_notes, truth_pays, truth_status, truth_gl]))
 

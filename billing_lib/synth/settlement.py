@@ -2,9 +2,13 @@
 
 All of it is kept consistent: a credit note never exceeds its invoice, a
 payment never overpays, and the status follows the balance (total - payments
-- credit notes <= 0 is ``paid``). Their mistakes are planted by ``settlement_mistakes``.
+- credit notes <= 0 is ``paid``). A few unpaid invoices are given up as ``uncollectible``, and
+those long overdue are written off (a manual ledger entry, as the contract says). Mistakes are
+planted by ``settlement_mistakes``.
 """
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import polars as pl
@@ -93,3 +97,26 @@ def with_status(headers: pl.DataFrame, notes: pl.DataFrame, pays: pl.DataFrame) 
             .with_columns(status=pl.when(pl.col("status") == "void").then(pl.lit("void"))
                           .when(balance <= 0).then(pl.lit("paid")).otherwise(pl.lit("open")))
             .drop("_cr", "_paid"))
+
+
+DOUBTFUL_SHARE = 0.03
+DOUBTFUL_AFTER_DAYS = 15  # overdue this long before an unpaid invoice may be given up
+WRITE_OFF_AFTER_DAYS = 45  # days after the due date that the ledger writes an uncollectible invoice off
+
+
+def doubtful_debts(candidates: pl.DataFrame, pick, last_day: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(invoices marked ``uncollectible``: inv; write-offs: inv, invoice_id, currency, date, amount).
+
+    ``candidates`` are invoices (inv, invoice_id, currency, status, due_date, total) that may be chosen;
+    ``pick(frame, count)`` chooses ``count`` of them. About 2% of the open invoices without any payment or
+    credit note, due 15 days or more before ``last_day``, are given up (at least two when two qualify);
+    those due 45 days or more before ``last_day`` are written off in full 45 days after their due date.
+    """
+    cand = candidates.filter((pl.col("status") == "open")
+                             & (pl.col("due_date") <= last_day - dt.timedelta(days=DOUBTFUL_AFTER_DAYS)))
+    count = max(2, round(DOUBTFUL_SHARE * cand.height))
+    chosen = pick(cand, count)
+    written = (chosen.with_columns(date=pl.col("due_date").dt.offset_by(f"{WRITE_OFF_AFTER_DAYS}d"))
+               .filter(pl.col("date") <= last_day)
+               .select("inv", "invoice_id", "currency", "date", pl.col("total").cast(DECIMAL).alias("amount")))
+    return chosen.select("inv"), written

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from billing_lib.errors import BillingInputError, ParameterError
 
+IMPORT_SOURCES = ("stripe", "quickbooks", "xero", "csv", "lago", "online-retail", "ibm-receivables")
+
 
 def _version() -> str:
     from importlib.metadata import version
@@ -82,16 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--summary", metavar="FILE", help="also append the summary as Markdown to FILE "
                                                       "(e.g. $GITHUB_STEP_SUMMARY)")
 
-    im = sub.add_parser("import", help="turn a foreign source (Lago JSON, Online Retail CSV...) into a dataset",
-                        description="Map a foreign billing source to a dataset folder that follows the data "
+    im = sub.add_parser("import", help="turn a billing system's export (Stripe, QuickBooks, Xero, any CSV...) "
+                                       "into a dataset",
+                        description="Map a billing system's export to a dataset folder that follows the data "
                                     "contract, with import_report.json accounting for every source row "
                                     "(see docs/realdata.md).")
-    im.add_argument("source", choices=("lago", "online-retail", "ibm-receivables"),
-                    help="lago: a Lago API JSON file or folder; online-retail: one UCI Online Retail CSV; "
-                         "ibm-receivables: the IBM accounts-receivable sample CSV")
+    im.add_argument("source", choices=IMPORT_SOURCES,
+                    help="stripe: a folder of Stripe API list responses; quickbooks: QuickBooks Online API JSON "
+                         "(file or folder); xero: a folder of Xero Accounting API responses; csv: any CSV export "
+                         "through --map; lago: a Lago API JSON file or folder; online-retail: one UCI Online "
+                         "Retail CSV; ibm-receivables: the IBM accounts-receivable sample CSV")
     im.add_argument("src", help="source file or folder")
     im.add_argument("--out", required=True, help="dataset folder to write (created when missing; replaced only "
                                                  "on success)")
+    im.add_argument("--map", dest="mapping", metavar="MAP.yaml",
+                    help="csv only: the mapping (a YAML file, or a shipped one: stripe-payments, "
+                         "xero-sales-invoices, online-retail-invoices; see docs/import-mapping.md)")
     sd = sub.add_parser("send", help="email the approved invoices of a generated folder (outbox or SMTP)",
                         description="Send each approved invoice of a billing generate folder to its customer: an "
                                     "email with HTML and plain-text bodies and the PDF attached, written to an "
@@ -243,8 +251,11 @@ def _schedule(args) -> int:
 
 
 def _import(args) -> int:
-    from billing_lib.data.importers import IMPORTERS, write_import
-    result = IMPORTERS[args.source](args.src)
+    from billing_lib.data.importers import IMPORTERS, import_csv, write_import
+    if (args.source == "csv") != (args.mapping is not None):
+        raise ParameterError("--map MAP.yaml is required with csv, and only with csv" if args.source == "csv"
+                             else f"--map is for csv imports; a {args.source} export has a fixed layout")
+    result = import_csv(args.src, args.mapping) if args.source == "csv" else IMPORTERS[args.source](args.src)
     write_import(result, args.out)
     print(f"imported {args.src} -> {args.out}: {result.summary()}")
     return 0

@@ -144,3 +144,63 @@ def test_cli_import_unreadable_source_exits_2_and_writes_nothing(tmp_path, sourc
 def test_import_source_error_is_an_input_error():
     with pytest.raises(ImportSourceError):
         import_online_retail(Path("/nonexistent/file.csv"))
+
+
+# --- helpers every importer shares ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, currency, text", [
+    ("1200", "EUR", "12.00"), ("0.5", "EUR", "0.005"), (5, "JPY", "5"), ("16.75", "KWD", "0.01675"),
+    ("2000.0000", "USD", "20.00"),
+])
+def test_minor_units_finer_than_one_stay_exact(value, currency, text):
+    from billing_lib.data.importers.base import minor_to_text
+    assert minor_to_text(value, currency) == text
+
+
+@pytest.mark.parametrize("end, start, day", [
+    ("2024-02-01T00:00:00", "2024-01-01T00:00:00", "2024-01-31"),   # Stripe: the end instant is exclusive
+    ("2024-01-31T23:59:59", "2024-01-01T00:00:00", "2024-01-31"),   # an end of day closes on its own day
+    ("2020-07-27T02:46:24", "2020-06-27T02:46:24", "2020-07-26"),   # anchored at the start's time of day
+    ("2024-01-05T00:00:00", "2024-01-05T00:00:00", "2024-01-05"),   # an empty span is its start day
+])
+def test_last_day_of_a_span_with_an_exclusive_end(end, start, day):
+    import calendar
+    import datetime as dt
+
+    from billing_lib.data.importers.base import unix_last_day
+    seconds = lambda text: calendar.timegm(dt.datetime.fromisoformat(text).timetuple())  # noqa: E731
+    assert unix_last_day(seconds(end), seconds(start)) == day
+
+
+@pytest.mark.parametrize("pairs, currency, rate", [
+    ([("100.00", "15.00", False), ("89.00", "11.61", True)], "NZD", "15"),   # exclusive and inclusive lines agree
+    ([("1000", "72.50", False)], "USD", "7.25"),
+    ([("13608", "1361", False)], "JPY", "10"),
+    ([("100.00", "0.00", False)], "EUR", "0"),
+    ([("100.00", "15.00", False), ("100.00", "20.00", False)], "EUR", None),   # no single rate gives both
+])
+def test_the_rate_a_lines_tax_implies(pairs, currency, rate):
+    from billing_lib.data.importers.base import implied_rate
+    found = implied_rate([(Decimal(b), Decimal(t), i) for b, t, i in pairs], currency)
+    assert (None if found is None else f"{found:f}") == rate
+
+
+@pytest.mark.parametrize("text, code", [("DE", "DE"), ("New Zealand", "NZ"), ("USA", "US"), ("UK", "GB"),
+                                        ("EIRE", "IE"), ("Atlantis", None), ("", None)])
+def test_country_names_and_codes(text, code):
+    from billing_lib.data.importers.base import country_code
+    assert country_code(text) == code
+
+
+def test_row_account_adds_up_per_kind_and_prefixes_reasons():
+    from billing_lib.data.importers.base import RowAccount
+    account = RowAccount()
+    account.read("invoices", 3)
+    account.map("invoices", "invoices", 2)
+    account.skip("invoices", "draft")
+    account.read("lines", 0)
+    result = account.result("src", {}, [])
+    assert result.accounted and result.rows_read == 3
+    assert result.skipped == {"invoices: draft": 1} and "lines" not in result.by_source
+    account.read("invoices")
+    assert not account.result("src", {}, []).accounted

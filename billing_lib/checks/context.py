@@ -162,8 +162,8 @@ class CheckContext:
         status and period (``invoice_period_start``/``_end``): an invoice is its number and its customer
         (see :func:`attributed_lines`)."""
         heads = invoice_heads(self.ds.frame("invoices").select(
-            *INVOICE_KEY, "currency", "issue_date", "status", pl.col("period_start").alias("invoice_period_start"),
-            pl.col("period_end").alias("invoice_period_end")))
+            *INVOICE_KEY, "currency", "issue_date", "status", "tax_behavior",
+            pl.col("period_start").alias("invoice_period_start"), pl.col("period_end").alias("invoice_period_end")))
         lines = attributed_lines(self.ds.frame("invoice_lines"), heads, self.ds.frame("subscriptions"))
         return lines.filter(pl.col("status") != "void").drop("copies", "first")
 
@@ -171,7 +171,7 @@ class CheckContext:
     def lines(self) -> pl.DataFrame:
         """Lines of live invoices of the verified months with their invoice's customer, currency and period."""
         typed = self.live_lines().filter(self.in_months("invoice_period_start")).collect(engine=self.engine)
-        head = ["customer_id", "currency", "period", "issue_date", "status", "invoice_period_start",
+        head = ["customer_id", "currency", "period", "issue_date", "status", "tax_behavior", "invoice_period_start",
                 "invoice_period_end"]
         own = [c for c in typed.columns if c not in head]
         return _with_period(typed, "invoice_period_start").select(*own, *head)

@@ -25,7 +25,11 @@ from billing_lib.checks.context import INVOICE_KEY, CheckContext
 from billing_lib.checks.evidence import Evidence, Explanation, decimal
 from billing_lib.checks.figures import CUR, Figure, choose, day, money, month, number, text
 from billing_lib.core.money import DECIMAL, ZERO, line_discount, line_tax, round_money
+from billing_lib.data.contract import UNKNOWN_COUNTRY
 from billing_lib.engine.rating import tax_rate_in_force
+
+# the frames these checks read (lines and invoices, loaded) always carry tax_behavior
+INCLUSIVE = (pl.col("tax_behavior") == "inclusive").fill_null(False)
 
 
 def _abs(expr: pl.Expr) -> pl.Expr:
@@ -58,13 +62,15 @@ def _whole_month(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 def line_arithmetic(ctx: CheckContext) -> list[Finding]:
     """A line whose tax, discount or (per-unit/flat, whole month) amount does not follow from its own figures."""
     lines = ctx.lines.lazy().with_columns(
-        _tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR))
+        _tax=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR, INCLUSIVE))
     tax = pl.col("_tax")
     bad_tax = lines.filter(pl.col("tax_amount").ne_missing(tax))
     out = [_money_finding(
         bad_tax, "tax_amount", tax, pl.col("tax_amount"), pl.col("tax_amount") - tax,
-        text("{line} shows tax {shown} {currency}, but {rate}% of its net amount {net} is {due}.", line=_line_ref(),
-             shown=money(pl.col("tax_amount")), currency=CUR, rate=number(pl.col("tax_rate_pct")),
+        text("{line} shows tax {shown} {currency}, but {share} its net amount {net} is {due}.", line=_line_ref(),
+             shown=money(pl.col("tax_amount")), currency=CUR,
+             share=choose((INCLUSIVE, text("the {rate}% included in", rate=number(pl.col("tax_rate_pct")))),
+                          otherwise=text("{rate}% of", rate=number(pl.col("tax_rate_pct")))),
              net=money(pl.col("amount") - pl.col("discount")), due=money(tax)))]
 
     bad_discount = lines.filter((pl.col("discount") < 0) | ((pl.col("amount") >= 0)
@@ -116,12 +122,16 @@ def invoice_totals(ctx: CheckContext) -> list[Finding]:
             text(f"Invoice {{invoice}} shows {field} {{shown}} {{currency}}, but its {label} add up to {{summed}}.",
                  invoice=pl.col("invoice_id"), shown=money(pl.col(field)), currency=CUR,
                  summed=money(pl.col(summed))), keys))
-    heads = heads.with_columns(_total=pl.col("subtotal") - pl.col("discount") + pl.col("tax"))
+    # tax on top, or already included in the line amounts (tax_behavior inclusive)
+    heads = heads.with_columns(_total=pl.col("subtotal") - pl.col("discount")
+                               + pl.when(INCLUSIVE).then(ZERO).otherwise(pl.col("tax")))
     total = pl.col("_total")
     out.append(_money_finding(
         heads.filter(pl.col("total") != total), "total", total, pl.col("total"), pl.col("total") - total,
-        text("Invoice {invoice} shows total {shown} {currency}, but subtotal - discount + tax is {due}.",
-             invoice=pl.col("invoice_id"), shown=money(pl.col("total")), currency=CUR, due=money(total)), keys))
+        text("Invoice {invoice} shows total {shown} {currency}, but {rule} is {due}.",
+             invoice=pl.col("invoice_id"), shown=money(pl.col("total")), currency=CUR,
+             rule=choose((INCLUSIVE, "subtotal - discount (tax included)"), otherwise="subtotal - discount + tax"),
+             due=money(total)), keys))
     return out
 
 
@@ -263,12 +273,16 @@ def _explain_tax(found: dict, evidence: Evidence) -> Explanation:
 @check("tax_mismatch", title="Tax rate", explain=_explain_tax)
 def tax_mismatch(ctx: CheckContext) -> list[Finding]:
     """A tax rate other than the one in force for the customer's country on the issue date, tax on an
-    exempt customer, or (detail ``tax_rate_missing``) a line of a country with no rate in force at all."""
+    exempt customer, or (detail ``tax_rate_missing``) a line of a country with no rate in force at all.
+
+    A ``tax_rates`` table that names no country but ``ZZ`` (unknown) keeps no rates by country, as in an
+    import of a system that keeps them by tax code: then no line's rate can be judged and none is reported."""
     customers = ctx.ds.frame("customers").select("customer_id", "country", "tax_exempt")
     lines = ctx.lines.lazy().join(customers, on="customer_id", how="inner")
     lines = tax_rate_in_force(ctx.ds, lines.rename({"tax_rate_pct": "line_rate"}))
     bad = lines.filter(pl.col("tax_rate_known") & pl.col("line_rate").ne_missing(pl.col("tax_rate_pct"))) \
-        .with_columns(_due=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR))
+        .with_columns(_due=line_tax(pl.col("amount"), pl.col("discount"), pl.col("tax_rate_pct"), CUR,
+                                    INCLUSIVE))
     due = pl.col("_due")
     why = choose(
         (pl.col("tax_exempt"), text("customer {customer} is tax exempt", customer=pl.col("customer_id"))),
@@ -280,9 +294,14 @@ def tax_mismatch(ctx: CheckContext) -> list[Finding]:
         at_stake=_abs(pl.col("tax_amount") - due),
         message=text("{line} charges tax at {rate}%, but {why}.", line=_line_ref(), rate=number(pl.col("line_rate")),
                      why=why))
-    # no rate of the country in force: the tax due is unknown (never taken as 0 %), so no money at stake is named
+    # no rate of the country in force: the tax due is unknown (never taken as 0 %), so no money at stake is named;
+    # a tax_rates table naming no country but ZZ keeps no rates by country (an import of a system that keeps them
+    # by tax code): no line's rate can be told, and none is reported
+    by_country = ctx.ds.frame("tax_rates").filter(pl.col("country") != UNKNOWN_COUNTRY).select(
+        (pl.len() > 0).alias("_rates_by_country"))
     unknown = finding(
-        lines.filter(~pl.col("tax_rate_known")), **_line_keys(), detail="tax_rate_missing",
+        lines.join(by_country, how="cross").filter(~pl.col("tax_rate_known") & pl.col("_rates_by_country")),
+        **_line_keys(), detail="tax_rate_missing",
         actual=number(pl.col("line_rate")),
         message=text("{line} charges tax at {rate}%, but tax_rates has no rate of {country} in force on {date}: the "
                      "tax due cannot be told. Add the country's rate to tax_rates.", line=_line_ref(),
@@ -323,7 +342,7 @@ def unbilled_charge(ctx: CheckContext) -> Finding:
 def duplicate_charge(ctx: CheckContext) -> Finding:
     """The same subscription and service days billed twice (a line overlapping one issued before it)."""
     dup = ctx.repeated_lines.lazy()
-    total = pl.col("amount") - pl.col("discount") + pl.col("tax_amount")
+    total = pl.col("amount") - pl.col("discount") + pl.when(INCLUSIVE).then(ZERO).otherwise(pl.col("tax_amount"))
     return finding(
         dup, **_line_keys(), detail="duplicate", expected=money(ZERO), actual=money(total),
         difference=money(total), at_stake=total,

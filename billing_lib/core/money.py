@@ -42,9 +42,15 @@ def line_discount(amount: pl.Expr, discount_pct: pl.Expr, currency: pl.Expr) -> 
     return round_money(amount * discount_pct / 100, currency)
 
 
-def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency: pl.Expr) -> pl.Expr:
-    """A line's tax: the rate of its rounded amount less its rounded discount, rounded once."""
-    return round_money((amount - discount) * tax_rate_pct / 100, currency)
+def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency: pl.Expr,
+             inclusive: pl.Expr | None = None) -> pl.Expr:
+    """A line's tax: the rate of its rounded amount less its rounded discount, rounded once. Where
+    ``inclusive`` holds, that net amount already contains the tax: net x rate / (100 + rate)."""
+    net = amount - discount
+    if inclusive is None:
+        return round_money(net * tax_rate_pct / 100, currency)
+    return pl.when(inclusive).then(round_money(net * tax_rate_pct / (tax_rate_pct + 100), currency)) \
+        .otherwise(round_money(net * tax_rate_pct / 100, currency))
 
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:

@@ -75,6 +75,7 @@ BILLING = ("recurring", "usage")
 INTERVALS = ("month", "year")
 CHARGE_MODELS = ("flat", "per_unit", "graduated", "volume", "package", "percentage")
 INVOICE_STATUSES = ("open", "paid", "void", "uncollectible")
+TAX_BEHAVIORS = ("exclusive", "inclusive")
 SOURCE_TYPES = ("invoice", "payment", "credit_note", "revenue_release", "manual")
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
@@ -148,6 +149,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("tax", "decimal"),
         _c("total", "decimal"),
         _c("status", "enum", choices=INVOICE_STATUSES),
+        _opt("tax_behavior", "enum", choices=TAX_BEHAVIORS),
     ), key=("invoice_id",), doc="issued invoices (headers)"),
     TableSpec("invoice_lines", (
         _c("invoice_id", "id"),

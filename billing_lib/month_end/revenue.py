@@ -376,7 +376,7 @@ def _per_subscription(lines: pl.DataFrame) -> pl.DataFrame:
     dim = pl.col("billing_month").dt.days_in_month()
     prorated = (pl.col("interval") == "month") & (pl.col("billing") == "recurring") & ~pl.col("year_term") \
         & (pl.col("line_days") < dim)
-    kept = pl.when(pl.col("amount") != 0).then((pl.col("amount") - pl.col("discount")) / pl.col("amount")) \
+    kept = pl.when(pl.col("amount") != 0).then(pl.col("net") / pl.col("amount")) \
         .otherwise(pl.lit(1).cast(DECIMAL))
     full = (pl.when(~prorated).then(pl.col("net"))
             .when(pl.col("unit_price").is_not_null())

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
+    r.add_argument("--redact", action="store_true",
+                   help="mask customers' names, e-mail addresses and addresses in every report and Excel file "
+                        "(ids, money and dates stay), for reports shared beyond finance; as redact: true")
 
     sc = sub.add_parser("schedule", help="run the previous month's suite (for cron and CI), with a summary",
                         description="Run the monthly suite for the month before today: parameters/YYYY-MM.yaml, "
@@ -230,7 +233,7 @@ def _synth(args) -> int:
 
 def _run(args) -> int:
     from billing_lib.runner.monthly import run_monthly
-    return run_monthly(Path(args.params))
+    return run_monthly(Path(args.params), redact=args.redact)
 
 
 def _cases(args) -> int:

@@ -27,6 +27,7 @@ from billing_lib.data.contract import (
     country_codes,
 )
 from billing_lib.data.dataset import ROW, Dataset
+from billing_lib.data.redact import redact as redact_dataset
 from billing_lib.data.semantics import reference_problems
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number
 from billing_lib.data.value_size import oversized_value
@@ -215,8 +216,11 @@ def _duplicate_keys(typed: pl.DataFrame, spec: TableSpec, file: str, offset: int
     return out
 
 
-def load_dataset(folder: str | Path, *, check_references: bool = True) -> Dataset:
-    """Load and validate the billing dataset in ``folder``; raise DatasetError listing every problem."""
+def load_dataset(folder: str | Path, *, check_references: bool = True, redact: bool = False) -> Dataset:
+    """Load and validate the billing dataset in ``folder``; raise DatasetError listing every problem.
+
+    ``redact`` masks the customers' names, e-mail addresses and addresses (see :mod:`billing_lib.data.redact`)
+    once the data is validated, for reports shared beyond finance."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ParameterError(f"data folder {str(folder)!r} does not exist or is not a folder")
@@ -256,7 +260,7 @@ def load_dataset(folder: str | Path, *, check_references: bool = True) -> Datase
         problems = reference_problems(dataset)
         if problems:
             raise DatasetError(str(folder), problems)
-    return dataset
+    return redact_dataset(dataset) if redact else dataset
 
 
 def _has_replacement_char(raw: pl.DataFrame) -> bool:

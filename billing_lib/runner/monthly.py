@@ -28,7 +28,7 @@ byte, except the manifest's clock.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -55,10 +55,13 @@ from billing_lib.runner.publish import FAILED, publish_run
 DOWNLOADS = ("*.xlsx",)  # result files worth a link from the index page
 
 
-def run_monthly(params_path: Path) -> int:
-    """Run every workbook of the parameters file and publish the reports; return the exit code."""
+def run_monthly(params_path: Path, *, redact: bool = False) -> int:
+    """Run every workbook of the parameters file and publish the reports; return the exit code. ``redact``
+    masks customers' names, e-mail addresses and addresses in every report (as ``redact: true`` does)."""
     started = dt.datetime.now(dt.UTC)
     params = load_params(Path(params_path))
+    if redact:
+        params = replace(params, redact=True)
     out = params.output_dir
     say(f"billing run {params_path}: period {params.period or 'every invoiced month'}, data {params.data_dir}, "
         f"output {out}")
@@ -67,7 +70,8 @@ def run_monthly(params_path: Path) -> int:
             say(f"billing run: taking over the lock of an earlier run that did not finish ({stale}); "
                 f"its unfinished output is discarded, its published output is kept")
         clean_leftovers(out)
-        ds, _ = step("data", "checking against the data contract", lambda: load_dataset(params.data_dir))
+        ds, _ = step("data", "checking against the data contract",
+                     lambda: load_dataset(params.data_dir, redact=params.redact))
         read = inputs(params.source, params.data_dir, ds.row_counts(), params.notebooks_dir, params.workbooks)
         values, kernel = run_values(params), kernel_for_this_python()
         regular = [w for w in params.workbooks if not is_per_case(w)]
@@ -100,7 +104,7 @@ def run_monthly(params_path: Path) -> int:
 def run_values(params: RunParams) -> dict:
     """The run's values for the parameters a workbook may declare (paths absolute)."""
     return {"data_dir": str(params.data_dir), "period": params.period, "base_currency": params.base_currency,
-            "case_log": str(params.case_log) if params.case_log else None}
+            "case_log": str(params.case_log) if params.case_log else None, "redact": params.redact}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Keys (unknown keys are refused)::
     notebooks_dir: notebooks     # default: notebooks
     investigations: 3            # default 3: investigation reports for the largest open cases by money at stake
     case_log: ~/cases.sqlite     # default: none (every finding counts as open); see `billing cases`
+    redact: false                # default false: true masks customers' names, e-mail addresses and addresses
 
 Relative paths are taken from the current working directory (the project
 folder when run through ``./run-monthly``); error messages show the resolved
@@ -28,7 +29,7 @@ from billing_lib.core.periods import parse_period
 from billing_lib.errors import ParameterError
 
 KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir", "investigations",
-              "case_log")
+              "case_log", "redact")
 DEFAULT_INVESTIGATIONS = 3
 REQUIRED_KEYS = ("period", "data_dir")
 WORKBOOK_RE = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.ipynb$")
@@ -47,6 +48,7 @@ class RunParams:
     workbooks: tuple[Path, ...]
     investigations: int = DEFAULT_INVESTIGATIONS  # per-case workbooks run for this many of the largest open cases
     case_log: Path | None = None                  # the case log that says which findings are decided
+    redact: bool = False                          # reports without customers' names, e-mails and addresses
 
     def as_dict(self) -> dict:
         """JSON-ready view (paths as text) for the manifest."""
@@ -54,7 +56,7 @@ class RunParams:
                 "output_dir": str(self.output_dir), "base_currency": self.base_currency,
                 "notebooks_dir": str(self.notebooks_dir), "workbooks": [p.stem for p in self.workbooks],
                 "investigations": self.investigations,
-                "case_log": str(self.case_log) if self.case_log else None}
+                "case_log": str(self.case_log) if self.case_log else None, "redact": self.redact}
 
 
 def load_params(path: Path) -> RunParams:
@@ -112,8 +114,12 @@ def load_params(path: Path) -> RunParams:
             open_case_log(case_log)
         except CaseLogError as exc:
             raise ParameterError(f"{where}: case_log: {exc}") from None
+    redact = raw.get("redact", False)
+    if not isinstance(redact, bool):
+        raise ParameterError(f"{where}: redact must be true or false (mask customers' names, e-mail addresses and "
+                             f"addresses in the reports), found {redact!r}")
     return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks, investigations,
-                     case_log)
+                     case_log, redact)
 
 
 def _path(raw: dict, key: str, where: str) -> Path:

@@ -7,6 +7,7 @@ and for ``billing send`` only, 3: some approved invoices were not delivered.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -272,6 +273,15 @@ COMMANDS["schedule"] = _schedule
 COMMANDS["forensics"] = _forensics
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's own flush at exit does not fail on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``billing`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -283,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("billing: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`billing cases list | head`): stop quietly, as Unix tools do
+        _silence_stdout()
+        return SIGPIPE_EXIT
     except Exception:  # an unexpected fault: say so, with the details for a bug report
         traceback.print_exc()
         print(f"billing {args.command}: unexpected error (exit 1); please report it with the traceback above",

@@ -2,7 +2,10 @@
 what to fix and exit code 2, never a traceback or exit 1, and nothing is half-written."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,3 +196,16 @@ def test_a_true_replacement_character_in_utf8_is_kept(workspace, capsys):
     path.write_text(path.read_text(encoding="utf-8").replace("Zürich", "Z\ufffdrich"), encoding="utf-8")
     code, printed = _billing(capsys, "validate", "ds")
     assert code == 0, printed  # valid UTF-8: the loader's lossy read raised no false alarm
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly():
+    """``billing validate data | head -0``: the pipe is closed before anything is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        proc = subprocess.run([sys.executable, "-m", "billing_lib", "validate", str(ROOT / "data" / "sample")],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr  # 128 + SIGPIPE, as a shell reports for other tools
+    assert proc.stderr == ""

@@ -101,6 +101,14 @@ def _without_scripts(html: str) -> str:
 
 
 @pytest.mark.slow
+def test_every_report_names_its_period_in_its_title(run):
+    _, out, _ = run
+    for name in _workbooks():
+        page = (out / "reports" / f"{name}.html").read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", page, re.S)
+        assert title is not None and "2024-06" in title.group(1), (name, title and title.group(1))
+
+
 def test_reports_show_no_code(run):
     _, out, _ = run
     for name in _workbooks():

@@ -47,13 +47,16 @@ def exporter() -> HTMLExporter:
                         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
 
 
-def export_html(executed: Path, report: Path, title: str) -> None:
-    """Write the HTML report of the executed notebook ``executed`` to ``report`` (the caller stages it)."""
+def export_html(executed: Path, report: Path, title: str, period: str | None = None) -> None:
+    """Write the HTML report of the executed notebook ``executed`` to ``report`` (the caller stages it). The
+    page's ``<title>`` and navigation bar name the ``period`` it covers ("all months" for None), so a report
+    forwarded on its own still says which month it is about."""
     nb = summary_first(nbformat.read(executed, as_version=4))
-    nb.metadata["title"] = title
+    named = f"{title} · {period or 'all months'}"
+    nb.metadata["title"] = named
     body, _ = exporter().from_notebook_node(nb, resources={
-        "metadata": {"name": title}, "billing_css": stylesheet(), "billing_page_class": PAGE_CLASS,
-        "billing_report_name": f"{title} · {executed.stem}"})
+        "metadata": {"name": named}, "billing_css": stylesheet(), "billing_page_class": PAGE_CLASS,
+        "billing_report_name": f"{named} · {executed.stem}"})
     write_text_atomic(report, body)
 
 

@@ -85,7 +85,7 @@ def run_monthly(params_path: Path, *, redact: bool = False) -> int:
                     done += run_cases(per_case, cases, values, stage, out, kernel, params.investigations)
             except WorkbookError as exc:
                 return failed(exc, out, params.period)
-            entries, export_seconds = export_reports(done, stage)
+            entries, export_seconds = export_reports(done, stage, params.period)
             write_index(stage / "index.html", f"Billing workbooks {params.period or ''}".strip(), subtitle(params),
                         entries, find_previous_run(out, params.period),
                         previous_period=previous_period(params.period) if params.period else None,
@@ -152,15 +152,15 @@ def failed(error: WorkbookError, out: Path, period: str | None) -> int:
     return 1
 
 
-def export_reports(done: list[Executed], stage: Path) -> tuple[list[Entry], list[float]]:
-    """Export each executed notebook to ``stage/reports/<name>.html``: the index entries and the seconds each
-    export took."""
+def export_reports(done: list[Executed], stage: Path, period: str | None) -> tuple[list[Entry], list[float]]:
+    """Export each executed notebook of the run of ``period`` to ``stage/reports/<name>.html``: the index
+    entries and the seconds each export took."""
     entries, seconds = [], []
     for i, run in enumerate(done, 1):
         name = run.job.name
         _, secs = step(f"[{i}/{len(done)}] {name}", "writing the HTML report",
                        lambda run=run: export_html(run.notebook, stage / "reports" / f"{run.job.name}.html",
-                                                   run.job.title))
+                                                   run.job.title, period))
         nb = nbformat.read(run.notebook, as_version=4)
         entries.append(Entry(name, run.job.title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
                              read_headline(nb), downloads(stage, run.job.results), read_summary(nb)))

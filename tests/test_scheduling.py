@@ -38,8 +38,16 @@ def _project_copy(folder: Path) -> Path:
     shutil.copytree(ROOT / "notebooks", folder / "notebooks")
     shutil.copytree(ROOT / "data" / "sample", folder / "data" / "sample")
     (folder / "parameters").mkdir()
-    shutil.copyfile(ROOT / "parameters" / "template.yaml", folder / "parameters" / "template.yaml")
+    _template_on(folder / "parameters" / "template.yaml", "data/sample")
     return folder
+
+
+def _template_on(path: Path, data_dir: str) -> None:
+    """The project's template with its data_dir placeholder filled in, as a user must."""
+    text = (ROOT / "parameters" / "template.yaml").read_text(encoding="utf-8")
+    placeholder = re.search(r"^data_dir: (\S+)", text, re.M).group(1)
+    assert "REPLACE-ME" in placeholder  # the project ships no default dataset for scheduled runs
+    path.write_text(text.replace(f"data_dir: {placeholder}", f"data_dir: {data_dir}"), encoding="utf-8")
 
 
 # ---- the month and its parameters ------------------------------------------------------------------------------
@@ -55,7 +63,8 @@ def test_parameters_are_created_from_the_template_once(tmp_path, monkeypatch):
     write_workbook_dataset(tmp_path / "data" / "sample")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
-    shutil.copytree(ROOT / "parameters", tmp_path / "parameters", ignore=shutil.ignore_patterns("20*.yaml"))
+    (tmp_path / "parameters").mkdir()
+    _template_on(tmp_path / "parameters" / "template.yaml", "data/sample")
     path, template = parameters_file("2024-05", Path("parameters"))
     assert path == Path("parameters/2024-05.yaml") and template == Path("parameters/template.yaml")
     created = yaml.safe_load(path.read_text())
@@ -115,7 +124,7 @@ def test_a_failing_run_exits_non_zero_with_a_summary(tmp_path):
     home = tmp_path / "project"
     write_workbook_dataset(home / "data" / "sample")
     (home / "parameters").mkdir(parents=True)
-    shutil.copyfile(ROOT / "parameters" / "template.yaml", home / "parameters" / "template.yaml")
+    _template_on(home / "parameters" / "template.yaml", "data/sample")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("raise ValueError('the <ledger> export is empty')")]
     (home / "notebooks").mkdir()
@@ -184,3 +193,41 @@ def test_workflow_example_parses_and_calls_commands_that_exist():
             build_parser().parse_args(["schedule", *words[1:]])
     assert "billing schedule \"$@\"" in CRON.read_text()
     assert "--summary" in " ".join(w for words in scripts for w in words)
+
+
+def test_the_shipped_template_names_no_dataset_so_a_scheduled_run_stops_until_it_is_set(tmp_path):
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "parameters").mkdir()
+    shutil.copyfile(ROOT / "parameters" / "template.yaml", tmp_path / "parameters" / "template.yaml")
+    proc = _cron(tmp_path, "--period", "2024-06")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "REPLACE-ME/exports/2024-06" in proc.stdout and "is not a folder" in proc.stdout
+    assert not (tmp_path / "out" / "2024-06" / "index.html").exists()
+
+
+def test_a_month_the_data_does_not_cover_is_refused_and_nothing_is_published(tmp_path):
+    home = _project_copy(tmp_path / "project")
+    proc = _cron(home, today="2026-12-04")  # the sample's data ends in 2024
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "FAILED (wrong parameters or data) (exit 2)" in proc.stdout
+    assert "nothing run for 2026-11: the data has no usage event, invoice, payment or credit note in 2026-11" \
+        in proc.stdout
+    assert "Go" not in proc.stdout.replace("Going", "")
+    assert not (home / "out" / "2026-11" / "index.html").exists()
+
+
+def test_exchange_rates_older_than_allowed_are_refused(tmp_path, capsys):
+    from billing_lib.cli import main
+    home = _project_copy(tmp_path / "project")
+    fx = home / "data" / "sample" / "fx_rates.csv"
+    lines = fx.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].split(",")
+    day = header.index("date")
+    fx.write_text(lines[0] + "".join(r for r in lines[1:] if r.split(",")[day] <= "2024-04-30"), encoding="utf-8")
+    params = home / "run.yaml"
+    params.write_text(f'period: "2024-06"\ndata_dir: {home / "data" / "sample"}\noutput_dir: {home / "out"}\n'
+                      f'notebooks_dir: {home / "notebooks"}\nfx_max_age_days: 31\n', encoding="utf-8")
+    assert main(["run", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert "the newest exchange rate in fx_rates is of 2024-04-30, 61 days before the end of 2024-06" in err
+    assert "fx_max_age_days" in err and not (home / "out" / "index.html").exists()

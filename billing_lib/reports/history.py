@@ -98,7 +98,11 @@ def _title(folder: Path, workbook: str) -> str:
         head = fh.read(20_000)  # the <title> is in the head, before the embedded plotly.js
     found = re.search(r"<title>(.*?)</title>", head, re.S)
     if found and found.group(1).strip():
-        return html.unescape(found.group(1).strip())
+        title = html.unescape(found.group(1).strip())
+        # the page names its month ("... · 2024-06"); here it stands in that month's row already
+        for period in (folder.name, "all months"):
+            title = title.removesuffix(f" · {period}")
+        return title
     executed = folder / "notebooks" / f"{workbook}.ipynb"
     return notebook_title(executed) if executed.is_file() else workbook
 

@@ -35,7 +35,11 @@ import nbformat
 import polars as pl
 
 from billing_lib.core.output import clean_leftovers, staging_folder, write_bytes_atomic
+from billing_lib.core.periods import month_bounds
+from billing_lib.data.coverage import month_without_activity, stale_exchange_rates
+from billing_lib.data.dataset import Dataset
 from billing_lib.data.loading import load_dataset
+from billing_lib.errors import ParameterError
 from billing_lib.reports.export import export_html
 from billing_lib.reports.headline import read as read_headline
 from billing_lib.reports.history import update_history
@@ -72,6 +76,7 @@ def run_monthly(params_path: Path, *, redact: bool = False) -> int:
         clean_leftovers(out)
         ds, _ = step("data", "checking against the data contract",
                      lambda: load_dataset(params.data_dir, redact=params.redact))
+        refuse_a_month_the_data_does_not_cover(ds, params)
         read = inputs(params.source, params.data_dir, ds.row_counts(), params.notebooks_dir, params.workbooks)
         values, kernel = run_values(params), kernel_for_this_python()
         regular = [w for w in params.workbooks if not is_per_case(w)]
@@ -99,6 +104,17 @@ def run_monthly(params_path: Path, *, redact: bool = False) -> int:
         f"{(dt.datetime.now(dt.UTC) - started).total_seconds():.1f}s")
     print(out / "index.html")
     return 0
+
+
+def refuse_a_month_the_data_does_not_cover(ds: Dataset, params: RunParams) -> None:
+    """ParameterError (exit 2, nothing published) when the data has no activity in the run's month or its
+    exchange rates are older than ``fx_max_age_days``: a verdict about such a month would be made up."""
+    if params.period is None:
+        return
+    start, end = month_bounds(params.period)
+    problem = month_without_activity(ds, start, end) or stale_exchange_rates(ds, end, params.fx_max_age_days)
+    if problem:
+        raise ParameterError(f"{params.source}: nothing run for {params.period}: {problem} ({params.data_dir})")
 
 
 def run_values(params: RunParams) -> dict:

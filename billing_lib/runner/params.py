@@ -11,6 +11,7 @@ Keys (unknown keys are refused)::
     investigations: 3            # default 3: investigation reports for the largest open cases by money at stake
     case_log: ~/cases.sqlite     # default: none (every finding counts as open); see `billing cases`
     redact: false                # default false: true masks customers' names, e-mail addresses and addresses
+    fx_max_age_days: 45          # default 45: a run refuses a month whose newest exchange rate is older than this
 
 Relative paths are taken from the current working directory (the project
 folder when run through ``./run-monthly``); error messages show the resolved
@@ -26,10 +27,11 @@ import yaml
 
 from billing_lib.core.fx import check_base_currency
 from billing_lib.core.periods import parse_period
+from billing_lib.data.coverage import DEFAULT_FX_MAX_AGE_DAYS
 from billing_lib.errors import ParameterError
 
 KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir", "investigations",
-              "case_log", "redact")
+              "case_log", "redact", "fx_max_age_days")
 DEFAULT_INVESTIGATIONS = 3
 REQUIRED_KEYS = ("period", "data_dir")
 WORKBOOK_RE = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.ipynb$")
@@ -49,6 +51,7 @@ class RunParams:
     investigations: int = DEFAULT_INVESTIGATIONS  # per-case workbooks run for this many of the largest open cases
     case_log: Path | None = None                  # the case log that says which findings are decided
     redact: bool = False                          # reports without customers' names, e-mails and addresses
+    fx_max_age_days: int = DEFAULT_FX_MAX_AGE_DAYS  # the newest exchange rate at most this old at the month's end
 
     def as_dict(self) -> dict:
         """JSON-ready view (paths as text) for the manifest."""
@@ -56,7 +59,8 @@ class RunParams:
                 "output_dir": str(self.output_dir), "base_currency": self.base_currency,
                 "notebooks_dir": str(self.notebooks_dir), "workbooks": [p.stem for p in self.workbooks],
                 "investigations": self.investigations,
-                "case_log": str(self.case_log) if self.case_log else None, "redact": self.redact}
+                "case_log": str(self.case_log) if self.case_log else None, "redact": self.redact,
+                "fx_max_age_days": self.fx_max_age_days}
 
 
 def load_params(path: Path) -> RunParams:
@@ -118,8 +122,12 @@ def load_params(path: Path) -> RunParams:
     if not isinstance(redact, bool):
         raise ParameterError(f"{where}: redact must be true or false (mask customers' names, e-mail addresses and "
                              f"addresses in the reports), found {redact!r}")
+    fx_max_age = raw.get("fx_max_age_days", DEFAULT_FX_MAX_AGE_DAYS)
+    if isinstance(fx_max_age, bool) or not isinstance(fx_max_age, int) or fx_max_age < 0:
+        raise ParameterError(f"{where}: fx_max_age_days must be a whole number of days 0 or more (how old the "
+                             f"newest exchange rate may be at the month's end), found {fx_max_age!r}")
     return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks, investigations,
-                     case_log, redact)
+                     case_log, redact, fx_max_age)
 
 
 def _path(raw: dict, key: str, where: str) -> Path:

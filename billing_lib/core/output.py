@@ -103,10 +103,10 @@ def replacing(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
             os.close(fd)
         yield tmp
         if durable:
-            _fsync(tmp)
+            fsync_path(tmp)
         os.replace(tmp, path)
         if durable:
-            _fsync(path.parent)
+            fsync_path(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -148,7 +148,8 @@ def write_workbook_atomic(path: str | Path, workbook) -> Path:
     return write_bytes_atomic(path, workbook_bytes(workbook))
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename in it), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -228,7 +229,7 @@ def publish_folder(staged: Path, target: Path) -> Path | None:
         shutil.rmtree(previous, ignore_errors=True)
         os.rename(target, previous)
         os.rename(staged, target)
-    _fsync(target.parent)
+    fsync_path(target.parent)
     return previous
 
 

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from billing_lib.core.output import replacing
+from billing_lib.core.output import fsync_path, replacing
 from billing_lib.errors import ParameterError
 from billing_lib.invoicing.delivery.compose import message_bytes
 
@@ -115,7 +115,7 @@ class Outbox:
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from None
         try:
-            _sync_folder(self.folder)
+            fsync_path(self.folder)  # the rename durable before the log says the message is there
         except OSError as exc:  # the file is in place; whether it survives a power cut is not known
             raise OutcomeUnknown(f"{target} was written but the folder could not be synced: "
                                  f"{exc.strerror or exc}") from None
@@ -126,15 +126,6 @@ class Outbox:
 
     def close(self) -> None:
         pass
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable before the log says the message is there."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 cell by cell in a kernel over the websocket, with the default parameters, as JupyterLab's "Run All" does.
 
 The server runs on 127.0.0.1 with a random free port and a token, in a temporary root holding a copy of the
-project's notebooks folder and sample data (the workbooks' default paths, ../data/sample and ../out, resolve
+project's notebooks folder and sample data (the workbooks' default paths, ../data/sample and ../scratch, resolve
 there). Workbooks are discovered (every notebooks/*.ipynb), never listed by name, and run in name order on one
-server, as the monthly run orders them, so a workbook may read what an earlier one wrote under ../out.
+server, as the monthly run orders them, so a workbook may read what an earlier one wrote under ../scratch.
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def is_per_case(notebook: Path) -> bool:
 def results_folder(notebook: Path, declared: dict[str, object]) -> str:
     """The folder name (inside the run's output) a workbook writes its results to.
 
-    It is the last part of the workbook's own default ``output_dir`` (``../out/2024-06/verification`` ->
+    It is the last part of the workbook's own default ``output_dir`` (``../scratch/2024-06/verification`` ->
     ``verification``), so other workbooks find them where the notebook says; else the name without ``NN_``.
     """
     default = declared.get(RESULTS_PARAMETER)

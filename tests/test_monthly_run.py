@@ -101,6 +101,15 @@ def _without_scripts(html: str) -> str:
 
 
 @pytest.mark.slow
+def test_no_page_shows_a_python_none_or_nan(run):
+    _, out, _ = run
+    for page in [out / "index.html", *sorted((out / "reports").glob("*.html"))]:
+        text = re.sub(r"<[^>]+>", " ", _without_scripts(page.read_text(encoding="utf-8")))
+        found = re.findall(r".{0,60}\b(?:None|nan|NaN)\b.{0,30}", text)
+        assert found == [], (page.name, found)
+
+
+@pytest.mark.slow
 def test_every_report_names_its_period_in_its_title(run):
     _, out, _ = run
     for name in _workbooks():

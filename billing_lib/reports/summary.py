@@ -74,7 +74,7 @@ def _items(lines: list[str]) -> str:
 def _amounts(amounts: list[Amount]) -> str:
     """The first amount large (the total), the others as a list under it."""
     if not amounts:
-        return "<p>None.</p>"
+        return "<p>Nothing: no money is at stake.</p>"
     shown = [(html.escape(money_label(a.amount, a.currency) if a.amount is not None else "unknown"),
               html.escape(a.label)) for a in amounts]
     first, rest = shown[0], shown[1:]

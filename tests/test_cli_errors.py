@@ -3,7 +3,7 @@ what to fix and exit code 2, never a traceback or exit 1, and nothing is half-wr
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +44,11 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
     (tmp_path / "parameters").mkdir()
-    shutil.copyfile(ROOT / "parameters" / "template.yaml", tmp_path / "parameters" / "template.yaml")
+    template = (ROOT / "parameters" / "template.yaml").read_text(encoding="utf-8")
+    # the shipped template names no dataset (data_dir: REPLACE-ME/...): filled in as a user must
+    filled = re.sub(r"^data_dir: \S+", "data_dir: data/sample", template, flags=re.M)
+    assert filled != template
+    (tmp_path / "parameters" / "template.yaml").write_text(filled, encoding="utf-8")
     return tmp_path
 
 

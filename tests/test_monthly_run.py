@@ -101,6 +101,15 @@ def _without_scripts(html: str) -> str:
 
 
 @pytest.mark.slow
+def test_reports_embed_plotlys_partial_bundle_and_stay_light(run):
+    """plotly.js's "finance" bundle (bar, scatter, waterfall: what the workbooks draw) instead of the full one."""
+    _, out, _ = run
+    for page in sorted((out / "reports").glob("*.html")):
+        assert "plotly.js (finance - minified)" in page.read_text(encoding="utf-8"), page.name
+        assert page.stat().st_size < 3_000_000, (page.name, page.stat().st_size)  # 6.1 MB with the full bundle
+
+
+@pytest.mark.slow
 def test_no_page_shows_a_python_none_or_nan(run):
     _, out, _ = run
     for page in [out / "index.html", *sorted((out / "reports").glob("*.html"))]:

@@ -55,7 +55,8 @@ def period_problem(value: object, *, required: bool = False, name: str = "period
 def output_dir_problem(value: object) -> str | None:
     """What is wrong with ``output_dir`` (a folder to write to, created when missing), or None."""
     if not _is_path_text(value):
-        return f"output_dir must be the path of a folder as text, e.g. \"../scratch/2024-06/verification\", not {value!r}"
+        return (f"output_dir must be the path of a folder as text, e.g. \"../scratch/2024-06/verification\", "
+                f"not {value!r}")
     folder = Path(value).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         return f"output_dir {str(value)!r} is a file, not a folder (resolved to {folder})"

@@ -73,7 +73,7 @@ def test_the_index_links_the_investigation_report_and_manifest_records_it(run):
     index = (out / "index.html").read_text(encoding="utf-8")
     assert f'href="reports/{name}.html"' in index
     assert f'href="investigations/{open_case}/resolution.xlsx"' in index
-    assert "Discrepancy investigation: quantity_mismatch of C3" in index
+    assert "Discrepancy investigation: Quantity, customer C3: ¥1,500" in index  # check title, money at stake
     report = (out / "reports" / f"{name}.html").read_text(encoding="utf-8")
     assert "Corrections to your account C3" in report and "credit note of 1650 JPY" in report
     assert "In [" not in re.sub(r"<script\b.*?</script>", "", report, flags=re.S)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
+from billing_lib.checks.base import REGISTRY
 from billing_lib.core.periods import parse_period
 from billing_lib.data.dataset import Dataset
 from billing_lib.investigation.messages import safe_name
 from billing_lib.investigation.report import largest_open_cases
+from billing_lib.reports.style import money_label
 from billing_lib.runner.jobs import Job, job
 from billing_lib.verification import verify
 
@@ -34,6 +36,16 @@ def run_exceptions(results: list[Path], ds: Dataset, period: str | None) -> pl.D
     return verify(ds, [parse_period(period)] if period else None).exceptions
 
 
+def case_title(case: dict) -> str:
+    """A case as a reader names it: the check's title, the customer and the money at stake in its currency
+    ("Duplicate charges, customer C-00009: €5,328.00")."""
+    check = REGISTRY[case["check"]].title if case["check"] in REGISTRY else case["check"]
+    who = f"customer {case['customer_id']}" if case["customer_id"] else "no customer"
+    stake = money_label(case["at_stake"], case["currency"]) if case["at_stake"] is not None and case["currency"] \
+        else ""
+    return f"{check}, {who}" + (f": {stake}" if stake else "")
+
+
 def case_jobs(notebook: Path, cases: pl.DataFrame, values: dict) -> list[Job]:
     """One job of the per-case ``notebook`` per row of ``cases`` (:func:`open_cases`), over the month of the
     run's ``values`` (``data_dir``, ``period``, ``base_currency``, ``case_log``)."""
@@ -43,11 +55,8 @@ def case_jobs(notebook: Path, cases: pl.DataFrame, values: dict) -> list[Job]:
     jobs = []
     for case in cases.iter_rows(named=True):
         folder = safe_name(case["exception_id"])
-        who = case["customer_id"] or "no customer"
-        stake = f"{case['at_stake']:f}".rstrip("0").rstrip(".") if case["at_stake"] is not None else ""
         jobs.append(job(notebook, {**common, "exception_id": case["exception_id"], "output_dir": f"{RESULTS}/{folder}"},
-                        name=f"{notebook.stem}-{folder}",
-                        title=f"{title}: {case['check']} of {who} ({stake} {case['currency'] or ''})".strip()))
+                        name=f"{notebook.stem}-{folder}", title=f"{title}: {case_title(case)}"))
     return jobs
 
 

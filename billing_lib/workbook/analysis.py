@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from billing_lib.checks.base import REGISTRY
+from billing_lib.checks.base import CATALOGUE, REGISTRY
 from billing_lib.core.fx import rates, round_base, with_base_amount
 from billing_lib.core.money import DECIMAL
 from billing_lib.data.contract import TABLES
@@ -140,7 +140,11 @@ def headline(result: VerificationResult, table: pl.DataFrame, base_currency: str
     total = table.select(round_base(pl.col("at_stake_base").sum(), base_currency)).item() \
         if not table.is_empty() else Decimal(0)
     unconverted = table.filter(pl.col("at_stake").is_not_null() & pl.col("at_stake_base").is_null()).height
-    checks_hit = sorted({name for name, info in s.get("by_check", {}).items() if info.get("count")})
+    # checks as a reader names them (their catalogue title), in catalogue order
+    hit = {name for name, info in s.get("by_check", {}).items() if info.get("count")}
+    order = {name: i for i, name in enumerate(CATALOGUE)}
+    checks_hit = [REGISTRY[name].title if name in REGISTRY else name
+                  for name in sorted(hit, key=lambda n: (order.get(n, len(order)), n))]
     customers = table.filter(pl.col("customer_id").is_not_null())["customer_id"].n_unique()
     return {
         "periods": list(s.get("periods", [])),

@@ -71,6 +71,25 @@ def _ledger_control(name: str, frame: pl.DataFrame, has_ledger: bool, what: str,
                 + (f"; documents that differ: {_documents(items)}" if not items.is_empty() else ""))
 
 
+CONTROL_TITLES = {
+    "ar_roll_forward_ties": "Receivables roll forward",
+    "ar_ties_to_ledger": "Receivables tie to the ledger",
+    "deferred_revenue_ties": "Deferred revenue rolls forward",
+    "deferred_revenue_ties_to_ledger": "Deferred revenue ties to the ledger",
+    "no_unbilled_revenue": "Every expected charge invoiced",
+    "fx_rates_complete": "Exchange rates complete",
+    "revenue_bridge_ties": "Revenue bridge ties",
+    "verify_errors_resolved": "Verification errors resolved",
+}
+
+
+def control_title(control: str) -> str:
+    """A control as a reader names it ("Receivables tie to the ledger"); an unknown name as it is."""
+    if control.startswith("no_unapplied_cash_over_") and control.endswith("_days"):
+        return f"No unapplied cash held over {control.removeprefix('no_unapplied_cash_over_')[:-5]} days"
+    return CONTROL_TITLES.get(control, control)
+
+
 def close_checklist(ds: Dataset, period: str | dt.date, *, base_currency: str = "EUR",
                     max_unapplied_days: int = DEFAULT_MAX_UNAPPLIED_DAYS, exceptions: pl.DataFrame | None = None,
                     applications: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -16,6 +16,7 @@ import polars as pl
 from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
 from billing_lib.core.money import DECIMAL, ZERO, to_text
 from billing_lib.data.dataset import Dataset
+from billing_lib.month_end.close_checklist import control_title
 from billing_lib.month_end.receivables import BUCKETS, CREDIT_BALANCE, DOUBTFUL
 from billing_lib.month_end.revenue import BRIDGE_PARTS
 from billing_lib.reports.style import money_label
@@ -167,10 +168,11 @@ def reconciling_items(receivables_items: pl.DataFrame, deferred_items: pl.DataFr
 
 
 def checklist_table(checklist: pl.DataFrame) -> pl.DataFrame:
-    """The close checklist as shown: control, result (PASS / FAIL / n/a), evidence."""
-    return checklist.select(
-        "control", pl.col("status").replace_strict({"pass": "PASS", "fail": "FAIL"}, default=pl.col("status"))
-        .alias("result"), "evidence")
+    """The close checklist as shown: control (its title), result (PASS / FAIL / n/a), evidence."""
+    titles = {c: control_title(c) for c in checklist["control"].unique().to_list()}
+    result = pl.col("status").replace_strict({"pass": "PASS", "fail": "FAIL"}, default=pl.col("status"))
+    return checklist.select(pl.col("control").replace_strict(titles, return_dtype=pl.String), result.alias("result"),
+                            "evidence")
 
 
 def _money_by_currency(frame: pl.DataFrame, column: str) -> dict[str, str]:
@@ -183,7 +185,7 @@ def headline(period: str, base_currency: str, billed: pl.DataFrame, roll_forward
              bridge_base: pl.DataFrame, unbilled: pl.DataFrame) -> dict:
     """The headline figures of the close (JSON-ready: money as text), for the index page."""
     total = billed_total(billed, base_currency).row(0, named=True)
-    failed = checklist.filter(pl.col("status") == "fail")["control"].to_list()
+    failed = [control_title(c) for c in checklist.filter(pl.col("status") == "fail")["control"].to_list()]
     applicable = checklist.filter(pl.col("status") != "n/a").height
     figures = {
         "period": period, "base_currency": base_currency,

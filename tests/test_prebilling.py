@@ -196,7 +196,8 @@ def test_a_draft_with_an_error_is_held_and_the_rest_approved(tmp_path):
     decision = prebilling.decide(run)
     assert not decision.go and "1 error finding(s) on 1 draft(s)" in decision.reasons[0]
     summary = prebilling.summary(run, decision, prebilling.customer_changes(run))
-    assert summary.status == "action" and summary.verdict == "No-go for 2024-06: do not send the drafts as they are."
+    assert summary.status == "action" and summary.verdict == (
+        "No-go for 2024-06: 1 error finding(s) on 1 draft(s) and the period. Do not send the drafts as they are.")
     assert summary.decisions[0].startswith("1 error finding(s) on 1 draft(s)")
     assert "6 approved to send, 1 held" in summary.found
     assert [a.label for a in summary.at_stake][-1] == "at stake in the findings"

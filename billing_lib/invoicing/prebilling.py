@@ -440,7 +440,9 @@ def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame) -> Summa
         verdict = f"Go: the {c['approved']} draft invoice(s) of {c['period']} can be sent (billing send)."
         decisions: list[str] = []
     else:
-        verdict = f"No-go for {c['period']}: do not send the drafts as they are."
+        # the reasons' first clauses in the verdict itself, so the index card says why without the report
+        why = "; ".join(reason.split(":")[0] for reason in decision.reasons)
+        verdict = f"No-go for {c['period']}: {why}. Do not send the drafts as they are."
         decisions = [reason[0].upper() + reason[1:] + "." for reason in decision.reasons]
     return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
                    note="approved_invoices.csv and review.json for the send step are beside this report.")

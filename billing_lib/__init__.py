@@ -26,6 +26,7 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     # the audit
     "verify": ("billing_lib.verification", "verify"),
     "write_results": ("billing_lib.verification", "write_results"),
+    "write_findings_excel": ("billing_lib.verification", "write_findings_excel"),
     "analysis": ("billing_lib.workbook.analysis", None),
     "case_marking": ("billing_lib.cases.marking", None),
     "explore": ("billing_lib.workbook.explore", None),

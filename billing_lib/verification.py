@@ -179,3 +179,15 @@ def write_results(result: VerificationResult, out_dir: str | Path) -> list[Path]
         (stage / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n",
                                             encoding="utf-8")
     return [out / "exceptions.csv", out / "exceptions.parquet", out / "summary.json"]
+
+
+def write_findings_excel(result: VerificationResult, out_dir: str | Path) -> Path:
+    """Write ``exceptions.xlsx`` into ``out_dir``: the findings of exceptions.csv for the billing team, each
+    check named by its title, money as numbers with its currency's digits, no cell able to run as a formula."""
+    from billing_lib.month_end.excel import write_schedules  # openpyxl only where a spreadsheet is asked for
+    titles = {name: check.title for name, check in REGISTRY.items()}
+    findings = result.exceptions.select(
+        "exception_id", pl.col("check").replace_strict(titles, default=pl.col("check")).alias("check"),
+        pl.exclude("exception_id", "check"))
+    by_check = (findings.group_by("check", "severity", maintain_order=True).len("findings"))
+    return write_schedules(Path(out_dir) / "exceptions.xlsx", {"Findings": findings, "By check": by_check})

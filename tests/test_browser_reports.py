@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from billing_lib.reports.browser_check import check_pages, opened, unavailable_reason
+from billing_lib.reports.browser_check import check_pages, opened, text_without_scripts, unavailable_reason
 from billing_lib.reports.headline import read as read_headline
 from billing_lib.reports.style import money_label
 from billing_lib.workbook.environment import offline_plotlyjs
@@ -184,6 +184,28 @@ def test_index_compares_with_the_previous_month(runs, checked):
 def test_the_first_month_has_nothing_to_compare_with(runs):
     index = (runs["2024-05"] / "index.html").read_text(encoding="utf-8")
     assert "No comparison: no published run of 2024-04 (the month before)" in index
+
+
+def test_without_scripts_a_line_stands_for_each_chart_and_tables_show_every_row(runs, checked):
+    """A mail preview runs no script: each chart says it needs one, tables show all their rows, and
+    ITables' notice about trusting a notebook never shows."""
+    out = runs["2024-06"]
+    pages = sorted((out / "reports").glob("*.html"))
+    texts = text_without_scripts(pages)
+    for page in pages:
+        text = texts[page]
+        charts = len(checked[page.name].charts)
+        assert charts > 0 and text.count("this chart needs JavaScript") == charts, (page.name, charts)
+        assert "trusted" not in text and "Loading ITables" not in text, page.name
+    verification = texts[out / "reports" / "01_invoice_verification.html"]
+    assert "gl_entries.csv" in verification  # the 12th row of the data-health table: beyond a first page of 10
+
+
+def test_with_scripts_the_no_script_lines_are_hidden(checked):
+    page, check = next((p, c) for p, c in checked.items() if p == "01_invoice_verification.html")
+    with opened(check.path) as (browser_page, _):
+        text = browser_page.evaluate("() => document.body.innerText")
+    assert "this chart needs JavaScript" not in text
 
 
 # --- the check itself fails on broken pages ---------------------------------------------------------------

@@ -125,15 +125,20 @@ def test_aging_totals_per_currency(ds):
 def test_bridge_in_base_closes_and_draws_a_waterfall(ds):
     bridge = revenue.revenue_bridge(ds, "2024-06")
     base = report.bridge_in_base(bridge, ds, "EUR", AS_OF).row(0, named=True)
-    assert base["previous"] == D("1134.00") and base["price"] == D("276.00")  # 1200 x 0.92 + 30; 300 x 0.92
-    assert base["current"] == base["previous"] + sum(base[p] for p in revenue.BRIDGE_PARTS)
+    assert base["price"] == D("276.00")  # 300 USD x 0.92: the steps at the month end's constant rate
+    # it starts and ends on billed revenue as the rest of the close shows it, the rates' effect a step of its own
+    billed = {m: report.billed_total(revenue.billed_revenue(ds, m, "EUR"), "EUR")["net_base"].item()
+              for m in ("2024-05", "2024-06")}
+    assert (base["previous"], base["current"]) == (billed["2024-05"], billed["2024-06"]) == (D("1134.00"), D("1410.00"))
+    assert base["current"] == base["previous"] + sum(base[p] for p in (*revenue.BRIDGE_PARTS, "exchange"))
     assert base["currencies"] == "EUR, USD"
     assert report.unconverted_currencies(bridge, ds, "EUR", AS_OF) == ["JPY"]
     steps = report.bridge_steps(report.bridge_in_base(bridge, ds, "EUR", AS_OF))
     fig = charts.revenue_bridge(steps, "EUR")
     trace = fig.data[0]
-    assert trace.type == "waterfall" and list(trace.measure) == ["absolute"] + ["relative"] * 5 + ["total"]
-    assert list(trace.x) == ["previous month", "new", "churned", "price", "volume", "proration", "this month"]
+    assert trace.type == "waterfall" and list(trace.measure) == ["absolute"] + ["relative"] * 6 + ["total"]
+    assert list(trace.x) == ["previous month", "new", "churned", "price", "volume", "proration", "exchange rates",
+                             "this month"]
     assert charts.revenue_bridge(steps.clear(), "EUR") is None
 
 

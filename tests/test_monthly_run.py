@@ -18,6 +18,7 @@ import pytest
 from workbook_data import HOSTILE_NAME, write_workbook_dataset
 
 from billing_lib.cli import main
+from billing_lib.reports.packed_scripts import PLOTLY_PACKED_ID, unpacked
 from billing_lib.reports.style import money_label
 from billing_lib.runner.manifest import sha256
 
@@ -101,12 +102,15 @@ def _without_scripts(html: str) -> str:
 
 
 @pytest.mark.slow
-def test_reports_embed_plotlys_partial_bundle_and_stay_light(run):
-    """plotly.js's "finance" bundle (bar, scatter, waterfall: what the workbooks draw) instead of the full one."""
+def test_reports_embed_plotlys_partial_bundle_compressed_and_stay_light(run):
+    """plotly.js's "finance" bundle (bar, scatter, waterfall: what the workbooks draw) instead of the full one,
+    and both libraries gzip-compressed: every report at most 1.5 MB (6.1 MB with the full bundle inline)."""
     _, out, _ = run
     for page in sorted((out / "reports").glob("*.html")):
-        assert "plotly.js (finance - minified)" in page.read_text(encoding="utf-8"), page.name
-        assert page.stat().st_size < 3_000_000, (page.name, page.stat().st_size)  # 6.1 MB with the full bundle
+        html = page.read_text(encoding="utf-8")
+        [packed_js] = re.findall(rf'<script\b[^>]*\bid="{PLOTLY_PACKED_ID}"[^>]*>(.*?)</script>', html)
+        assert unpacked(packed_js).startswith("/**\n* plotly.js (finance - minified)"), page.name
+        assert page.stat().st_size <= 1_500_000, (page.name, page.stat().st_size)
 
 
 @pytest.mark.slow
@@ -157,9 +161,9 @@ def test_reports_are_offline(run):
 def test_report_embeds_plotly_once_and_figures_with_data(run):
     _, out, _ = run
     html = _report(out)
-    bundles = [s for s in re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S) if len(s) > 1_000_000]
-    assert len(bundles) == 1 and "plotly" in bundles[0][:2000].lower()  # plotly.js inline, once
-    assert html.index(bundles[0]) < html.index("Plotly.newPlot(")  # loaded before the first figure draws
+    assert html.count(f'id="{PLOTLY_PACKED_ID}"') == 1  # plotly.js inline, once
+    assert html.index(PLOTLY_PACKED_ID) < html.index("Plotly.newPlot(")  # its stand-in is there before the first figure
+    assert len(re.findall(r"<script\b[^>]*>(.{1000000,}?)</script>", html, flags=re.S)) == 0  # nothing left uncompressed
     calls = re.findall(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", html, flags=re.S)
     assert len(calls) >= 3  # invoices by month, findings by check, top customers (and currencies)
     for traces in calls:

@@ -134,13 +134,13 @@ def test_analysis_summary_counts_and_decisions():
     head = {"periods": ["2024-06"], "findings": 3, "errors": 2, "warnings": 1, "checks_with_findings": ["a", "b"],
             "customers_affected": 2, "base_currency": "EUR", "at_stake_base": "276.00", "unconverted_findings": 1,
             "at_stake_by_currency": {"USD": "300.00", "JPY": "1500"}}
-    checks = pl.DataFrame({"check": ["a", "b", "c"], "findings": [2, 1, 0]})
+    checks = pl.DataFrame({"check": ["duplicate_charge", "b", "c"], "findings": [2, 1, 0]})
     months = pl.DataFrame({"period": ["2024-05", "2024-06"], "invoices": [3, 4], "void": [0, 1],
                            "verified": [False, True]})
     s = analysis.summary(head, checks, months)
-    assert s.verdict == "2 errors to correct before the invoices of 2024-06 go out."
+    assert s.verdict == "2 errors to correct in the invoices and ledger of 2024-06."
     assert s.checked[0] == "4 invoices for 2024-06 (1 void, checked for numbering only)"
-    assert "Most findings: a (2), b (1)" in s.found
+    assert "Most findings: Duplicate charges (2), b (1)" in s.found  # a check by its title
     assert [(a.amount, a.currency) for a in s.at_stake] == [(Decimal("276.00"), "EUR"), (Decimal("1500"), "JPY"),
                                                            (Decimal("300.00"), "USD")]
     assert len(s.decisions) == 3 and "fx_rates" in s.decisions[2]
@@ -160,12 +160,14 @@ def test_month_end_summary_lists_failed_controls_and_unbilled_revenue():
                "billed_lines_without_rate": 0, "receivables_closing": {"EUR": "35.70", "USD": "1500.00"},
                "receivables_over_90_days": {"EUR": "0.00", "USD": "99.50"}, "dso_days": {}, "unbilled_charges": 1,
                "controls_passed": "7 of 9", "controls_failed": ["fx_rates_complete", "no_unbilled_revenue"],
-               "revenue_change_base": "-10.00"}
+               "revenue_change_base": "-10.00", "revenue_change_pct": "-1 %",
+               "receivables_over_90_days_base": "91.54", "receivables_doubtful_base": "0.00"}
     unbilled = pl.DataFrame({"currency": ["EUR", "EUR"], "net": [Decimal("10.00"), Decimal("2.50")]})
     s = report.summary(figures, unbilled)
     assert s.verdict == "Not ready to close: 2 of 9 controls failed."
-    assert "Billed revenue €1,410.00, -€10.00 on the previous month at constant rates" in s.found
+    assert "Billed revenue €1,410.00, down €10.00 (-1 %) on 2024-05" in s.found
     assert [(a.label, a.amount, a.currency) for a in s.at_stake] == [
+        ("receivables over 90 days past due or doubtful, in EUR", Decimal("91.54"), "EUR"),  # one total leads
         ("receivables over 90 days past due", Decimal("99.50"), "USD"),
         ("revenue not yet billed", Decimal("12.50"), "EUR")]
     assert s.decisions[0] == "Resolve the failed controls before signing off: fx_rates_complete, no_unbilled_revenue."
@@ -245,14 +247,20 @@ def test_displayed_tables_show_money_with_currency_digits_and_other_decimals_tri
 
 def test_investigation_summary_proposes_corrections_to_decide():
     from billing_lib.investigation import report as investigation_report
-    head = {"subject": f"customer C-1 ({HOSTILE})", "periods": ["2024-05", "2024-06"], "findings": 2,
-            "credit_notes": 1, "additional_invoices": 0, "correction_by_currency": {"JPY": "-7829"},
-            "likely_root_causes": ["manual edit"]}
+    head = {"subject": "exception EX-1 of customer C-1", "customer": HOSTILE, "customer_id": "C-1",
+            "finding_asked": "Unapplied payments", "invoice_asked": None,
+            "periods": ["2024-05", "2024-06"], "findings": 2,
+            "credit_notes": 1, "additional_invoices": 0, "other_corrections": {"refund": 1},
+            "correction_by_currency": {"JPY": "-7829"}, "likely_root_causes": ["manual edit"]}
     s = investigation_report.summary(head)
-    assert s.status == "action" and s.verdict == f"2 finding(s) to resolve for customer C-1 ({HOSTILE})."
-    assert s.checked[0] == f"Customer C-1 ({HOSTILE}), over 2024-05 to 2024-06"
+    assert s.status == "action" and s.verdict == f"Unapplied payments for {HOSTILE} (C-1): 2 findings to resolve."
+    assert s.checked[0] == "Exception EX-1 of customer C-1, over 2024-05 to 2024-06"
     assert [(a.amount, a.currency) for a in s.at_stake] == [(Decimal("-7829"), "JPY")]
-    assert "Most likely root causes: manual edit" in s.found and "1 credit note(s)" in s.decisions[0]
+    assert "Most likely root causes: manual edit" in s.found
+    assert s.decisions[0].startswith("Approve 1 credit note and 1 refund, or accept")  # the refund is the fix
     assert HOSTILE not in summary_html(s)
+    on_invoice = investigation_report.summary({**head, "finding_asked": None, "invoice_asked": "INV-7",
+                                               "findings": 1, "other_corrections": {}})
+    assert on_invoice.verdict == f"{HOSTILE} (C-1), invoice INV-7: 1 finding to resolve."
     clean = investigation_report.summary({**head, "findings": 0, "correction_by_currency": {}})
     assert clean.status == "ok" and clean.found == ["No findings."]

@@ -45,6 +45,11 @@ def next_month(month_start: dt.date) -> dt.date:
     return month_end(month_start) + dt.timedelta(days=1)
 
 
+def month_before(month_start: dt.date) -> dt.date:
+    """The first day of the month before ``month_start``'s."""
+    return (month_start.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
 def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """Every month start from ``first``'s month to ``last``'s month, inclusive."""
     out, cur = [], first.replace(day=1)

@@ -124,7 +124,8 @@ def summary(result: ForensicsResult) -> Summary:
     s = r.benford_summary.filter(pl.col("test").is_in(["first", "first_two"]))
     labels = {t: c for t, c in s.select("test", "conformity").rows()}
     accounted = r.population.accounted
-    checked = [f"{_count(accounted['kept'], 'amount')} of {r.population.source} for {r.population.span}"
+    source = "invoice totals" if r.population.source == "invoices.total" else r.population.source
+    checked = [f"{_count(accounted['kept'], 'amount')} of {source} for {r.population.span}"
                + (f" ({accounted['void']:,} void left out)" if accounted["void"] else ""),
                f"digit tests on the {_count(int(s['n'][0] or 0), 'amount')} of at least {r.options.min_amount} "
                "(first, second, first-two, last-two digits, summation)",
@@ -142,13 +143,13 @@ def summary(result: ForensicsResult) -> Summary:
     if r.outliers.height:
         decisions.append(f"Look at the {_count(r.outliers.height, 'outlier')} against their customer's history.")
     if not r.mus_sample.is_empty() or not r.random_sample.is_empty():
-        decisions.append("Test the sampled items and fill in the conclusion columns of forensic_samples.xlsx.")
+        decisions.append("Test the sampled items and fill in the conclusion columns of the samples workbook (Excel).")
     first = labels.get("first")
     verdict = (f"Digits: first digit {_label(first)}, first-two digits {_label(labels.get('first_two'))}; "
                f"{_count(look, 'item')} to look at.")
     return Summary(verdict=verdict, checked=checked, found=findings(r)[:8], at_stake=at_stake(r),
                    decisions=decisions,
-                   note="Every table is in the output folder as CSV; the samples are in forensic_samples.xlsx.")
+                   note="Every table is in the output folder as CSV; the samples to test are in one Excel workbook.")
 
 
 def headline(result: ForensicsResult) -> dict:

@@ -18,7 +18,7 @@ from billing_lib.investigation.resolution import by_invoice, money_by_currency
 from billing_lib.investigation.subject import Investigation
 from billing_lib.reports.summary import Amount, Summary
 from billing_lib.verification import VerificationResult
-from billing_lib.workbook.analysis import exceptions_table, largest_cases
+from billing_lib.workbook.analysis import check_title, exceptions_table, largest_cases
 
 FINDING_COLUMNS = ["exception_id", "check", "severity", "invoice_id", "line_no", "subscription_id", "payment_id",
                    "period", "currency", "at_stake", "message"]
@@ -50,12 +50,20 @@ def headline(inv: Investigation, corrections: pl.DataFrame, explanations: pl.Dat
     docs = by_invoice(corrections)
     causes = explanations["likely_root_cause"].value_counts(sort=True)["likely_root_cause"].to_list() \
         if explanations.height else []
+    other = corrections.filter(~pl.col("document").is_in(["credit note", "additional invoice", "ledger adjustment"]))
+    asked = inv.findings.row(0, named=True) if inv.subject.kind == "exception" and inv.findings.height else None
     return {
         "subject": inv.subject.describe(),
+        "customer": (inv.customer or {}).get("name") or None,
+        "customer_id": inv.customer_id,
+        "finding_asked": check_title(asked["check"]) if asked else None,
+        "invoice_asked": (asked or {}).get("invoice_id") or (inv.subject.value if inv.subject.kind == "invoice"
+                                                             else None),
         "periods": [m.strftime("%Y-%m") for m in inv.months],
         "findings": int(inv.findings.height),
         "credit_notes": int(docs.filter(pl.col("document") == "credit note").height),
         "additional_invoices": int(docs.filter(pl.col("document") == "additional invoice").height),
+        "other_corrections": dict(sorted(other.group_by("document").len().rows())),
         "correction_by_currency": {c: format_money(v, c) for c, v in money.items() if v != 0},
         "likely_root_causes": causes[:3],
     }
@@ -78,6 +86,36 @@ def conclusions(head: dict) -> list[str]:
     return lines
 
 
+def who(head: dict) -> str:
+    """The customer as a reader names them ("Tokyo KK (C-00033)"), else the subject ("invoice INV-0000098")."""
+    if head.get("customer") and head.get("customer_id"):
+        return f"{head['customer']} ({head['customer_id']})"
+    if head.get("customer_id"):
+        return f"customer {head['customer_id']}"
+    return head.get("subject") or "the subject"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else ("es" if noun.endswith("ch") else "s"))
+
+
+def proposed(head: dict) -> str:
+    """The proposed corrections in words ("1 credit note and 1 refund"), "" when none."""
+    parts = [(head["credit_notes"], "credit note"), (head["additional_invoices"], "additional invoice"),
+             *((n, doc) for doc, n in sorted(head.get("other_corrections", {}).items()))]
+    named = [_plural(n, doc) for n, doc in parts if n]
+    return " and ".join([", ".join(named[:-1]), named[-1]]) if len(named) > 1 else "".join(named)
+
+
+def verdict(head: dict) -> str:
+    """The headline: what happened, to whom, on which invoice, and how many findings to resolve."""
+    what = head.get("finding_asked")
+    on = f", invoice {head['invoice_asked']}" if head.get("invoice_asked") else ""
+    n = _plural(head["findings"], "finding")
+    return (f"{what} for {who(head)}{on}: {n} to resolve." if what
+            else f"{who(head)[0].upper()}{who(head)[1:]}{on}: {n} to resolve.")
+
+
 def summary(head: dict) -> Summary:
     """The report's one-screen summary from :func:`headline`: who and which months were looked at, the
     findings and their likely causes, how much the customer's balance changes, what to decide."""
@@ -89,16 +127,15 @@ def summary(head: dict) -> Summary:
     if head["findings"] == 0:
         return Summary(verdict="Nothing to correct: every invoice line follows the contract.", checked=checked,
                        found=["No findings."])
-    found = [f"{head['findings']} finding(s)",
-             f"Proposed: {head['credit_notes']} credit note(s) and {head['additional_invoices']} additional invoice(s)"]
+    found = [_plural(head["findings"], "finding"), f"Proposed: {proposed(head) or 'no change of documents'}"]
     if head["likely_root_causes"]:
         found.append("Most likely root causes: " + ", ".join(head["likely_root_causes"]))
     stake = [Amount("change in what the customer owes", Decimal(v), c)
              for c, v in sorted(head["correction_by_currency"].items())]
-    decisions = [f"Approve the {head['credit_notes']} credit note(s) and {head['additional_invoices']} additional "
-                 "invoice(s), or accept the findings as correct in the case log (billing cases).",
+    decisions = [(f"Approve {proposed(head)}" if proposed(head) else "Correct the findings")
+                 + ", or accept the findings as correct in the case log (billing cases).",
                  "Review the message to the client before it is sent."]
-    return Summary(verdict=f"{head['findings']} finding(s) to resolve for {head['subject']}.", checked=checked,
+    return Summary(verdict=verdict(head), checked=checked,
                    found=found, at_stake=stake, decisions=decisions,
                    note="The corrections, their ledger effect and the client message are written beside this report.")
 

@@ -37,9 +37,10 @@ import polars as pl
 
 from billing_lib.checks.base import REGISTRY
 from billing_lib.core.currency import format_money
+from billing_lib.core.fx import rates, round_base, with_base_amount
 from billing_lib.core.money import DECIMAL, ZERO, money_text_where_currency, number_text
 from billing_lib.core.output import atomic_outputs, neutralize_formulas
-from billing_lib.core.periods import period_name
+from billing_lib.core.periods import month_end, period_name
 from billing_lib.data.dataset import Dataset
 from billing_lib.invoicing.delivery.approval import (
     APPROVAL_COLUMNS,
@@ -319,6 +320,17 @@ def totals_by_currency(run: InvoiceRun) -> pl.DataFrame:
             .sort("currency"))
 
 
+def total_in_base(run: InvoiceRun, base_currency: str) -> tuple[Decimal, list[str]]:
+    """What the drafts bill, tax included, in ``base_currency`` at the rates in force at the period's end
+    (rounded to its minor unit), and the currencies left out of it for want of a rate."""
+    totals = totals_by_currency(run).select("currency", "total").with_columns(on=pl.lit(month_end(run.period)))
+    converted = with_base_amount(totals, rates(run.data), base_currency, amount="total", currency="currency",
+                                 on="on", out="total_base")
+    missing = converted.filter(pl.col("total_base").is_null())["currency"].to_list()
+    total = converted.select(round_base(pl.col("total_base").sum(), base_currency)).item()
+    return (total if total is not None else Decimal(0)), missing
+
+
 def compare_with_issued(run: InvoiceRun) -> pl.DataFrame:
     """Per customer: the total of the invoices issued for the period against the drafts' total (empty
     when nothing was issued); ``difference`` = issued - drafts, non-zero rows first."""
@@ -419,9 +431,10 @@ def approved_table(run: InvoiceRun) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={c: pl.String for c in APPROVAL_COLUMNS}, orient="row")
 
 
-def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame) -> Summary:
-    """The report's one-screen summary: the drafts and checks, what they found, what they bill and hold
-    back (per currency), and, on a no-go, what must be decided before anything is sent."""
+def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame, base_currency: str = "EUR") -> Summary:
+    """The report's one-screen summary: the drafts and checks, what they found, what they bill (one total in
+    ``base_currency``, then each currency) and hold back, and, on a no-go, what must be decided before
+    anything is sent."""
     c = decision.counts
     flagged = int(changes["flagged"].sum()) if changes.height else 0
     checked = [f"{c['drafts']} draft invoice(s) for {c['period']}, rated from the contracts, usage and price book",
@@ -431,8 +444,12 @@ def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame) -> Summa
              f"{flagged} customer(s) flagged against last month"]
     if c["already_issued"]:
         found.append(f"{c['already_issued']} invoice(s) already issued for {c['period']}")
-    stake = [Amount("to be billed by the drafts, tax included", Decimal(total), cur)
-             for cur, total in sorted(c["totals"].items())]
+    in_base, no_rate = total_in_base(run, base_currency)
+    stake = [Amount(f"to be billed by the drafts, tax included, in {base_currency}"
+                    + (f" (without {', '.join(no_rate)}: no exchange rate)" if no_rate else ""), in_base,
+                    base_currency)]
+    if set(c["totals"]) - {base_currency}:
+        stake += [Amount(f"in {cur} drafts", Decimal(total), cur) for cur, total in sorted(c["totals"].items())]
     held = draft_findings(run).filter(pl.col("at_stake").is_not_null() & pl.col("currency").is_not_null())
     stake += [Amount("at stake in the findings", Decimal(format_money(amount, cur)), cur) for cur, amount in
               held.group_by("currency").agg(pl.col("at_stake").sum()).sort("currency").rows() if amount]
@@ -445,7 +462,8 @@ def summary(run: InvoiceRun, decision: Decision, changes: pl.DataFrame) -> Summa
         verdict = f"No-go for {c['period']}: {why}. Do not send the drafts as they are."
         decisions = [reason[0].upper() + reason[1:] + "." for reason in decision.reasons]
     return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
-                   note="approved_invoices.csv and review.json for the send step are beside this report.")
+                   note="The list of approved invoices and the review for the send step are written beside this "
+                        "report.")
 
 
 def write_review(run: InvoiceRun, decision: Decision, output_dir: str | Path) -> list[Path]:

@@ -15,18 +15,21 @@ import polars as pl
 
 from billing_lib.core.fx import RATE, rates, round_base, with_base_amount
 from billing_lib.core.money import DECIMAL, ZERO, to_text
+from billing_lib.core.periods import month_before
 from billing_lib.data.dataset import Dataset
 from billing_lib.month_end.close_checklist import control_title
 from billing_lib.month_end.receivables import BUCKETS, CREDIT_BALANCE, DOUBTFUL
-from billing_lib.month_end.revenue import BRIDGE_PARTS
+from billing_lib.month_end.revenue import BRIDGE_PARTS, billed_revenue
 from billing_lib.reports.style import money_label
 from billing_lib.reports.summary import Amount, Summary
 
 AGED = (*BUCKETS, DOUBTFUL)  # what customers owe, by age, and doubtful apart: the chart's bars
 AGING_MONEY = (*AGED, "total", CREDIT_BALANCE, "unapplied_cash", "net")
 BRIDGE_MONEY = ("previous", *BRIDGE_PARTS, "current")
+BRIDGE_BASE_MONEY = ("previous", *BRIDGE_PARTS, "exchange", "current")  # the converted bridge
 BRIDGE_LABELS = {"previous": "previous month", "new": "new", "churned": "churned", "price": "price",
-                 "volume": "volume", "proration": "proration", "current": "this month"}
+                 "volume": "volume", "proration": "proration", "exchange": "exchange rates",
+                 "current": "this month"}
 
 
 def customer_names(ds: Dataset) -> pl.DataFrame:
@@ -113,26 +116,33 @@ def unconverted_currencies(frame: pl.DataFrame, ds: Dataset, base_currency: str,
 
 
 def bridge_in_base(bridge: pl.DataFrame, ds: Dataset, base_currency: str, as_of: dt.date) -> pl.DataFrame:
-    """The revenue bridge of every currency, converted at the rate in force at ``as_of`` and summed.
+    """The revenue bridge of every currency in the base currency, from last month's billed revenue to this
+    month's, both as the rest of the close shows them (:func:`billed_total`: each line at the rate of its
+    invoice's day).
 
-    Both months convert at the same rate (a constant-currency bridge), so a
-    change of exchange rate is not mistaken for a change of revenue. Each step
-    is rounded to the base currency and ``current`` is previous + the steps, so
-    the bridge closes exactly (it may differ from the rounded converted current
-    by rounding). One row (currency = base) with ``currencies`` converted;
-    empty when no currency converts.
+    The steps (new, churned, price, volume, proration) convert both months at the rate in force at ``as_of``
+    (constant currency), so a change of exchange rate is not mistaken for a change of revenue; what the
+    rates changed is the ``exchange`` step, so the bridge closes exactly on the billed figures. One row
+    (currency = base) with ``currencies`` converted; empty when no currency converts.
     """
     if bridge.is_empty():
-        return pl.DataFrame(schema={"currency": pl.String, **{c: DECIMAL for c in BRIDGE_MONEY},
+        return pl.DataFrame(schema={"currency": pl.String, **{c: DECIMAL for c in BRIDGE_BASE_MONEY},
                                     "currencies": pl.String})
-    conv = to_base(bridge, ds, base_currency, as_of, BRIDGE_MONEY[:-1]).filter(pl.col(RATE).is_not_null())
+    conv = to_base(bridge, ds, base_currency, as_of, BRIDGE_PARTS).filter(pl.col(RATE).is_not_null())
     if conv.is_empty():
         return bridge_in_base(bridge.clear(), ds, base_currency, as_of)
     steps = conv.select(*[round_base(pl.col(f"{c}_base").sum(), base_currency).cast(DECIMAL).alias(c)
-                          for c in BRIDGE_MONEY[:-1]],
+                          for c in BRIDGE_PARTS],
                         pl.col("currency").sort().str.join(", ").alias("currencies"))
-    return steps.select(pl.lit(base_currency).alias("currency"), *BRIDGE_MONEY[:-1],
-                        pl.sum_horizontal(BRIDGE_MONEY[:-1]).cast(DECIMAL).alias("current"), "currencies")
+    start = as_of.replace(day=1)
+    billed = {month: billed_total(billed_revenue(ds, month, base_currency), base_currency)["net_base"].item()
+              for month in (month_before(start), start)}
+    previous, current = (billed[m] if billed[m] is not None else ZERO for m in (month_before(start), start))
+    return steps.select(pl.lit(base_currency).alias("currency"), pl.lit(previous, dtype=DECIMAL).alias("previous"),
+                        *BRIDGE_PARTS,
+                        (pl.lit(current, dtype=DECIMAL) - pl.lit(previous, dtype=DECIMAL)
+                         - pl.sum_horizontal(BRIDGE_PARTS)).cast(DECIMAL).alias("exchange"),
+                        pl.lit(current, dtype=DECIMAL).alias("current"), "currencies")
 
 
 def bridge_steps(bridge_base: pl.DataFrame) -> pl.DataFrame:
@@ -140,9 +150,9 @@ def bridge_steps(bridge_base: pl.DataFrame) -> pl.DataFrame:
     if bridge_base.is_empty():
         return pl.DataFrame(schema={"step": pl.String, "amount": DECIMAL, "currency": pl.String})
     row = bridge_base.row(0, named=True)
-    return pl.DataFrame({"step": [BRIDGE_LABELS[c] for c in BRIDGE_MONEY],
-                         "amount": [row[c] for c in BRIDGE_MONEY],
-                         "currency": [row["currency"]] * len(BRIDGE_MONEY)},
+    return pl.DataFrame({"step": [BRIDGE_LABELS[c] for c in BRIDGE_BASE_MONEY],
+                         "amount": [row[c] for c in BRIDGE_BASE_MONEY],
+                         "currency": [row["currency"]] * len(BRIDGE_BASE_MONEY)},
                         schema={"step": pl.String, "amount": DECIMAL, "currency": pl.String})
 
 
@@ -182,8 +192,9 @@ def _money_by_currency(frame: pl.DataFrame, column: str) -> dict[str, str]:
 
 def headline(period: str, base_currency: str, billed: pl.DataFrame, roll_forward: pl.DataFrame,
              dso: pl.DataFrame, aging_totals_: pl.DataFrame, checklist: pl.DataFrame,
-             bridge_base: pl.DataFrame, unbilled: pl.DataFrame) -> dict:
-    """The headline figures of the close (JSON-ready: money as text), for the index page."""
+             bridge_base: pl.DataFrame, unbilled: pl.DataFrame, aging_base: pl.DataFrame | None = None) -> dict:
+    """The headline figures of the close (JSON-ready: money as text), for the index page. ``aging_base``
+    (:func:`aging_in_base`) adds the receivables over 90 days and the doubtful ones in the base currency."""
     total = billed_total(billed, base_currency).row(0, named=True)
     failed = [control_title(c) for c in checklist.filter(pl.col("status") == "fail")["control"].to_list()]
     applicable = checklist.filter(pl.col("status") != "n/a").height
@@ -200,10 +211,30 @@ def headline(period: str, base_currency: str, billed: pl.DataFrame, roll_forward
         "controls_passed": f"{applicable - len(failed)} of {applicable}",
         "controls_failed": failed,
     }
+    if aging_base is not None and not aging_base.is_empty():
+        late = aging_base.row(0, named=True)
+        figures["receivables_over_90_days_base"] = to_text_value(late["over_90"], base_currency)
+        figures["receivables_doubtful_base"] = to_text_value(late[DOUBTFUL], base_currency)
     if not bridge_base.is_empty():
         row = bridge_base.row(0, named=True)
         figures["revenue_change_base"] = to_text_value(row["current"] - row["previous"], base_currency)
+        if row["previous"]:
+            figures["revenue_change_pct"] = f"{(row['current'] - row['previous']) / row['previous'] * 100:+.0f} %"
     return figures
+
+
+def revenue_change(figures: dict) -> str:
+    """The change of billed revenue on the previous month in words ("up €9,219.61 (+167 %) on 2024-05"), or ""
+    when there is no previous month to compare with."""
+    change = figures.get("revenue_change_base")
+    if change is None:
+        return ""
+    amount = Decimal(change)
+    before = month_before(dt.date.fromisoformat(figures["period"] + "-01")).strftime("%Y-%m")
+    if amount == 0:
+        return f"unchanged on {before}"
+    pct = f" ({figures['revenue_change_pct']})" if figures.get("revenue_change_pct") else ""
+    return f"{'up' if amount > 0 else 'down'} {money_label(abs(amount), figures['base_currency'])}{pct} on {before}"
 
 
 def to_text_value(amount, currency: str) -> str | None:
@@ -219,8 +250,8 @@ def conclusions(figures: dict) -> list[str]:
     lines = [f"Billed revenue for {figures['period']}: {figures['billed_revenue_base']} {base}"
              + (f" ({figures['billed_lines_without_rate']} lines without an exchange rate are left out)."
                 if figures["billed_lines_without_rate"] else ".")]
-    if "revenue_change_base" in figures:
-        lines.append(f"Change on the previous month at constant rates: {figures['revenue_change_base']} {base}.")
+    if revenue_change(figures):
+        lines.append(f"Billed revenue is {revenue_change(figures)}.")
     ar = ", ".join(f"{v} {k}" for k, v in sorted(figures["receivables_closing"].items())) or "none"
     lines.append(f"Receivables at month end: {ar}.")
     late = {k: v for k, v in figures["receivables_over_90_days"].items() if v.strip("0.-") != ""}
@@ -265,9 +296,8 @@ def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
     checked = [f"The billing ledger for {period}: billed revenue, receivables and their aging, deferred revenue, "
                "revenue recognised",
                f"The schedules against the general ledger, and {applicable} close controls"]
-    found = [f"Billed revenue {money_label(figures['billed_revenue_base'], base)}"
-             + (f", {money_label(figures['revenue_change_base'], base)} on the previous month at constant rates"
-                if figures.get("revenue_change_base") is not None else "")]
+    change = revenue_change(figures)
+    found = [f"Billed revenue {money_label(figures['billed_revenue_base'], base)}" + (f", {change}" if change else "")]
     ar = ", ".join(money_label(v, k) for k, v in sorted(figures["receivables_closing"].items()))
     found.append(f"Receivables at month end: {ar or 'none'}")
     found.append(f"Close controls passed: {passed} of {applicable}")
@@ -275,7 +305,11 @@ def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
         found.append(f"{figures['unbilled_charges']} expected charges not invoiced")
     late = {k: Decimal(v) for k, v in figures["receivables_over_90_days"].items() if v and Decimal(v) != 0}
     doubtful = {k: Decimal(v) for k, v in figures.get("receivables_doubtful", {}).items() if v and Decimal(v) != 0}
-    stake = [Amount("receivables over 90 days past due", amount, cur) for cur, amount in sorted(late.items())]
+    stake = []
+    if figures.get("receivables_over_90_days_base") is not None and (late or doubtful):
+        in_base = Decimal(figures["receivables_over_90_days_base"]) + Decimal(figures["receivables_doubtful_base"])
+        stake.append(Amount(f"receivables over 90 days past due or doubtful, in {base}", in_base, base))
+    stake += [Amount("receivables over 90 days past due", amount, cur) for cur, amount in sorted(late.items())]
     stake += [Amount("doubtful receivables (uncollectible, not written off)", amount, cur)
               for cur, amount in sorted(doubtful.items())]
     if not unbilled.is_empty():
@@ -294,4 +328,4 @@ def summary(figures: dict, unbilled: pl.DataFrame) -> Summary:
     verdict = (f"Not ready to close: {failed} of {applicable} controls failed." if failed
                else "Ready to close: every close control passed.")
     return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
-                   note="The schedules are in month_end_schedules.xlsx beside this report.")
+                   note="The schedules are in one Excel workbook beside this report, linked from the run's index.")

@@ -145,7 +145,7 @@ def unavailable_reason() -> str | None:
 
 
 @contextmanager
-def _browser() -> Iterator[object]:
+def _browser(javascript: bool = True) -> Iterator[object]:
     reason = unavailable_reason()
     if reason:
         raise BrowserUnavailable(reason)
@@ -153,7 +153,7 @@ def _browser() -> Iterator[object]:
     with tempfile.TemporaryDirectory(prefix="billing-chromium-") as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=str(chromium_path()), headless=True, args=list(CHROMIUM_ARGS),
-            viewport=VIEWPORT, service_workers="block", accept_downloads=False)
+            viewport=VIEWPORT, service_workers="block", accept_downloads=False, java_script_enabled=javascript)
         try:
             yield context
         finally:
@@ -225,6 +225,19 @@ def opened(path: Path, *, ready_timeout_ms: int = READY_TIMEOUT_MS) -> Iterator[
         page.goto(check.path.as_uri(), wait_until="load")
         _inspect(page, check, ready_timeout_ms)
         yield page, check
+
+
+def text_without_scripts(paths: list[Path]) -> dict[Path, str]:
+    """What a reader sees of each page where scripts do not run (a mail preview, a locked-down browser):
+    the rendered text of its body, with the stylesheet applied. BrowserUnavailable as for :func:`check_pages`."""
+    texts = {}
+    with _browser(javascript=False) as context:
+        for path in paths:
+            page = context.new_page()
+            page.goto(Path(path).resolve().as_uri(), wait_until="load")
+            texts[Path(path)] = page.evaluate("() => document.body.innerText")
+            page.close()
+    return texts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,12 @@ TEMPLATE = """{%- extends 'index.html.j2' -%}
 <nav class="billing-report-bar"><a href="../index.html">&larr; all reports of this run</a>
 <span>{{ resources.billing_report_name | e }}</span></nav>
 {%- endblock body_header -%}
+{%- block body_footer -%}
+<footer class="billing-report-footer">{{ resources.billing_report_name | e }} · made by billing-workbooks
+from the executed notebook <code>{{ resources.billing_notebook | e }}</code></footer>
+</main>
+</body>
+{%- endblock body_footer -%}
 """
 
 
@@ -56,7 +62,7 @@ def export_html(executed: Path, report: Path, title: str, period: str | None = N
     nb.metadata["title"] = named
     body, _ = exporter().from_notebook_node(nb, resources={
         "metadata": {"name": named}, "billing_css": stylesheet(), "billing_page_class": PAGE_CLASS,
-        "billing_report_name": f"{named} · {executed.stem}"})
+        "billing_report_name": named, "billing_notebook": f"notebooks/{executed.name}"})
     write_text_atomic(report, body)
 
 

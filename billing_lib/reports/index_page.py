@@ -26,13 +26,27 @@ LABELS = {"decision": "decision", "drafts": "drafts", "approved": "approved to s
           "unconverted_findings": "findings without exchange rate", "checks_with_findings": "checks with findings",
           "at_stake_by_currency": "money at stake by currency",
           "period": "period", "billed_revenue_base": "billed revenue",
-          "revenue_change_base": "change on the previous month (constant rates)",
+          "revenue_change_base": "change on the previous month", "revenue_change_pct": "change in per cent",
           "billed_lines_without_rate": "billed lines without exchange rate",
           "receivables_closing": "receivables at month end", "receivables_over_90_days": "over 90 days past due",
+          "receivables_over_90_days_base": "over 90 days past due, in the base currency",
+          "receivables_doubtful": "doubtful receivables",
+          "receivables_doubtful_base": "doubtful receivables, in the base currency",
           "dso_days": "days sales outstanding", "unbilled_charges": "unbilled charges",
           "controls_passed": "close controls passed", "controls_failed": "close controls failed",
           "flagged customers": "customers flagged against last month"}
 NOT_MONEY = ("dso_days",)
+DOWNLOAD_LABELS = {"exceptions.csv": "findings (CSV)", "exceptions.xlsx": "findings (Excel)",
+                   "drafts/invoices.csv": "draft invoices (CSV)", "month_end_schedules.xlsx": "schedules (Excel)",
+                   "resolution.xlsx": "resolution (Excel)", "forensic_samples.xlsx": "samples to test (Excel)"}
+
+
+def download_label(path: str) -> str:
+    """A result file's link text in words ("findings (Excel)"), else its file name."""
+    for tail, label in DOWNLOAD_LABELS.items():
+        if path == tail or path.endswith("/" + tail):
+            return label
+    return path.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -183,10 +197,10 @@ def render(title: str, subtitle: str, entries: list[Entry], previous: PreviousRu
     for e in entries:
         before = previous.headlines.get(e.name) if previous else None
         figures = _figures(e.headline, before, previous.period if previous else None)
-        links = "".join(f" · <a href=\"{html.escape(f)}\">{html.escape(f.rsplit('/', 1)[-1])}</a>" for f in e.files)
+        links = "".join(f" · <a href=\"{html.escape(f)}\">{html.escape(download_label(f))}</a>" for f in e.files)
         sections.append(
             f"<section class=\"billing-index-entry\"><h2><a href=\"{html.escape(e.report)}\">"
-            f"{html.escape(e.title)}</a></h2><p class=\"meta\">{html.escape(e.name)} · "
+            f"{html.escape(e.title)}</a></h2><p class=\"meta\"><a href=\"{html.escape(e.report)}\">report</a> · "
             f"<a href=\"{html.escape(e.notebook)}\">executed notebook</a>{links}</p>"
             f"{_verdict(e.summary)}{figures}</section>")
     items = "".join(sections)

@@ -56,7 +56,7 @@ from billing_lib.runner.params import RunParams, load_params
 from billing_lib.runner.previous_run import find_previous_run, previous_period
 from billing_lib.runner.publish import FAILED, publish_run
 
-DOWNLOADS = ("*.xlsx",)  # result files worth a link from the index page
+DOWNLOADS = ("*.xlsx", "exceptions.csv", "drafts/invoices.csv")  # result files worth a link from the index
 
 
 def run_monthly(params_path: Path, *, redact: bool = False) -> int:

@@ -143,8 +143,7 @@ def headline(result: VerificationResult, table: pl.DataFrame, base_currency: str
     # checks as a reader names them (their catalogue title), in catalogue order
     hit = {name for name, info in s.get("by_check", {}).items() if info.get("count")}
     order = {name: i for i, name in enumerate(CATALOGUE)}
-    checks_hit = [REGISTRY[name].title if name in REGISTRY else name
-                  for name in sorted(hit, key=lambda n: (order.get(n, len(order)), n))]
+    checks_hit = [check_title(name) for name in sorted(hit, key=lambda n: (order.get(n, len(order)), n))]
     customers = table.filter(pl.col("customer_id").is_not_null())["customer_id"].n_unique()
     return {
         "periods": list(s.get("periods", [])),
@@ -166,7 +165,7 @@ def conclusions(head: dict) -> list[str]:
     span = ", ".join(periods) if periods else "no invoiced period"
     if head["findings"] == 0:
         return [f"No findings: every check passed for {span}.",
-                "Nothing needs correcting before the invoices go out."]
+                "Nothing in the invoices or the ledger needs correcting."]
     lines = [f"{_count(head['findings'], 'finding')} for {span}: {_count(head['errors'], 'error')} and "
              f"{_count(head['warnings'], 'warning')}, affecting {_count(head['customers_affected'], 'customer')}.",
              f"Money at stake: {head['at_stake_base']} {head['base_currency']}"
@@ -176,6 +175,11 @@ def conclusions(head: dict) -> list[str]:
         lines.append("Checks with findings: " + ", ".join(head["checks_with_findings"]) + ".")
     lines.append("Work through the largest cases first; the full list is in exceptions.csv.")
     return lines
+
+
+def check_title(name: str) -> str:
+    """A check as a reader names it: its catalogue title ("Duplicate charges"), else its name."""
+    return REGISTRY[name].title if name in REGISTRY else name
 
 
 def _count(n: int, noun: str) -> str:
@@ -200,28 +204,30 @@ def summary(head: dict, checks: pl.DataFrame, months: pl.DataFrame) -> Summary:
                "discounts, tax, unbilled and duplicate charges, payments, ledger",
                f"Money at stake converted to {base} with the dataset's exchange rates"]
     if head["findings"] == 0:
-        return Summary(verdict=f"No findings: the invoices of {span} can go out.", checked=checked,
+        return Summary(verdict=f"No findings: the invoices and ledger of {span} passed every check.", checked=checked,
                        found=["Every check passed."], at_stake=[Amount("at stake", Decimal(0), base)])
     hit = checks.filter(pl.col("findings") > 0).sort(["findings", "check"], descending=[True, False])
     found = [f"{_count(head['findings'], 'finding')}: {_count(head['errors'], 'error')} and "
              f"{_count(head['warnings'], 'warning')}",
              f"{_count(head['customers_affected'], 'customer')} affected",
-             "Most findings: " + ", ".join(f"{c} ({n})" for c, n in hit.select("check", "findings").head(3).rows())]
+             "Most findings: " + ", ".join(f"{check_title(c)} ({n})"
+                                           for c, n in hit.select("check", "findings").head(3).rows())]
     stake = [Amount(f"at stake in total, in {base}", Decimal(head["at_stake_base"]), base)]
     by_currency = head.get("at_stake_by_currency", {})
     if set(by_currency) - {base}:
         stake += [Amount(f"in {cur} documents", Decimal(value), cur) for cur, value in sorted(by_currency.items())]
     decisions = []
     if head["errors"]:
-        decisions.append(f"Correct the {_count(head['errors'], 'error')} before the invoices go out, "
-                         "largest cases first.")
+        decisions.append(f"Correct the {_count(head['errors'], 'error')}, largest cases first: an issued invoice "
+                         "by a credit note or a further invoice, the ledger by an adjusting entry (each "
+                         "investigation report proposes them).")
     if head["warnings"]:
         decisions.append(f"Review the {_count(head['warnings'], 'warning')}: correct them or accept them.")
     if head["unconverted_findings"]:
         decisions.append(f"{_count(head['unconverted_findings'], 'finding')} in currencies without an exchange "
                          f"rate: add the rates to fx_rates to count them in {base}.")
-    verdict = (f"{_count(head['errors'], 'error')} to correct before the invoices of {span} go out."
+    verdict = (f"{_count(head['errors'], 'error')} to correct in the invoices and ledger of {span}."
                if head["errors"] else f"{_count(head['warnings'], 'warning')} to review for {span}.")
     return Summary(verdict=verdict, checked=checked, found=found, at_stake=stake, decisions=decisions,
-                   note="Every finding is in exceptions.csv, with an id that stays the same from one run to "
-                        "the next.")
+                   note="Every finding is in the findings file beside this report (CSV and Excel), with an id "
+                        "that stays the same from one run to the next.")

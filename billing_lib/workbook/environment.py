@@ -4,7 +4,9 @@ plotly 6+ renders in Jupyter with a MIME type that nbconvert drops, so
 exported charts come out blank. :func:`setup` registers the ``billing``
 renderer: each figure is output both as plotly's MIME bundle (interactive in
 JupyterLab) and as HTML that calls ``Plotly.newPlot`` on the copy of plotly.js
-that :func:`setup` embeds once in the notebook (no CDN, no MathJax). The two
+that :func:`setup` embeds once in the notebook, gzip-compressed
+(:mod:`billing_lib.reports.packed_scripts`; no CDN, no MathJax). Where scripts do not run, a line in
+place of each chart says so. The two
 default URLs in plotly.js that name an online CDN (topojson for geo maps, maki
 icons for map layers; neither is used by the workbooks) are blanked in that
 copy, so a report refers to no online resource. :func:`setup` also embeds the
@@ -17,6 +19,7 @@ gives the same report.
 from __future__ import annotations
 
 import hashlib
+import html
 import itertools
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from IPython.display import HTML, display
 from plotly.io.base_renderers import MimetypeRenderer
 
 from billing_lib.reports import interactive_tables
+from billing_lib.reports.packed_scripts import needs_scripts_note, packed_plotly_html
 from billing_lib.reports.style import style_element
 from billing_lib.workbook import friendly_errors
 
@@ -54,10 +58,12 @@ class OfflineRenderer(MimetypeRenderer):
                            div_id=figure_id(fig_dict),
                            default_width="100%", default_height=450, validate=False,
                            config={"displaylogo": False, "responsive": True})
+        title = fig_dict.get("layout", {}).get("title")
+        title = html.unescape(str((title.get("text") if isinstance(title, dict) else title) or "Chart"))
         return {"application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []),
                                                    "layout": fig_dict.get("layout", {}),
                                                    "config": {"displaylogo": False}},
-                "text/html": body}
+                "text/html": needs_scripts_note(title) + body}
 
 
 def offline_plotlyjs() -> str:
@@ -79,7 +85,7 @@ def setup() -> None:
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
-                 f"<script type=\"text/javascript\">{offline_plotlyjs()}</script>"))
+                 + packed_plotly_html(offline_plotlyjs())))
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.max_colwidth", 120)
     pd.set_option("display.width", 160)

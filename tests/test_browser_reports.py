@@ -14,9 +14,6 @@ package (a test extra): without them these tests skip, saying why.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,26 +44,10 @@ def _browser_required_in_ci():
         pytest.fail(f"no real browser in CI: {NO_BROWSER}")
 
 
-def _run(folder: Path, period: str) -> Path:
-    params = folder / f"{period}.yaml"
-    params.write_text(textwrap.dedent(f"""
-        period: "{period}"
-        data_dir: {ROOT / "data" / "sample"}
-        output_dir: out/{period}
-        base_currency: EUR
-        notebooks_dir: {ROOT / "notebooks"}
-    """), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "billing_lib", "run", params.name], cwd=folder,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return folder / "out" / period
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """The sample's monthly runs of May and June 2024, side by side: {period: output folder}."""
-    folder = tmp_path_factory.mktemp("browser")
-    return {period: _run(folder, period) for period in ("2024-05", "2024-06")}
+def runs(sample_runs) -> dict[str, Path]:
+    """The sample's monthly runs of May and June 2024, side by side (tests/conftest.py)."""
+    return sample_runs
 
 
 @pytest.fixture(scope="module")

@@ -168,3 +168,15 @@ def test_index_links_result_files_escaped():
     page = render("t", "s", [Entry("03_x", "X", "reports/03_x.html", "notebooks/03_x.ipynb", None,
                                    ("month_end/a&b.xlsx",))])
     assert '<a href="month_end/a&amp;b.xlsx">a&amp;b.xlsx</a>' in page
+
+
+def test_excel_rounds_money_to_its_currency_and_other_decimals_as_the_reports_show_them(tmp_path):
+    """DSO of a yen customer is 21.52 days on the page: the Excel schedule must not round it to whole yen."""
+    from billing_lib.workbook.display import display_frame
+    frame = pl.DataFrame({"currency": ["JPY", "EUR"], "closing": [D("13589"), D("1.235")],
+                          "dso": [D("21.52"), D("12.84")]},
+                         schema={"currency": pl.String, "closing": DECIMAL, "dso": DECIMAL})
+    sheet = openpyxl.load_workbook(write_schedules(tmp_path / "s.xlsx", {"DSO": frame}))["DSO"]
+    cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert cells == [["JPY", 13589, 21.52], ["EUR", 1.24, 12.84]]
+    assert display_frame(frame, {"closing": "currency"})["dso"].tolist() == ["21.52", "12.84"]  # the page

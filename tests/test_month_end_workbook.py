@@ -62,9 +62,24 @@ def test_the_workbook_runs_without_errors_and_publishes_headline(run):
     nb = nbformat.read(out / "notebooks" / "03_month_end_close.ipynb", as_version=4)
     assert [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"] == []
     index = (out / "index.html").read_text(encoding="utf-8")
-    assert '<a href="month_end/month_end_schedules.xlsx">month_end_schedules.xlsx</a>' in index
+    assert '<a href="month_end/month_end_schedules.xlsx">schedules (Excel)</a>' in index
     # 30.00 EUR + 1500.00 USD x 0.92
     assert f"<th>billed revenue</th><td>{money_label(Decimal('1410.00'), 'EUR')}</td>" in index
+
+
+@pytest.mark.slow
+def test_index_report_and_excel_give_the_same_revenue_and_dso(run):
+    """One billed-revenue figure: the index, the report's summary and the Excel bridge in the base currency end
+    on it; DSO reads the same on the index and in Excel."""
+    _, out, wb, html = run
+    bridge = _sheet(wb, "Revenue bridge in EUR")
+    assert [r["step"] for r in bridge][-2:] == ["exchange rates", "this month"]
+    assert bridge[-1]["amount"] == 1410.00 and sum(r["amount"] for r in bridge[1:-1]) + bridge[0]["amount"] == 1410
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert f"Billed revenue {money_label(Decimal('1410.00'), 'EUR')}" in html
+    for row in _sheet(wb, "DSO"):
+        if row["dso"] is not None:
+            assert f"{row['currency']} {row['dso']:.2f} days" in index
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@
 * money (``Decimal``) is written as a *numeric* cell, rounded half away from
   zero to the minor unit of its currency, with a number format showing exactly
   those digits (the row's ``currency`` column; ``*_base`` columns take the base
-  currency); other numbers, dates and booleans keep their own cell types;
+  currency); a Decimal that is no money (``dso``, ``*_pct``, rates: :data:`NOT_MONEY`)
+  shows two decimals, as the reports do; other numbers, dates and booleans keep their own cell types;
 * every text cell is written as a string cell, so a customer called
   ``=HYPERLINK("...")`` stays text: no cell of the file can run as a formula;
 * the header row is bold on a grey fill, frozen, with a filter; columns are
@@ -36,6 +37,7 @@ DATE_FORMAT = "yyyy-mm-dd"
 DEFAULT_DIGITS = 2
 MAX_WIDTH = 60
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+NOT_MONEY = re.compile(r"(^dso$|^days|_days$|_pct$|^pct|^rate|_rate$|^share)")
 
 
 def number_format(digits: int) -> str:
@@ -75,8 +77,16 @@ def _rows(frame) -> tuple[list[str], list[tuple]]:
                                              for row in frame.itertuples(index=False, name=None)]
 
 
+def is_money_column(column: str) -> bool:
+    """False for the Decimal columns that hold no money (days sales outstanding, percentages, rates)."""
+    return not NOT_MONEY.search(column)
+
+
 def _digits(column: str, row: dict, base_currency: str | None) -> int:
-    """Minor-unit digits for a money cell: the base currency for ``*_base`` columns, else the row's currency."""
+    """Minor-unit digits for a money cell: the base currency for ``*_base`` columns, else the row's currency;
+    two for a Decimal that is no money (DSO 21.52 days in JPY is not rounded to yen)."""
+    if not is_money_column(column):
+        return DEFAULT_DIGITS
     code = base_currency if column.endswith("_base") and base_currency else row.get("currency")
     return minor_digits(code) if isinstance(code, str) and is_currency(code) else DEFAULT_DIGITS
 

@@ -276,14 +276,18 @@ def schedules(*, aging: pl.DataFrame, aging_totals_: pl.DataFrame, roll_forward:
               unbilled: pl.DataFrame, deferred: pl.DataFrame, waterfall: pl.DataFrame, accrued: pl.DataFrame,
               accrued_detail: pl.DataFrame, recognised: pl.DataFrame, bridge: pl.DataFrame,
               bridge_detail: pl.DataFrame, reconciling: pl.DataFrame,
-              checklist: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The finance schedules, one per sheet of the Excel file, in reading order."""
+              checklist: pl.DataFrame, bridge_base: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """The finance schedules, one per sheet of the Excel file, in reading order; with ``bridge_base``
+    (:func:`bridge_in_base`), the bridge in the base currency as the report draws it, beside each currency's."""
     out = {"Checklist": checklist, "AR aging": aging, "AR aging totals": aging_totals_,
            "AR roll-forward": roll_forward, "Write-offs": write_offs, "DSO": dso}
     out |= {f"Billed by {name}": frame for name, frame in billed.items()}
     out |= {"Uninvoiced charges": unbilled, "Deferred revenue": deferred, "Deferred waterfall": waterfall,
             "Unbilled revenue": accrued, "Unbilled revenue detail": accrued_detail,
-            "Revenue recognised": recognised, "Revenue bridge": bridge, "Bridge by subscription": bridge_detail,
+            "Revenue recognised": recognised, "Revenue bridge": bridge,
+            **({f"Revenue bridge in {bridge_base['currency'][0]}": bridge_steps(bridge_base)}
+               if bridge_base is not None and not bridge_base.is_empty() else {}),
+            "Bridge by subscription": bridge_detail,
             "Ledger tie-out": ledger_tie_out(roll_forward, deferred), "Ledger differences": reconciling}
     return out
 

@@ -285,3 +285,18 @@ def test_failing_workbook_exits_1_and_publishes_nothing(tmp_path):
     assert not (out / "manifest.json").exists() and not (out / "reports").exists()
     failed = nbformat.read(out / "failed" / "01_boom.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_published_notebooks_leave_the_libraries_to_the_reports(run):
+    """plotly.js and DataTables (1 MB) live in each HTML report; the executed notebook keeps its figures' data."""
+    _, out, _ = run
+    for name in _workbooks():
+        notebook = out / "notebooks" / f"{name}.ipynb"
+        text = notebook.read_text(encoding="utf-8")
+        assert PLOTLY_PACKED_ID not in text and "injectModule(" not in text, name
+        assert notebook.stat().st_size < 600_000, (name, notebook.stat().st_size)
+        assert PLOTLY_PACKED_ID in (out / "reports" / f"{name}.html").read_text(encoding="utf-8"), name
+    figures = [o for c in nbformat.read(out / "notebooks" / "01_invoice_verification.ipynb", as_version=4).cells
+               for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) >= 3

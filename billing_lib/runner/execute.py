@@ -15,6 +15,7 @@ from papermill.translators import translate_parameters
 
 from billing_lib.core.output import write_text_atomic
 from billing_lib.errors import BillingInputError
+from billing_lib.reports.packed_scripts import PLOTLY_PACKED_ID
 
 # The kernel's own log is noise on the run's console: ipykernel 7 warns about TCP without encryption, and
 # jupyter_client interrupts every kernel (SIGINT) before asking it to shut down, which ipykernel logs as
@@ -72,6 +73,24 @@ def record(executed: Path, parameters: dict, published: Path) -> nbformat.Notebo
     text = nbformat.writes(nb)
     write_text_atomic(executed, text if text.endswith("\n") else text + "\n")
     return nb
+
+
+LIBRARY_MARKS = (PLOTLY_PACKED_ID, "if (!window._itables_")  # outputs of setup() that embed plotly.js, DataTables
+LEFT_OUT = ("<!-- plotly.js and the DataTables bundle are embedded in this workbook's HTML report; the "
+            "published notebook leaves them out (JupyterLab draws its charts with its own plotly) -->")
+
+
+def leave_out_libraries(published: Path) -> None:
+    """Rewrite a published notebook without the script libraries its setup cell embedded (1 MB each time):
+    the HTML report, exported before, carries them; the notebook keeps every figure's data and table."""
+    nb = nbformat.read(published, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html", "")
+            if any(mark in html for mark in LIBRARY_MARKS):
+                out["data"] = {"text/html": LEFT_OUT, "text/plain": ""}
+    text = nbformat.writes(nb)
+    write_text_atomic(published, text if text.endswith("\n") else text + "\n")
 
 
 def _first_line(text: str) -> str:

@@ -47,7 +47,7 @@ from billing_lib.reports.index_page import Entry, write_index
 from billing_lib.reports.summary import read as read_summary
 from billing_lib.runner.cases import case_jobs, open_cases, run_exceptions
 from billing_lib.runner.console import say, step
-from billing_lib.runner.execute import WorkbookError, execute, record
+from billing_lib.runner.execute import WorkbookError, execute, leave_out_libraries, record
 from billing_lib.runner.jobs import Job, is_per_case, job
 from billing_lib.runner.kernel import kernel_for_this_python
 from billing_lib.runner.lock import run_lock, this_process
@@ -177,6 +177,7 @@ def export_reports(done: list[Executed], stage: Path, period: str | None) -> tup
         _, secs = step(f"[{i}/{len(done)}] {name}", "writing the HTML report",
                        lambda run=run: export_html(run.notebook, stage / "reports" / f"{run.job.name}.html",
                                                    run.job.title, period))
+        leave_out_libraries(run.notebook)  # the report has them now
         nb = nbformat.read(run.notebook, as_version=4)
         entries.append(Entry(name, run.job.title, f"reports/{name}.html", f"notebooks/{name}.ipynb",
                              read_headline(nb), downloads(stage, run.job.results), read_summary(nb)))

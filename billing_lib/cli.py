@@ -38,9 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--out", required=True, help="output folder (created when missing)")
     ve.add_argument("--check", action="append", dest="checks", metavar="NAME",
                     help="run only this check (repeatable)")
-    ve.add_argument("--shards", type=int, default=1, metavar="N",
-                    help="run the per-customer checks on N groups of customers, one after another "
-                         "(less memory on large data; same result)")
+    ve.add_argument("--shards", type=int, default=None, metavar="N",
+                    help="run the per-customer checks on N groups of customers (local engine: one after "
+                         "another, less memory on large data; spark: N tasks, default two per core); same result")
+    ve.add_argument("--engine", choices=("local", "spark"), default="local",
+                    help="where the checks run: this process (default) or Apache Spark (needs the spark extra "
+                         "and Java; DATA may then be any path Spark reads); the same files either way")
+    ve.add_argument("--master", metavar="URL", help="with --engine spark: the Spark master (default local[*]; "
+                    "spark://host:7077, yarn, k8s://...)")
     ve.add_argument("--cases", metavar="LOG", help="also record the findings in this case log and write "
                     "case_status.csv (new, open, resolved, accepted, regression); exceptions.csv is unchanged")
 
@@ -173,18 +178,25 @@ def _progress_printer():
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
     from billing_lib.data.loading import load_dataset
-    from billing_lib.verification import verify, verify_sharded, write_results
-    if args.shards < 1:
+    from billing_lib.verification import select_checks, verify, verify_sharded, write_results
+    if args.shards is not None and args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
+    if args.master and args.engine != "spark":
+        raise ParameterError("--master names a Spark master: use it with --engine spark")
     months = [parse_period(args.period)] if args.period else None
+    select_checks(args.checks)  # an unknown --check stops here, before any data is read
     progress = _progress_printer()
     from billing_lib.cases import open_case_log
     case_log = open_case_log(args.cases) if args.cases else None  # a missing or damaged log stops here
-    progress(f"loading and validating {args.data}")
-    ds = load_dataset(args.data)
-    progress(f"loaded {sum(ds.row_counts().values()):,} rows")
-    result = verify(ds, months, args.checks, progress) if args.shards == 1 else \
-        verify_sharded(ds, args.shards, months, args.checks, progress)
+    if args.engine == "spark":
+        from billing_lib.spark.verify import verify_on_spark
+        result = verify_on_spark(args.data, months, args.checks, args.master, args.shards, progress)
+    else:
+        progress(f"loading and validating {args.data}")
+        ds = load_dataset(args.data)
+        progress(f"loaded {sum(ds.row_counts().values()):,} rows")
+        result = verify(ds, months, args.checks, progress) if (args.shards or 1) == 1 else \
+            verify_sharded(ds, args.shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
     if case_log is not None:  # -- case log: a separate file; the contract's exceptions keep their shape

@@ -104,6 +104,12 @@ def finalize(raw: pl.DataFrame) -> pl.DataFrame:
 
 def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) -> dict:
     """Counts by check and severity and money at stake by currency (plain data, no clock)."""
+    return summary_of(exceptions, ctx.months, ctx.ds.row_counts(), checks)
+
+
+def summary_of(exceptions: pl.DataFrame, months: list[dt.date], row_counts: dict[str, int],
+               checks: list[Check]) -> dict:
+    """:func:`summarize` from the verified months and the rows per table (where no one context holds them)."""
     by_check = {c.name: {"severity": c.severity, "count": 0} for c in checks}
     for rec in exceptions.group_by("check").len().iter_rows(named=True):
         by_check.setdefault(rec["check"], {"severity": "", "count": 0})["count"] = rec["len"]
@@ -114,12 +120,12 @@ def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) 
              .group_by("currency").agg(pl.col("at_stake").sum()).sort("currency"))
     at_stake = {r["currency"]: format_money(r["at_stake"], r["currency"]) for r in stake.iter_rows(named=True)}
     return {
-        "periods": [m.strftime("%Y-%m") for m in ctx.months],
+        "periods": [m.strftime("%Y-%m") for m in months],
         "exceptions": exceptions.height,
         "by_severity": by_severity,
         "by_check": by_check,
         "at_stake_by_currency": at_stake,
-        "rows_checked": ctx.ds.row_counts(),
+        "rows_checked": dict(sorted(row_counts.items())),
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from functools import cached_property
 
 import polars as pl
@@ -93,16 +94,29 @@ def duplicate_copies(payments: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
             .filter(pl.col("copy_no") > 0))
 
 
+@dataclass(frozen=True)
+class CrossCustomerFrames:
+    """What a shard of customers needs from the whole dataset, computed once elsewhere (on a distributed
+    engine, by the task that sees every invoice and payment): the cash application rows of the shard's
+    invoices and payments, and every payment of an unknown customer it could not place."""
+
+    applications: pl.DataFrame
+    unknown_payer_payments: pl.DataFrame
+
+
 class CheckContext:
     """The dataset, the months under verification and the frames derived from them."""
 
-    def __init__(self, ds: Dataset, months: list[dt.date] | None = None, whole: CheckContext | None = None):
+    def __init__(self, ds: Dataset, months: list[dt.date] | None = None, whole: CheckContext | None = None,
+                 cross: CrossCustomerFrames | None = None):
         """``whole``: for a shard of customers (``Dataset.only_customers``), the context of the whole dataset, from
         which the frames that cross customers are read: the cash application (a payment of a customer the
-        customers table lacks, a shard of its own, may pay an invoice of another shard)."""
+        customers table lacks, a shard of its own, may pay an invoice of another shard). ``cross``: those frames
+        themselves, where the whole dataset is not at hand."""
         self.ds = ds
         self._months = months
         self.whole = whole or self
+        self.cross = cross
 
     @cached_property
     def engine(self) -> str:
@@ -190,6 +204,8 @@ class CheckContext:
     def applications(self) -> pl.DataFrame:
         """Cash application of every payment of the whole dataset (see
         :mod:`billing_lib.engine.cash_application`)."""
+        if self.cross is not None:
+            return self.cross.applications
         if self.whole is not self:
             return self.whole.applications
         from billing_lib.engine.cash_application import apply_payments
@@ -200,6 +216,8 @@ class CheckContext:
     def unknown_payer_payments(self) -> pl.DataFrame:
         """Payments of the whole dataset (any month) from a customer the customers table lacks that the cash
         application placed nowhere: ``orphan_reference`` reports them, and what they leave unpaid is theirs."""
+        if self.cross is not None:
+            return self.cross.unknown_payer_payments
         if self.whole is not self:
             return self.whole.unknown_payer_payments
         known = self.ds.frame("customers").select("customer_id")

@@ -61,8 +61,14 @@ def read_raw(path: Path) -> pl.DataFrame:
         frame = pl.read_parquet(path)
     else:
         frame = pl.read_excel(path, engine="calamine")
-    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
-    return frame.with_columns(_as_text(frame, c) for c in frame.columns)
+    return as_text_frame(frame)
+
+
+def as_text_frame(frame: pl.DataFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
+    """A table as read from its file turned to text: header names without surrounding blanks or a byte-order
+    mark, every column (but ``keep``) as text, dates and timestamps in ISO 8601 (timestamps in UTC)."""
+    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns if c not in keep})
+    return frame.with_columns(_as_text(frame, c) for c in frame.columns if c not in keep)
 
 
 def _as_text(frame: pl.DataFrame, name: str) -> pl.Expr:
@@ -158,8 +164,13 @@ def _describe_bad(col: Column):
     return describe
 
 
-def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int) -> tuple[pl.DataFrame, list[Problem]]:
-    """Type one raw text table per its spec; return the typed frame and every problem found."""
+def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int,
+                   check_keys: bool = True) -> tuple[pl.DataFrame, list[Problem]]:
+    """Type one raw text table per its spec; return the typed frame and every problem found.
+
+    ``raw`` may carry the record numbers of its rows in the file as ``_row`` (a part of a table, as a
+    distributed engine hands it over); else its rows are the file's, in order. ``check_keys=False`` leaves
+    duplicate keys to the caller (a part of a table cannot see the duplicates in other parts)."""
     problems: list[Problem] = []
     missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
     if missing:
@@ -170,7 +181,7 @@ def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int) -
     if raw.height == 0 and spec.required:
         return raw, [Problem(file, None, None, f"required table {spec.name!r} has no rows")]
 
-    raw = raw.with_row_index(ROW)
+    raw = raw.with_columns(pl.col(ROW).cast(pl.UInt32)) if ROW in raw.columns else raw.with_row_index(ROW)
     present = [c for c in spec.columns if c.name in raw.columns]
     # text columns keep their characters; everything else is compared without surrounding blanks
     stripped = raw.with_columns(
@@ -184,7 +195,7 @@ def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int) -
         if count:
             problems += _value_problems(both, mask, col.name, file, offset, count, describe)
     typed = both.drop([c.name for c in present]).rename({f"__t_{c.name}": c.name for c in present})
-    if spec.reference and spec.key:
+    if spec.reference and spec.key and check_keys:
         problems += _duplicate_keys(typed, spec, file, offset)
 
     # optional columns that are absent become empty columns of their type
@@ -204,7 +215,14 @@ def _duplicate_keys(typed: pl.DataFrame, spec: TableSpec, file: str, offset: int
     if typed.select(pl.struct(keys).is_unique().all()).item():
         return []
     dups = (typed.group_by(keys).agg(pl.col(ROW).sort().alias("rows"), pl.len().alias("n"))
-            .filter(pl.col("n") > 1).sort(pl.col("rows").list.first()))
+            .filter(pl.col("n") > 1))
+    return duplicate_key_problems(dups, keys, file, offset)
+
+
+def duplicate_key_problems(dups: pl.DataFrame, keys: list[str], file: str, offset: int) -> list[Problem]:
+    """Problems for keys found on several rows: ``dups`` has the key columns and ``rows``, the sorted record
+    numbers of each key's rows (the first is the original, the second the row reported)."""
+    dups = dups.sort(pl.col("rows").list.first())
     out = []
     for rec in dups.head(MAX_PROBLEMS_PER_COLUMN).iter_rows(named=True):
         rows = [r + offset for r in rec["rows"]]

@@ -1,0 +1,122 @@
+"""The dataset's tables as Spark frames: found by name, read by Spark, each row numbered as in its file.
+
+Columns travel under neutral names (``t<table>_c<column>``) so that the tables can share one Spark frame
+without clashes of names or types; each :class:`SparkTable` keeps the header as written, and the workers put
+it back. ``_row`` is the record number in the file (0 for the first record after a CSV header), the same
+number the local loader gives, so problems name the same rows and the rows keep their order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from billing_lib.data.contract import TABLES
+from billing_lib.data.dataset import ROW
+from billing_lib.errors import DatasetError, ParameterError, Problem
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SPARK_SUFFIXES = (".csv", ".parquet")
+# a record's number within its Spark partition is the low 33 bits of monotonically_increasing_id
+_PARTITION_SHIFT = 33
+
+
+@dataclass(frozen=True)
+class SparkTable:
+    """One table of the dataset as Spark reads it."""
+
+    name: str
+    index: int  # position in the contract: names its columns in shared frames
+    file: str  # the path as given, for problems
+    offset: int  # row number of record 0 (2 for a CSV: the header is row 1; 1 for Parquet)
+    columns: tuple[str, ...]  # the header as written, in file order
+    rows: int
+    frame: DataFrame  # ``_row`` and the columns as ``t<index>_c<i>``
+
+    def column(self, name: str) -> str:
+        """The neutral name of a contract column of this table (its first occurrence in the header)."""
+        cleaned = [c.strip().lstrip("\ufeff") for c in self.columns]
+        return neutral_name(self.index, cleaned.index(name))
+
+    def has_column(self, name: str) -> bool:
+        return name in [c.strip().lstrip("\ufeff") for c in self.columns]
+
+
+def neutral_name(table_index: int, column_index: int) -> str:
+    return f"t{table_index}_c{column_index}"
+
+
+def _hadoop_path(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def find_spark_tables(spark: SparkSession, data: str) -> dict[str, tuple[str, str]]:
+    """``{table: (path, suffix)}`` for the tables present in ``data`` (any path Spark reads: a folder,
+    ``hdfs://``, ``s3a://``). Only names are listed here: the driver reads no table."""
+    root, fs = _hadoop_path(spark, data)
+    if not fs.exists(root) or not fs.getFileStatus(root).isDirectory():
+        raise ParameterError(f"data folder {data!r} does not exist or is not a folder")
+    base = data.rstrip("/")
+    found: dict[str, tuple[str, str]] = {}
+    problems = []
+    for spec in TABLES.values():
+        present = [s for s in (*SPARK_SUFFIXES, ".xlsx") if fs.exists(_hadoop_path(spark, f"{base}/{spec.name}{s}")[0])]
+        if ".xlsx" in present:
+            problems.append(Problem(f"{base}/{spec.name}.xlsx", None, None, "Excel tables are not read on Spark: "
+                                    "save the table as CSV or Parquet (or verify it with the local engine)"))
+        elif len(present) > 1:
+            problems.append(Problem(base, None, None, f"table {spec.name!r} is given twice "
+                                    f"({', '.join(spec.name + s for s in present)}); keep one file"))
+        elif present:
+            found[spec.name] = (f"{base}/{spec.name}{present[0]}", present[0])
+        elif spec.required:
+            problems.append(Problem(base, None, None, f"required table {spec.name!r} is missing (looked for "
+                                    + ", ".join(f"{spec.name}{s}" for s in SPARK_SUFFIXES) + ")"))
+    if problems:
+        raise DatasetError(data, problems)
+    return found
+
+
+def read_spark_table(spark: SparkSession, name: str, path: str, suffix: str) -> SparkTable:
+    """Read one table with Spark (CSV as text, Parquet with its types) and number its records."""
+    from pyspark.sql.types import StringType, StructField, StructType
+    index = list(TABLES).index(name)
+    if suffix == ".csv":
+        options = {"header": "true", "multiLine": "true", "escape": '"', "encoding": "UTF-8", "mode": "PERMISSIVE"}
+        columns = tuple(spark.read.options(**options).csv(path).columns)
+        schema = StructType([StructField(neutral_name(index, i), StringType()) for i in range(len(columns))])
+        frame = spark.read.options(**options, enforceSchema="true").schema(schema).csv(path)
+        offset = 2
+    else:
+        frame = spark.read.parquet(path)
+        columns = tuple(frame.columns)
+        frame = frame.toDF(*(neutral_name(index, i) for i in range(len(columns))))
+        offset = 1
+    frame, rows = _numbered(frame)
+    return SparkTable(name, index, path, offset, columns, rows, frame)
+
+
+def _numbered(frame: DataFrame) -> tuple[DataFrame, int]:
+    """``frame`` with ``_row``, the record number in scan order (consecutive from 0), and its row count.
+
+    One small job counts the rows of every partition; each record's number is then its partition's offset
+    plus its place in the partition, with no shuffle and nothing of the table on the driver.
+    """
+    from pyspark.sql import functions as F
+    local_id = F.monotonically_increasing_id()
+    tagged = frame.withColumn("_mid", local_id)
+    partition = F.shiftright(F.col("_mid"), _PARTITION_SHIFT)
+    counts = (tagged.groupBy(partition.alias("p"))
+              .agg(F.count(F.lit(1)).alias("n")).collect())
+    offsets, total = {}, 0
+    for rec in sorted(counts, key=lambda r: r["p"]):
+        offsets[rec["p"]] = total
+        total += rec["n"]
+    if not offsets:
+        return frame.withColumn(ROW, F.lit(0).cast("long")).limit(0), 0
+    starts = F.create_map(*[x for p, start in offsets.items() for x in (F.lit(p), F.lit(start))])
+    row = starts[partition] + F.col("_mid").bitwiseAND(F.lit((1 << _PARTITION_SHIFT) - 1))
+    return tagged.withColumn(ROW, row.cast("long")).drop("_mid"), total

@@ -1,0 +1,197 @@
+"""What runs in Spark's Python workers: Arrow rows in, the local run's polars code, findings out.
+
+A task receives the rows of its tables as Arrow (``_table`` says which table, ``_row`` the record number in
+the file, ``t<table>_c<column>`` the values), turns them back into the tables the local loader would read,
+validates and types them with the loader's own code and runs the checks of the catalogue on them. What it
+returns is small and typed: findings and frames as Arrow IPC bytes, problems and months as JSON.
+
+* :func:`whole_task`: every table but the usage events whose customer is known. It validates the tables
+  (problems are the local loader's, row for row), finds the verified months, runs the global checks and the
+  cash application of the whole dataset, whose rows go on to the shards of the invoice's and the payer's
+  customer.
+* :func:`shard_task`: the rows of one shard of customers (and every configuration table); it runs the
+  per-customer checks with the cash application handed over.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from billing_lib.checks.context import CheckContext, CrossCustomerFrames
+from billing_lib.core.money import SCALE
+from billing_lib.data.contract import TABLES
+from billing_lib.data.dataset import ROW, Dataset
+from billing_lib.data.loading import as_text_frame, validate_table
+from billing_lib.data.semantics import reference_problems
+from billing_lib.engine.cash_application import APPLICATION_SCHEMA
+from billing_lib.errors import Problem
+
+TABLE = "_table"
+APPLICATIONS_TABLE = -1  # rows of the cash application travel beside the tables under this number
+APP_NO = "app_no"  # a cash application row's place in the whole application, kept through the shuffle
+APP_COLUMNS = [*APPLICATION_SCHEMA, "payer"]
+OUTPUT_SCHEMA = "kind string, payload binary"
+WHOLE_OUTPUT_SCHEMA = (f"kind string, payload binary, {APP_NO} long, payment_id string, customer_id string, "
+                       f"invoice_id string, applied decimal(38,{SCALE}), method string, payer string")
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How a table travels: its number in the contract, file, first row number and header as written."""
+
+    name: str
+    index: int
+    file: str
+    offset: int
+    columns: tuple[str, ...]
+
+    def neutral(self, i: int) -> str:
+        return f"t{self.index}_c{i}"
+
+
+def to_ipc(frame: pl.DataFrame) -> bytes:
+    """A polars frame as Arrow IPC bytes (its types kept exactly)."""
+    sink = io.BytesIO()
+    frame.write_ipc(sink)
+    return sink.getvalue()
+
+
+def from_ipc(payload: bytes) -> pl.DataFrame:
+    return pl.read_ipc(io.BytesIO(bytes(payload)))
+
+
+def problems_to_json(problems: list[Problem]) -> bytes:
+    return json.dumps([dataclasses.astuple(p) for p in problems]).encode("utf-8")
+
+
+def problems_from_json(payload: bytes) -> list[Problem]:
+    return [Problem(*p) for p in json.loads(bytes(payload))]
+
+
+def raw_table(rows: pl.DataFrame, layout: TableLayout) -> pl.DataFrame:
+    """The rows of one table as the local loader reads its file: the header as written, every value as text,
+    in the order of the file, with the record numbers as ``_row``."""
+    if any(layout.neutral(i) not in rows.columns for i in range(len(layout.columns))):  # none of its rows came
+        return pl.DataFrame(schema={ROW: pl.UInt32, **{c.strip().lstrip("\ufeff"): pl.String
+                                                     for c in layout.columns}})
+    if TABLE in rows.columns:
+        rows = rows.filter(pl.col(TABLE) == layout.index)
+    mine = rows.select(pl.col(ROW), *(pl.col(layout.neutral(i)).alias(name) for i, name in enumerate(layout.columns)))
+    return as_text_frame(mine.sort(ROW), keep=(ROW,))
+
+
+def _not_utf8(raw: pl.DataFrame, layout: TableLayout) -> list[Problem]:
+    """A CSV that is not UTF-8 reaches Spark with U+FFFD where its bytes were not text: name the first row."""
+    if not layout.file.endswith(".csv"):
+        return []
+    names = [c for c in raw.columns if c != ROW]
+    if any("\ufffd" in c for c in names):
+        return [Problem(layout.file, 1, None, "the header is not UTF-8 text: save it as UTF-8 (in Excel: Save As, "
+                                              "'CSV UTF-8')")]
+    if not names:
+        return []
+    bad = raw.filter(pl.any_horizontal(pl.col(names).str.contains("\ufffd", literal=True)))
+    if not bad.height:
+        return []
+    first = bad.row(0, named=True)
+    column = next(c for c in names if first[c] is not None and "\ufffd" in first[c])
+    return [Problem(layout.file, first[ROW] + layout.offset, column,
+                    "not UTF-8 text: save it as UTF-8 (in Excel: Save As, 'CSV UTF-8')")]
+
+
+def typed_tables(rows: dict[str, pl.DataFrame], layouts: list[TableLayout],
+                 check_keys: bool = True) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
+    """Validate and type the tables of a task with the loader's code; return them and every problem.
+    ``check_keys=False``: duplicate keys of the usage events are found by Spark across all shards."""
+    tables, problems = {}, []
+    for layout in layouts:
+        raw = raw_table(rows[layout.name], layout)
+        spec = TABLES[layout.name]
+        if raw.height == 0:  # a part of a table may be empty where the table is not
+            spec = dataclasses.replace(spec, required=False)
+        encoding = _not_utf8(raw, layout)
+        if encoding:
+            problems += encoding
+            continue
+        typed, found = validate_table(spec, raw, layout.file, layout.offset,
+                                      check_keys=check_keys or layout.name != "usage")
+        tables[layout.name] = typed
+        problems += found
+    return tables, problems
+
+
+def _dataset(tables: dict[str, pl.DataFrame], layouts: list[TableLayout]) -> Dataset:
+    files = {layout.name: Path(layout.file) for layout in layouts}
+    return Dataset(folder=Path(layouts[0].file).parent if layouts else Path("."), tables=tables, files=files)
+
+
+def _arrow_rows(batch: pa.Table) -> pl.DataFrame:
+    return pl.from_arrow(batch) if batch.num_rows else pl.DataFrame(
+        schema={f.name: pl.from_arrow(pa.table({f.name: pa.array([], f.type)})).dtypes[0] for f in batch.schema})
+
+
+def _out(kind: str, payload: bytes) -> dict:
+    return {"kind": kind, "payload": payload}
+
+
+def whole_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date] | None,
+               check_names: list[str] | None) -> pa.Table:
+    """Validate the whole dataset (but the usage events of known customers), then run the global checks and the
+    cash application. Returns rows of ``WHOLE_OUTPUT_SCHEMA``: ``problems`` (and nothing else) when the data is
+    wrong; else ``months``, ``findings``, ``unknown_payers`` and one ``application`` row per cash application
+    row, with its payer."""
+    from billing_lib.verification import run_checks, select_checks
+    usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
+    rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
+    tables, problems = typed_tables(rows, layouts)
+    if not problems:
+        problems = reference_problems(_dataset(tables, layouts))
+    if problems:
+        return _whole_output([_out("problems", problems_to_json(problems))])
+    ctx = CheckContext(_dataset(tables, layouts), months)
+    findings = run_checks(ctx, select_checks(check_names, scope="global"))
+    payers = ctx.ds.frame("payments").select("payment_id", payer=pl.col("customer_id")).unique("payment_id")
+    apps = (ctx.applications.lazy().with_row_index(APP_NO).join(payers, on="payment_id", how="left")
+            .sort(APP_NO).collect())
+    out = [_out("months", json.dumps([m.isoformat() for m in ctx.months]).encode()),
+           _out("findings", to_ipc(findings)), _out("unknown_payers", to_ipc(ctx.unknown_payer_payments))]
+    return _whole_output(out, apps)
+
+
+def _whole_output(payloads: list[dict], apps: pl.DataFrame | None = None) -> pa.Table:
+    schema = pa.schema([("kind", pa.string()), ("payload", pa.binary()), (APP_NO, pa.int64()),
+                        ("payment_id", pa.string()), ("customer_id", pa.string()), ("invoice_id", pa.string()),
+                        ("applied", pa.decimal128(38, SCALE)), ("method", pa.string()), ("payer", pa.string())])
+    head = pa.Table.from_pylist([{**p, APP_NO: None} for p in payloads], schema=schema)
+    if apps is None or not apps.height:
+        return head
+    body = apps.select(kind=pl.lit("application"), payload=pl.lit(None, pl.Binary),
+                       **{APP_NO: pl.col(APP_NO).cast(pl.Int64)}, **{c: pl.col(c) for c in APP_COLUMNS})
+    return pa.concat_tables([head, body.to_arrow().cast(schema)])
+
+
+def shard_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date],
+               check_names: list[str] | None, unknown_payers: bytes) -> pa.Table:
+    """Run the per-customer checks on one shard of customers: ``usage`` holds its usage events, ``rest`` its
+    rows of every other table, every configuration table and the cash application rows it needs. Returns the
+    problems of its usage events (when there are any) or its findings, as rows of ``OUTPUT_SCHEMA``."""
+    from billing_lib.verification import run_checks, select_checks
+    usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
+    rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
+    tables, problems = typed_tables(rows, layouts, check_keys=False)
+    usage_problems = [p for p in problems if any(p.file == lt.file for lt in layouts if lt.name == "usage")]
+    if usage_problems:
+        return pa.Table.from_pylist([_out("problems", problems_to_json(usage_problems))])
+    apps = (other_rows.filter(pl.col(TABLE) == APPLICATIONS_TABLE).sort(APP_NO).unique(APP_NO, maintain_order=True)
+            .select(pl.col(c).cast(dtype) for c, dtype in APPLICATION_SCHEMA.items()))
+    cross = CrossCustomerFrames(apps, from_ipc(unknown_payers))
+    ctx = CheckContext(_dataset(tables, layouts), months, cross=cross)
+    findings = run_checks(ctx, select_checks(check_names, scope="customer"))
+    return pa.Table.from_pylist([_out("findings", to_ipc(findings))])

@@ -18,13 +18,14 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-from billing_lib.checks.context import CheckContext, CrossCustomerFrames
+from billing_lib.checks.context import ENGINE_VARIABLE, CheckContext, CrossCustomerFrames
 from billing_lib.core.money import SCALE
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import ROW, Dataset
@@ -141,13 +142,19 @@ def _out(kind: str, payload: bytes) -> dict:
     return {"kind": kind, "payload": payload}
 
 
+def _use_engine(setting: str) -> None:
+    """The driver's ``BILLING_ENGINE`` in this worker too (a worker's environment is the cluster's)."""
+    os.environ[ENGINE_VARIABLE] = setting
+
+
 def whole_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date] | None,
-               check_names: list[str] | None) -> pa.Table:
+               check_names: list[str] | None, engine: str) -> pa.Table:
     """Validate the whole dataset (but the usage events of known customers), then run the global checks and the
     cash application. Returns rows of ``WHOLE_OUTPUT_SCHEMA``: ``problems`` (and nothing else) when the data is
     wrong; else ``months``, ``findings``, ``unknown_payers`` and one ``application`` row per cash application
     row, with its payer."""
     from billing_lib.verification import run_checks, select_checks
+    _use_engine(engine)
     usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
     rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
     tables, problems = typed_tables(rows, layouts)
@@ -178,11 +185,12 @@ def _whole_output(payloads: list[dict], apps: pl.DataFrame | None = None) -> pa.
 
 
 def shard_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date],
-               check_names: list[str] | None, unknown_payers: bytes) -> pa.Table:
+               check_names: list[str] | None, unknown_payers: bytes, engine: str) -> pa.Table:
     """Run the per-customer checks on one shard of customers: ``usage`` holds its usage events, ``rest`` its
     rows of every other table, every configuration table and the cash application rows it needs. Returns the
     problems of its usage events (when there are any) or its findings, as rows of ``OUTPUT_SCHEMA``."""
     from billing_lib.verification import run_checks, select_checks
+    _use_engine(engine)
     usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
     rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
     tables, problems = typed_tables(rows, layouts, check_keys=False)

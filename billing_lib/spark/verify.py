@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from billing_lib.checks.context import engine_setting
 from billing_lib.data.dataset import ROW
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN
 from billing_lib.errors import DatasetError, ParameterError, Problem
@@ -84,10 +85,10 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
 
     progress(f"per-customer checks on {shards} shards")
     task = partial(shard_task, layouts=layouts, months=verified, check_names=checks,
-                   unknown_payers=bytes(small["unknown_payers"]))
+                   unknown_payers=bytes(small["unknown_payers"]), engine=engine_setting())
     rest = _shard_rows(tables, keyed, whole, shards)
     left = (keyed["usage"].filter(F.col(SHARD).isNotNull()) if "usage" in keyed
-            else rest.limit(0).select(SHARD, TABLE, ROW))
+            else _no_rows(spark, SHARD))
     parts = (left.groupBy(SHARD).cogroup(rest.groupBy(SHARD))
              .applyInArrow(lambda u, r: task(u, r), OUTPUT_SCHEMA).collect())
     problems = [p for r in parts if r["kind"] == "problems" for p in problems_from_json(r["payload"])]
@@ -156,6 +157,11 @@ def _joined(frame: DataFrame, key: Column, owners: DataFrame) -> DataFrame:
     return frame.withColumn("_key", key).join(owners, on="_key", how="left").drop("_key")
 
 
+def _no_rows(spark: SparkSession, key: str) -> DataFrame:
+    """An empty side of a cogroup (a dataset without usage events)."""
+    return spark.createDataFrame([], f"{key} long, {TABLE} int, {ROW} long")
+
+
 def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
@@ -168,8 +174,8 @@ def _whole_stage(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], lay
     if "usage" in keyed:
         usage = keyed["usage"].filter(F.col(SHARD).isNull()).drop(SHARD).withColumn(GROUP, F.lit(0))
     else:
-        usage = rest.limit(0)
-    task = partial(whole_task, layouts=layouts, months=months, check_names=checks)
+        usage = _no_rows(rest.sparkSession, GROUP)
+    task = partial(whole_task, layouts=layouts, months=months, check_names=checks, engine=engine_setting())
     return (usage.groupBy(GROUP).cogroup(rest.groupBy(GROUP))
             .applyInArrow(lambda u, r: task(u, r), WHOLE_OUTPUT_SCHEMA))
 

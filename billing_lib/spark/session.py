@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from billing_lib.errors import ParameterError
@@ -13,14 +15,18 @@ if TYPE_CHECKING:
 
 DEFAULT_MASTER = "local[*]"
 APP_NAME = "billing verify"
+QUIET_LOG = Path(__file__).with_name("log4j2.properties")  # local mode: Spark logs errors only
 
 
 def spark_session(master: str | None = None) -> SparkSession:
-    """A Spark session on ``master`` (default ``local[*]``; any Spark master URL), in UTC with Arrow on.
+    """A Spark session on ``master`` (any Spark master URL), in UTC with Arrow on. Without ``master``: the
+    session the process already has (a job under spark-submit or on Databricks), else ``local[*]``.
 
     In local mode the Python workers run this interpreter (so they import the same billing_lib); on a
     cluster, ``PYSPARK_PYTHON`` and the shipped package decide (see docs/spark.md).
     """
+    # pyspark warns about pandas 3 on every Arrow function; the engine hands over Arrow, not pandas
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -29,6 +35,8 @@ def spark_session(master: str | None = None) -> SparkSession:
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         raise ParameterError("--engine spark needs a Java runtime (17 or newer) and none was found: install one "
                              "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+    if master is None and SparkSession.getActiveSession() is not None:  # a job's own session (spark-submit,
+        return SparkSession.getActiveSession()                              # Databricks): use it as it is
     master = master or DEFAULT_MASTER
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -38,7 +46,8 @@ def spark_session(master: str | None = None) -> SparkSession:
                .config("spark.sql.ansi.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))
     if master.startswith("local"):
-        builder = builder.config("spark.ui.enabled", "false").config("spark.driver.memory", "2g")
+        builder = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG.as_uri()}"))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

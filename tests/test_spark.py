@@ -203,3 +203,39 @@ def test_command_line_on_bad_data_exits_2_and_writes_nothing(tmp_path):
 def test_master_without_spark_exits_2(tmp_path):
     done = billing("verify", str(SAMPLE), "--out", str(tmp_path / "out"), "--master", "local[1]")
     assert done.returncode == 2 and "--engine spark" in done.stderr
+
+
+# --- the monthly run's parameters ---------------------------------------------------------------------------
+
+def test_verification_workbook_on_spark_finds_what_the_command_finds(tmp_path):
+    import papermill as pm
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "01_invoice_verification.ipynb"
+    out = tmp_path / "verification"
+    pm.execute_notebook(str(notebook), str(tmp_path / "run.ipynb"), cwd=str(notebook.parent), progress_bar=False,
+                        parameters={"data_dir": str(SAMPLE), "period": "2024-06", "output_dir": str(out),
+                                    "engine": "spark", "spark_master": "local[1]"})
+    done = billing("verify", str(SAMPLE), "--period", "2024-06", "--out", str(tmp_path / "cli"))
+    assert done.returncode == 0, done.stderr
+    assert (out / "exceptions.csv").read_bytes() == (tmp_path / "cli" / "exceptions.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ("engine: dask\n", "engine must be local"),
+    ("spark_master: yarn\n", "goes with engine: spark"),
+    ("engine: spark\nspark_master: 7\n", "as text"),
+])
+def test_wrong_engine_parameters_are_refused(tmp_path, extra, needle):
+    from billing_lib.runner.params import load_params
+    params = tmp_path / "p.yaml"
+    params.write_text(f'period: "2024-06"\ndata_dir: {SAMPLE}\n{extra}', encoding="utf-8")
+    with pytest.raises(ParameterError, match=needle):
+        load_params(params)
+
+
+def test_engine_parameters_reach_the_run(tmp_path):
+    from billing_lib.runner.monthly import run_values
+    from billing_lib.runner.params import load_params
+    params = tmp_path / "p.yaml"
+    params.write_text(f'period: "2024-06"\ndata_dir: {SAMPLE}\nengine: spark\nspark_master: "local[2]"\n')
+    values = run_values(load_params(params))
+    assert values["engine"] == "spark" and values["spark_master"] == "local[2]"

@@ -120,7 +120,8 @@ def refuse_a_month_the_data_does_not_cover(ds: Dataset, params: RunParams) -> No
 def run_values(params: RunParams) -> dict:
     """The run's values for the parameters a workbook may declare (paths absolute)."""
     return {"data_dir": str(params.data_dir), "period": params.period, "base_currency": params.base_currency,
-            "case_log": str(params.case_log) if params.case_log else None, "redact": params.redact}
+            "case_log": str(params.case_log) if params.case_log else None, "redact": params.redact,
+            "engine": params.engine, "spark_master": params.spark_master}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ Keys (unknown keys are refused)::
     case_log: ~/cases.sqlite     # default: none (every finding counts as open); see `billing cases`
     redact: false                # default false: true masks customers' names, e-mail addresses and addresses
     fx_max_age_days: 45          # default 45: a run refuses a month whose newest exchange rate is older than this
+    engine: local                # default local: spark runs the checks of the verification workbook on Spark
+    spark_master: null           # with engine spark: the Spark master (default local[*]; spark://..., yarn)
 
 Relative paths are taken from the current working directory (the project
 folder when run through ``./run-monthly``); error messages show the resolved
@@ -31,7 +33,7 @@ from billing_lib.data.coverage import DEFAULT_FX_MAX_AGE_DAYS
 from billing_lib.errors import ParameterError
 
 KNOWN_KEYS = ("period", "data_dir", "output_dir", "base_currency", "workbooks", "notebooks_dir", "investigations",
-              "case_log", "redact", "fx_max_age_days")
+              "case_log", "redact", "fx_max_age_days", "engine", "spark_master")
 DEFAULT_INVESTIGATIONS = 3
 REQUIRED_KEYS = ("period", "data_dir")
 WORKBOOK_RE = re.compile(r"^\d{2}_[A-Za-z0-9_]+\.ipynb$")
@@ -52,6 +54,8 @@ class RunParams:
     case_log: Path | None = None                  # the case log that says which findings are decided
     redact: bool = False                          # reports without customers' names, e-mails and addresses
     fx_max_age_days: int = DEFAULT_FX_MAX_AGE_DAYS  # the newest exchange rate at most this old at the month's end
+    engine: str = "local"                         # where the verification workbook's checks run: local or spark
+    spark_master: str | None = None               # with engine spark: the Spark master
 
     def as_dict(self) -> dict:
         """JSON-ready view (paths as text) for the manifest."""
@@ -60,7 +64,7 @@ class RunParams:
                 "notebooks_dir": str(self.notebooks_dir), "workbooks": [p.stem for p in self.workbooks],
                 "investigations": self.investigations,
                 "case_log": str(self.case_log) if self.case_log else None, "redact": self.redact,
-                "fx_max_age_days": self.fx_max_age_days}
+                "fx_max_age_days": self.fx_max_age_days, "engine": self.engine, "spark_master": self.spark_master}
 
 
 def load_params(path: Path) -> RunParams:
@@ -126,8 +130,14 @@ def load_params(path: Path) -> RunParams:
     if isinstance(fx_max_age, bool) or not isinstance(fx_max_age, int) or fx_max_age < 0:
         raise ParameterError(f"{where}: fx_max_age_days must be a whole number of days 0 or more (how old the "
                              f"newest exchange rate may be at the month's end), found {fx_max_age!r}")
+    engine, master = raw.get("engine", "local"), raw.get("spark_master")
+    if engine not in ("local", "spark"):
+        raise ParameterError(f"{where}: engine must be local (this machine) or spark (Apache Spark), found {engine!r}")
+    if master is not None and (engine != "spark" or not isinstance(master, str)):
+        raise ParameterError(f"{where}: spark_master names a Spark master as text (local[*], spark://host:7077, "
+                             f"yarn) and goes with engine: spark, found {master!r} with engine {engine}")
     return RunParams(path.resolve(), period, data_dir, output_dir, base, notebooks_dir, workbooks, investigations,
-                     case_log, redact, fx_max_age)
+                     case_log, redact, fx_max_age, engine, master)
 
 
 def _path(raw: dict, key: str, where: str) -> Path:

@@ -46,7 +46,8 @@ def spark_session(master: str | None = None) -> SparkSession:
                .config("spark.sql.ansi.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))
     if master.startswith("local"):
-        builder = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
+        memory = os.environ.get("SPARK_DRIVER_MEMORY", "2g")  # local mode: the driver JVM runs the executors
+        builder = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={QUIET_LOG.as_uri()}"))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

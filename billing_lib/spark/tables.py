@@ -103,11 +103,14 @@ def _numbered(frame: DataFrame) -> tuple[DataFrame, int]:
     """``frame`` with ``_row``, the record number in scan order (consecutive from 0), and its row count.
 
     One small job counts the rows of every partition; each record's number is then its partition's offset
-    plus its place in the partition, with no shuffle and nothing of the table on the driver.
+    plus its place in the partition, with no shuffle and nothing of the table on the driver. The read is kept
+    (memory, else local disk) by that job: every later stage reads the same records with the same ids, and
+    a CSV file is parsed once.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
     local_id = F.monotonically_increasing_id()
-    tagged = frame.withColumn("_mid", local_id)
+    tagged = frame.withColumn("_mid", local_id).persist(StorageLevel.MEMORY_AND_DISK)
     partition = F.shiftright(F.col("_mid"), _PARTITION_SHIFT)
     counts = (tagged.groupBy(partition.alias("p"))
               .agg(F.count(F.lit(1)).alias("n")).collect())

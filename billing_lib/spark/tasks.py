@@ -1,9 +1,12 @@
 """What runs in Spark's Python workers: Arrow rows in, the local run's polars code, findings out.
 
-A task receives the rows of its tables as Arrow (``_table`` says which table, ``_row`` the record number in
-the file, ``t<table>_c<column>`` the values), turns them back into the tables the local loader would read,
-validates and types them with the loader's own code and runs the checks of the catalogue on them. What it
-returns is small and typed: findings and frames as Arrow IPC bytes, problems and months as JSON.
+Spark hands a task its tables as packed rows: ``_shard`` (the group), ``_table`` (which table) and
+``payload``, Arrow IPC bytes of a batch of that table's rows in the table's own columns and types
+(:func:`pack_batches`, run by ``mapInArrow`` where Spark read the rows). Tables of different shapes thus
+travel together without widening each other, and Spark shuffles a few large values instead of millions of
+wide rows. The task unpacks them (:func:`unpack`), turns them back into the tables the local loader would
+read, validates and types them with the loader's own code and runs the checks of the catalogue on them.
+What it returns is small and typed: findings and frames as Arrow IPC bytes, problems and months as JSON.
 
 * :func:`whole_task`: every table but the usage events whose customer is known. It validates the tables
   (problems are the local loader's, row for row), finds the verified months, runs the global checks and the
@@ -19,11 +22,13 @@ import datetime as dt
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from billing_lib.checks.context import ENGINE_VARIABLE, CheckContext, CrossCustomerFrames
 from billing_lib.core.money import SCALE
@@ -35,6 +40,9 @@ from billing_lib.engine.cash_application import APPLICATION_SCHEMA
 from billing_lib.errors import Problem
 
 TABLE = "_table"
+SHARD = "_shard"
+PAYLOAD = "payload"
+PACKED_SCHEMA = f"{SHARD} long, {TABLE} int, {PAYLOAD} binary"
 APPLICATIONS_TABLE = -1  # rows of the cash application travel beside the tables under this number
 APP_NO = "app_no"  # a cash application row's place in the whole application, kept through the shuffle
 APP_COLUMNS = [*APPLICATION_SCHEMA, "payer"]
@@ -68,6 +76,37 @@ def from_ipc(payload: bytes) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(bytes(payload)))
 
 
+def pack_batches(batches: Iterator[pa.RecordBatch], table: int) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow``: each batch's rows split by ``_shard``, each part as one row of ``PACKED_SCHEMA`` (rows
+    of no shard are left out: the caller sends those elsewhere)."""
+    schema = pa.schema([(SHARD, pa.int64()), (TABLE, pa.int32()), (PAYLOAD, pa.binary())])
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        rows = pa.Table.from_batches([batch])
+        shards = rows.column(SHARD)
+        values = rows.drop_columns([SHARD])
+        out = []
+        for shard in sorted(s for s in pc.unique(shards).to_pylist() if s is not None):
+            part = values.filter(pc.equal(shards, shard))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, part.schema) as writer:
+                writer.write_table(part)
+            out.append((shard, sink.getvalue().to_pybytes()))
+        if out:
+            yield pa.RecordBatch.from_arrays([pa.array([s for s, _ in out], pa.int64()),
+                                              pa.array([table] * len(out), pa.int32()),
+                                              pa.array([p for _, p in out], pa.binary())], schema=schema)
+
+
+def unpack(packed: pa.Table) -> dict[int, pl.DataFrame]:
+    """The packed rows of a task as one polars frame per table number."""
+    parts: dict[int, list[pa.Table]] = {}
+    for table, payload in zip(packed.column(TABLE).to_pylist(), packed.column(PAYLOAD).to_pylist(), strict=True):
+        parts.setdefault(table, []).append(pa.ipc.open_stream(payload).read_all())
+    return {table: pl.from_arrow(pa.concat_tables(tables)) for table, tables in parts.items()}
+
+
 def problems_to_json(problems: list[Problem]) -> bytes:
     return json.dumps([dataclasses.astuple(p) for p in problems]).encode("utf-8")
 
@@ -76,14 +115,12 @@ def problems_from_json(payload: bytes) -> list[Problem]:
     return [Problem(*p) for p in json.loads(bytes(payload))]
 
 
-def raw_table(rows: pl.DataFrame, layout: TableLayout) -> pl.DataFrame:
+def raw_table(rows: pl.DataFrame | None, layout: TableLayout) -> pl.DataFrame:
     """The rows of one table as the local loader reads its file: the header as written, every value as text,
     in the order of the file, with the record numbers as ``_row``."""
-    if any(layout.neutral(i) not in rows.columns for i in range(len(layout.columns))):  # none of its rows came
+    if rows is None:  # none of its rows came to this task
         return pl.DataFrame(schema={ROW: pl.UInt32, **{c.strip().lstrip("\ufeff"): pl.String
                                                      for c in layout.columns}})
-    if TABLE in rows.columns:
-        rows = rows.filter(pl.col(TABLE) == layout.index)
     mine = rows.select(pl.col(ROW), *(pl.col(layout.neutral(i)).alias(name) for i, name in enumerate(layout.columns)))
     return as_text_frame(mine.sort(ROW), keep=(ROW,))
 
@@ -107,22 +144,23 @@ def _not_utf8(raw: pl.DataFrame, layout: TableLayout) -> list[Problem]:
                     "not UTF-8 text: save it as UTF-8 (in Excel: Save As, 'CSV UTF-8')")]
 
 
-def typed_tables(rows: dict[str, pl.DataFrame], layouts: list[TableLayout],
-                 check_keys: bool = True) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
+def typed_tables(rows: dict[int, pl.DataFrame], layouts: list[TableLayout],
+                 shard: bool = False) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
     """Validate and type the tables of a task with the loader's code; return them and every problem.
-    ``check_keys=False``: duplicate keys of the usage events are found by Spark across all shards."""
+    ``shard``: the task holds a part of the tables (a shard's part may be empty where the table is not, and
+    duplicate usage events are found by Spark across all shards)."""
     tables, problems = {}, []
     for layout in layouts:
-        raw = raw_table(rows[layout.name], layout)
+        raw = raw_table(rows.get(layout.index), layout)
         spec = TABLES[layout.name]
-        if raw.height == 0:  # a part of a table may be empty where the table is not
+        if shard and raw.height == 0:
             spec = dataclasses.replace(spec, required=False)
         encoding = _not_utf8(raw, layout)
         if encoding:
             problems += encoding
             continue
         typed, found = validate_table(spec, raw, layout.file, layout.offset,
-                                      check_keys=check_keys or layout.name != "usage")
+                                      check_keys=not shard or layout.name != "usage")
         tables[layout.name] = typed
         problems += found
     return tables, problems
@@ -131,11 +169,6 @@ def typed_tables(rows: dict[str, pl.DataFrame], layouts: list[TableLayout],
 def _dataset(tables: dict[str, pl.DataFrame], layouts: list[TableLayout]) -> Dataset:
     files = {layout.name: Path(layout.file) for layout in layouts}
     return Dataset(folder=Path(layouts[0].file).parent if layouts else Path("."), tables=tables, files=files)
-
-
-def _arrow_rows(batch: pa.Table) -> pl.DataFrame:
-    return pl.from_arrow(batch) if batch.num_rows else pl.DataFrame(
-        schema={f.name: pl.from_arrow(pa.table({f.name: pa.array([], f.type)})).dtypes[0] for f in batch.schema})
 
 
 def _out(kind: str, payload: bytes) -> dict:
@@ -147,7 +180,7 @@ def _use_engine(setting: str) -> None:
     os.environ[ENGINE_VARIABLE] = setting
 
 
-def whole_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date] | None,
+def whole_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.date] | None,
                check_names: list[str] | None, engine: str) -> pa.Table:
     """Validate the whole dataset (but the usage events of known customers), then run the global checks and the
     cash application. Returns rows of ``WHOLE_OUTPUT_SCHEMA``: ``problems`` (and nothing else) when the data is
@@ -155,9 +188,7 @@ def whole_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], mont
     row, with its payer."""
     from billing_lib.verification import run_checks, select_checks
     _use_engine(engine)
-    usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
-    rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
-    tables, problems = typed_tables(rows, layouts)
+    tables, problems = typed_tables(unpack(packed), layouts)
     if not problems:
         problems = reference_problems(_dataset(tables, layouts))
     if problems:
@@ -184,20 +215,20 @@ def _whole_output(payloads: list[dict], apps: pl.DataFrame | None = None) -> pa.
     return pa.concat_tables([head, body.to_arrow().cast(schema)])
 
 
-def shard_task(usage: pa.Table, rest: pa.Table, layouts: list[TableLayout], months: list[dt.date],
+def shard_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.date],
                check_names: list[str] | None, unknown_payers: bytes, engine: str) -> pa.Table:
-    """Run the per-customer checks on one shard of customers: ``usage`` holds its usage events, ``rest`` its
-    rows of every other table, every configuration table and the cash application rows it needs. Returns the
+    """Run the per-customer checks on one shard of customers: ``packed`` holds its rows of every table, every
+    configuration table and the cash application rows it needs. Returns the
     problems of its usage events (when there are any) or its findings, as rows of ``OUTPUT_SCHEMA``."""
     from billing_lib.verification import run_checks, select_checks
     _use_engine(engine)
-    usage_rows, other_rows = _arrow_rows(usage), _arrow_rows(rest)
-    rows = {layout.name: usage_rows if layout.name == "usage" else other_rows for layout in layouts}
-    tables, problems = typed_tables(rows, layouts, check_keys=False)
+    rows = unpack(packed)
+    tables, problems = typed_tables(rows, layouts, shard=True)
     usage_problems = [p for p in problems if any(p.file == lt.file for lt in layouts if lt.name == "usage")]
     if usage_problems:
         return pa.Table.from_pylist([_out("problems", problems_to_json(usage_problems))])
-    apps = (other_rows.filter(pl.col(TABLE) == APPLICATIONS_TABLE).sort(APP_NO).unique(APP_NO, maintain_order=True)
+    apps = rows.get(APPLICATIONS_TABLE, pl.DataFrame(schema={APP_NO: pl.Int64, **APPLICATION_SCHEMA}))
+    apps = (apps.sort(APP_NO).unique(APP_NO, maintain_order=True)
             .select(pl.col(c).cast(dtype) for c, dtype in APPLICATION_SCHEMA.items()))
     cross = CrossCustomerFrames(apps, from_ipc(unknown_payers))
     ctx = CheckContext(_dataset(tables, layouts), months, cross=cross)

@@ -30,10 +30,14 @@ from billing_lib.spark.tasks import (
     APP_NO,
     APPLICATIONS_TABLE,
     OUTPUT_SCHEMA,
+    PACKED_SCHEMA,
+    PAYLOAD,
+    SHARD,
     TABLE,
     WHOLE_OUTPUT_SCHEMA,
     TableLayout,
     from_ipc,
+    pack_batches,
     problems_from_json,
     shard_task,
     whole_task,
@@ -47,8 +51,6 @@ if TYPE_CHECKING:
 CUSTOMER_TABLES = ("customers", "subscriptions", "invoices", "payments")
 BY_INVOICE = ("invoice_lines", "credit_notes")
 WHOLE_ONLY = ("gl_entries",)  # read by global checks only: no shard gets a copy
-SHARD = "_shard"
-GROUP = "_group"
 
 
 def default_shards(spark: SparkSession) -> int:
@@ -61,8 +63,6 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
                     progress: Callable[[str], None] = lambda _m: None) -> VerificationResult:
     """Verify the dataset at ``data`` (a folder, ``hdfs://`` or ``s3a://`` path) on Spark; the result is the
     same as :func:`~billing_lib.verification.verify`'s on the same data."""
-    from pyspark.sql import functions as F
-
     from billing_lib.verification import VerificationResult, finalize, select_checks, summary_of
     chosen = select_checks(checks)
     if shards is not None and shards < 1:
@@ -86,11 +86,8 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     progress(f"per-customer checks on {shards} shards")
     task = partial(shard_task, layouts=layouts, months=verified, check_names=checks,
                    unknown_payers=bytes(small["unknown_payers"]), engine=engine_setting())
-    rest = _shard_rows(tables, keyed, whole, shards)
-    left = (keyed["usage"].filter(F.col(SHARD).isNotNull()) if "usage" in keyed
-            else _no_rows(spark, SHARD))
-    parts = (left.groupBy(SHARD).cogroup(rest.groupBy(SHARD))
-             .applyInArrow(lambda u, r: task(u, r), OUTPUT_SCHEMA).collect())
+    parts = (_shard_rows(tables, keyed, whole, shards).groupBy(SHARD)
+             .applyInArrow(lambda rows: task(rows), OUTPUT_SCHEMA).collect())
     problems = [p for r in parts if r["kind"] == "problems" for p in problems_from_json(r["payload"])]
     if problems:
         raise DatasetError(data, _merged(problems) + _duplicate_events(tables, keyed))
@@ -128,27 +125,27 @@ def _shard_of(key: Column, shards: int) -> Column:
 
 
 def _shard_keys(tables: dict[str, SparkTable], shards: int) -> dict[str, DataFrame]:
-    """Each table's rows with ``_table`` and, where the row belongs to customers' shards, ``_shard`` (a row of a
-    number several customers carry goes to each of their shards; a row no customer owns has none)."""
+    """The rows of the tables that belong to customers with their ``_shard`` (a row of a number several
+    customers carry goes to each of their shards: one row per shard; a row no customer owns has none)."""
     from pyspark.sql import functions as F
     out = {}
     for name, t in tables.items():
-        frame = t.frame.withColumn(TABLE, F.lit(t.index))
+        frame = t.frame
         if name in CUSTOMER_TABLES:
             key = _id(F.col(t.column("customer_id")))
             frame = frame.withColumn(SHARD, F.when(key.isNotNull(), _shard_of(key, shards)))
-        out[name] = frame
+            out[name] = frame
     if "invoices" in tables:
         owners = (out["invoices"].filter(F.col(SHARD).isNotNull())
                   .select(_id(F.col(tables["invoices"].column("invoice_id"))).alias("_key"), SHARD).distinct())
         for name in BY_INVOICE:
             if name in tables:
-                out[name] = _joined(out[name], _id(F.col(tables[name].column("invoice_id"))), owners)
+                out[name] = _joined(tables[name].frame, _id(F.col(tables[name].column("invoice_id"))), owners)
     if "usage" in tables:
         owners = (out["subscriptions"].filter(F.col(SHARD).isNotNull())
                   .select(_id(F.col(tables["subscriptions"].column("subscription_id"))).alias("_key"), SHARD)
                   .distinct())
-        out["usage"] = _joined(out["usage"], _id(F.col(tables["usage"].column("subscription_id"))), owners)
+        out["usage"] = _joined(tables["usage"].frame, _id(F.col(tables["usage"].column("subscription_id"))), owners)
     return out
 
 
@@ -157,44 +154,44 @@ def _joined(frame: DataFrame, key: Column, owners: DataFrame) -> DataFrame:
     return frame.withColumn("_key", key).join(owners, on="_key", how="left").drop("_key")
 
 
-def _no_rows(spark: SparkSession, key: str) -> DataFrame:
-    """An empty side of a cogroup (a dataset without usage events)."""
-    return spark.createDataFrame([], f"{key} long, {TABLE} int, {ROW} long")
+def _packed(frame: DataFrame, table: int) -> DataFrame:
+    """``frame``'s rows (with ``_shard``) packed by shard: rows of ``PACKED_SCHEMA``, made where Spark holds
+    them (see :func:`~billing_lib.spark.tasks.pack_batches`)."""
+    return frame.mapInArrow(partial(pack_batches, table=table), PACKED_SCHEMA)
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
-    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    return reduce(lambda a, b: a.unionByName(b), frames)
 
 
 def _whole_stage(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], layouts: list[TableLayout],
                  months: list[dt.date] | None, checks: list[str] | None) -> DataFrame:
-    """The task over every table but the usage events that some shard checks."""
+    """The task over every table but the usage events that some shard checks (each row once)."""
     from pyspark.sql import functions as F
-    rest = _union([keyed[n].drop(SHARD) for n in tables if n != "usage"]).withColumn(GROUP, F.lit(0))
+    one = F.lit(0).cast("long")
+    parts = [_packed(t.frame.withColumn(SHARD, one), t.index) for n, t in tables.items() if n != "usage"]
     if "usage" in keyed:
-        usage = keyed["usage"].filter(F.col(SHARD).isNull()).drop(SHARD).withColumn(GROUP, F.lit(0))
-    else:
-        usage = _no_rows(rest.sparkSession, GROUP)
+        unowned = keyed["usage"].filter(F.col(SHARD).isNull()).withColumn(SHARD, one)
+        parts.append(_packed(unowned, tables["usage"].index))
     task = partial(whole_task, layouts=layouts, months=months, check_names=checks, engine=engine_setting())
-    return (usage.groupBy(GROUP).cogroup(rest.groupBy(GROUP))
-            .applyInArrow(lambda u, r: task(u, r), WHOLE_OUTPUT_SCHEMA))
+    return _union(parts).groupBy(SHARD).applyInArrow(lambda rows: task(rows), WHOLE_OUTPUT_SCHEMA)
 
 
 def _shard_rows(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], whole: DataFrame,
                 shards: int) -> DataFrame:
-    """Every shard's rows but its usage events: its customers' documents, every configuration table, and the
-    cash application rows of its invoices and payments."""
+    """Every shard's packed rows: its customers' documents and usage events, every configuration table, and
+    the cash application rows of its invoices and payments."""
     from pyspark.sql import functions as F
-    spark = whole.sparkSession
-    every = spark.range(shards).select(F.col("id").alias(SHARD))
-    routed = [keyed[n].filter(F.col(SHARD).isNotNull()) for n in (*CUSTOMER_TABLES, *BY_INVOICE) if n in keyed]
-    shared = [keyed[n].crossJoin(every) for n in tables
+    every = whole.sparkSession.range(shards).select(F.col("id").alias(SHARD))
+    routed = [_packed(keyed[n].filter(F.col(SHARD).isNotNull()), tables[n].index) for n in keyed]
+    shared = [_packed(t.frame.withColumn(SHARD, F.lit(0).cast("long")), t.index).drop(SHARD).crossJoin(every)
+              .select(SHARD, TABLE, PAYLOAD) for n, t in tables.items()
               if n not in (*CUSTOMER_TABLES, *BY_INVOICE, *WHOLE_ONLY, "usage")]
     apps = whole.filter("kind = 'application'").select(APP_NO, *APP_COLUMNS)
     by_owner = [apps.withColumn(SHARD, _shard_of(F.col(who), shards)).filter(F.col(who).isNotNull())
                 for who in ("customer_id", "payer")]
-    apps = _union(by_owner).dropDuplicates([APP_NO, SHARD]).withColumn(TABLE, F.lit(APPLICATIONS_TABLE))
-    return _union([*routed, *shared, apps])
+    apps = _union(by_owner).dropDuplicates([APP_NO, SHARD])
+    return _union([*routed, *shared, _packed(apps, APPLICATIONS_TABLE)])
 
 
 def _merged(problems: list[Problem]) -> list[Problem]:

@@ -8,6 +8,7 @@ number the local loader gives, so problems name the same rows and the rows keep 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from billing_lib.data.contract import TABLES
@@ -80,46 +81,86 @@ def find_spark_tables(spark: SparkSession, data: str) -> dict[str, tuple[str, st
     return found
 
 
-def read_spark_table(spark: SparkSession, name: str, path: str, suffix: str) -> SparkTable:
-    """Read one table with Spark (CSV as text, Parquet with its types) and number its records."""
+def read_spark_tables(spark: SparkSession, found: dict[str, tuple[str, str]]) -> dict[str, SparkTable]:
+    """Read the tables with Spark (CSV as text, Parquet with its types) and number their records.
+
+    One small job counts the rows of every partition of every table; each record's number is then its
+    partition's offset plus its place in the partition (the low bits of ``monotonically_increasing_id``),
+    with no shuffle and nothing of a table on the driver. A CSV read is kept (memory, else local disk) by
+    that job, so the file is parsed once; Parquet is read again where it is needed, in the same partitions.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    read = {name: _read(spark, name, path, suffix) for name, (path, suffix) in found.items()}
+    tagged, counts = {}, []
+    for i, (name, (frame, _columns, suffix)) in enumerate(read.items()):
+        frame = frame.withColumn("_mid", F.monotonically_increasing_id())
+        if suffix == ".csv":
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        tagged[name] = frame
+        counts.append(frame.groupBy(_partition().alias("p")).agg(F.count(F.lit(1)).alias("n"))
+                      .withColumn("t", F.lit(i)))
+    per_partition = reduce(lambda a, b: a.unionByName(b), counts).collect() if counts else []
+    out = {}
+    for i, (name, (_frame, columns, suffix)) in enumerate(read.items()):
+        mine = sorted((r["p"], r["n"]) for r in per_partition if r["t"] == i)
+        frame, rows = _numbered(tagged[name], mine)
+        out[name] = SparkTable(name, list(TABLES).index(name), found[name][0], 2 if suffix == ".csv" else 1,
+                               columns, rows, frame)
+    return out
+
+
+def _read(spark: SparkSession, name: str, path: str, suffix: str) -> tuple[DataFrame, tuple[str, ...], str]:
+    """One table as Spark reads it, its columns under neutral names, and its header as written."""
     from pyspark.sql.types import StringType, StructField, StructType
     index = list(TABLES).index(name)
     if suffix == ".csv":
         options = {"header": "true", "multiLine": "true", "escape": '"', "encoding": "UTF-8", "mode": "PERMISSIVE"}
-        columns = tuple(spark.read.options(**options).csv(path).columns)
+        columns = _csv_header(spark, path)
         schema = StructType([StructField(neutral_name(index, i), StringType()) for i in range(len(columns))])
-        frame = spark.read.options(**options, enforceSchema="true").schema(schema).csv(path)
-        offset = 2
-    else:
-        frame = spark.read.parquet(path)
-        columns = tuple(frame.columns)
-        frame = frame.toDF(*(neutral_name(index, i) for i in range(len(columns))))
-        offset = 1
-    frame, rows = _numbered(frame)
-    return SparkTable(name, index, path, offset, columns, rows, frame)
+        return spark.read.options(**options, enforceSchema="true").schema(schema).csv(path), columns, suffix
+    frame = spark.read.parquet(path)
+    columns = tuple(frame.columns)
+    return frame.toDF(*(neutral_name(index, i) for i in range(len(columns)))), columns, suffix
 
 
-def _numbered(frame: DataFrame) -> tuple[DataFrame, int]:
-    """``frame`` with ``_row``, the record number in scan order (consecutive from 0), and its row count.
+def _csv_header(spark: SparkSession, path: str) -> tuple[str, ...]:
+    """The header of a CSV file: its first record, read through Spark's file system (a few bytes; the
+    driver reads nothing more of a table)."""
+    import csv
+    jvm = spark.sparkContext._jvm
+    hadoop_path, fs = _hadoop_path(spark, path)
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        lines = []
+        while True:  # a quoted name may hold a line break: read on until the record is whole
+            line = reader.readLine()
+            if line is None:
+                break
+            lines.append(line)
+            if "\n".join(lines).count('"') % 2 == 0:
+                break
+    finally:
+        stream.close()
+    return tuple(next(csv.reader(["\n".join(lines)]), []))
 
-    One small job counts the rows of every partition; each record's number is then its partition's offset
-    plus its place in the partition, with no shuffle and nothing of the table on the driver. The read is kept
-    (memory, else local disk) by that job: every later stage reads the same records with the same ids, and
-    a CSV file is parsed once.
-    """
-    from pyspark import StorageLevel
+
+def _partition():
     from pyspark.sql import functions as F
-    local_id = F.monotonically_increasing_id()
-    tagged = frame.withColumn("_mid", local_id).persist(StorageLevel.MEMORY_AND_DISK)
-    partition = F.shiftright(F.col("_mid"), _PARTITION_SHIFT)
-    counts = (tagged.groupBy(partition.alias("p"))
-              .agg(F.count(F.lit(1)).alias("n")).collect())
+    return F.shiftright(F.col("_mid"), _PARTITION_SHIFT)
+
+
+def _numbered(tagged: DataFrame, counts: list[tuple[int, int]]) -> tuple[DataFrame, int]:
+    """``tagged`` (with ``_mid``) with ``_row``, the record number in scan order (consecutive from 0), from
+    the row count of each partition; and the table's row count."""
+    from pyspark.sql import functions as F
     offsets, total = {}, 0
-    for rec in sorted(counts, key=lambda r: r["p"]):
-        offsets[rec["p"]] = total
-        total += rec["n"]
+    for partition, n in counts:
+        offsets[partition] = total
+        total += n
     if not offsets:
-        return frame.withColumn(ROW, F.lit(0).cast("long")).limit(0), 0
+        return tagged.withColumn(ROW, F.lit(0).cast("long")).drop("_mid").limit(0), 0
     starts = F.create_map(*[x for p, start in offsets.items() for x in (F.lit(p), F.lit(start))])
-    row = starts[partition] + F.col("_mid").bitwiseAND(F.lit((1 << _PARTITION_SHIFT) - 1))
+    row = starts[_partition()] + F.col("_mid").bitwiseAND(F.lit((1 << _PARTITION_SHIFT) - 1))
     return tagged.withColumn(ROW, row.cast("long")).drop("_mid"), total

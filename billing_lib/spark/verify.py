@@ -24,7 +24,7 @@ from billing_lib.data.dataset import ROW
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN
 from billing_lib.errors import DatasetError, ParameterError, Problem
 from billing_lib.spark.session import spark_session
-from billing_lib.spark.tables import SparkTable, find_spark_tables, read_spark_table
+from billing_lib.spark.tables import SparkTable, find_spark_tables, read_spark_tables
 from billing_lib.spark.tasks import (
     APP_COLUMNS,
     APP_NO,
@@ -71,7 +71,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     shards = shards or default_shards(spark)
     progress(f"spark {spark.version} on {spark.sparkContext.master}: reading the tables of {data}")
     found = find_spark_tables(spark, data)
-    tables = {name: read_spark_table(spark, name, path, suffix) for name, (path, suffix) in found.items()}
+    tables = read_spark_tables(spark, found)
     layouts = [TableLayout(t.name, t.index, t.file, t.offset, t.columns) for t in tables.values()]
     _require_columns(tables)
     keyed = _shard_keys(tables, shards)

@@ -78,6 +78,27 @@ def test_hand_written_cases_give_the_local_files(every_case_tables, fmt, tmp_pat
     assert spark == local
 
 
+def test_csv_dialect_details_give_the_local_files(tmp_path):
+    """A byte-order mark and CRLF line ends, amounts padded with blanks, empty and quoted-empty references,
+    references with quotes and a line break inside: Spark's CSV reader and polars' must agree on every value."""
+    import csv
+    import io
+    data = tmp_path / "data"
+    write(sample_tables(), data, "csv")
+    customers = data / "customers.csv"
+    customers.write_bytes(b"\xef\xbb\xbf" + customers.read_bytes().replace(b"\n", b"\r\n"))
+    rows = list(csv.reader(io.StringIO((data / "payments.csv").read_text(encoding="utf-8"))))
+    amount, reference = rows[0].index("amount"), rows[0].index("reference")
+    for i, row in enumerate(rows[1:]):
+        row[amount] = f" {row[amount]} " if i % 7 == 0 else row[amount]
+        row[reference] = "" if i % 11 == 0 else 'He said "paid", ok\r\nsecond line' if i % 13 == 0 else row[reference]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (data / "payments.csv").write_text(out.getvalue().replace(",,", ',"",', 3), encoding="utf-8")
+    local, spark = local_and_spark(data, tmp_path)
+    assert spark == local
+
+
 @pytest.mark.parametrize("engine", ["in-memory", "streaming"])
 def test_both_polars_engines_on_the_workers(engine, monkeypatch, tmp_path):
     monkeypatch.setenv("BILLING_ENGINE", engine)
@@ -160,6 +181,16 @@ def test_a_usage_event_repeated_across_shards_is_a_duplicate_key(tmp_path):
     local, spark = both_problems(write(tables, tmp_path / "data", "csv"))
     assert any("duplicate key (event_id=" in p for p in local)
     assert spark == local
+
+
+def test_a_record_with_more_values_than_the_header_is_named(tmp_path):
+    data = write(sample_tables(), tmp_path / "data", "csv")
+    lines = (data / "invoices.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[4] = lines[4].rstrip("\n") + ",surplus\n"
+    (data / "invoices.csv").write_text("".join(lines), encoding="utf-8")
+    local, spark = both_problems(data)
+    assert [p.split(": cannot be read")[0] for p in spark] == [p.split(": cannot be read")[0] for p in local]
+    assert spark == [f"{data / 'invoices.csv'}, row 5: cannot be read: more values than the 12 columns the header names"]
 
 
 def test_a_missing_table_and_an_excel_table_are_named(tmp_path):

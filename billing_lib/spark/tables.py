@@ -48,6 +48,11 @@ def neutral_name(table_index: int, column_index: int) -> str:
     return f"t{table_index}_c{column_index}"
 
 
+def extra_name(table_index: int) -> str:
+    """The column that catches values beyond the header of a CSV record."""
+    return f"t{table_index}_extra"
+
+
 def _hadoop_path(spark: SparkSession, path: str):
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
@@ -117,7 +122,10 @@ def _read(spark: SparkSession, name: str, path: str, suffix: str) -> tuple[DataF
     if suffix == ".csv":
         options = {"header": "true", "multiLine": "true", "escape": '"', "encoding": "UTF-8", "mode": "PERMISSIVE"}
         columns = _csv_header(spark, path)
-        schema = StructType([StructField(neutral_name(index, i), StringType()) for i in range(len(columns))])
+        # one column more than the header names: a record with more values than that fills it (Spark would
+        # drop them silently), and the task reports the record as the local loader does
+        schema = StructType([*(StructField(neutral_name(index, i), StringType()) for i in range(len(columns))),
+                             StructField(extra_name(index), StringType())])
         return spark.read.options(**options, enforceSchema="true").schema(schema).csv(path), columns, suffix
     frame = spark.read.parquet(path)
     columns = tuple(frame.columns)

@@ -64,6 +64,11 @@ class TableLayout:
     def neutral(self, i: int) -> str:
         return f"t{self.index}_c{i}"
 
+    @property
+    def extra(self) -> str:
+        """A CSV record's values beyond its header (see ``billing_lib.spark.tables.extra_name``)."""
+        return f"t{self.index}_extra"
+
 
 def to_ipc(frame: pl.DataFrame) -> bytes:
     """A polars frame as Arrow IPC bytes (its types kept exactly)."""
@@ -144,6 +149,17 @@ def _not_utf8(raw: pl.DataFrame, layout: TableLayout) -> list[Problem]:
                     "not UTF-8 text: save it as UTF-8 (in Excel: Save As, 'CSV UTF-8')")]
 
 
+def _ragged(rows: pl.DataFrame | None, layout: TableLayout) -> list[Problem]:
+    """The first CSV record with more values than its header names columns (the local loader's problem)."""
+    if rows is None or layout.extra not in rows.columns:
+        return []
+    bad = rows.filter(pl.col(layout.extra).is_not_null()).select(pl.col(ROW).min()).item()
+    if bad is None:
+        return []
+    return [Problem(layout.file, bad + layout.offset, None, f"cannot be read: more values than the "
+                                                            f"{len(layout.columns)} columns the header names")]
+
+
 def typed_tables(rows: dict[int, pl.DataFrame], layouts: list[TableLayout],
                  shard: bool = False) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
     """Validate and type the tables of a task with the loader's code; return them and every problem.
@@ -151,6 +167,10 @@ def typed_tables(rows: dict[int, pl.DataFrame], layouts: list[TableLayout],
     duplicate usage events are found by Spark across all shards)."""
     tables, problems = {}, []
     for layout in layouts:
+        ragged = _ragged(rows.get(layout.index), layout)
+        if ragged:
+            problems += ragged
+            continue
         raw = raw_table(rows.get(layout.index), layout)
         spec = TABLES[layout.name]
         if shard and raw.height == 0:

@@ -73,7 +73,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     found = find_spark_tables(spark, data)
     tables = read_spark_tables(spark, found)
     layouts = [TableLayout(t.name, t.index, t.file, t.offset, t.columns) for t in tables.values()]
-    _require_columns(tables)
+    _require_columns(data, tables)
     keyed = _shard_keys(tables, shards)
 
     progress("validating the tables, global checks and cash application (one task)")
@@ -101,7 +101,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     return VerificationResult(exceptions, summary_of(exceptions, verified, counts, chosen))
 
 
-def _require_columns(tables: dict[str, SparkTable]) -> None:
+def _require_columns(data: str, tables: dict[str, SparkTable]) -> None:
     """The key columns routing needs; a table without them is reported by the loader's own words."""
     needed = {**{t: "customer_id" for t in CUSTOMER_TABLES}, **{t: "invoice_id" for t in BY_INVOICE},
               "usage": "subscription_id", "subscriptions": "subscription_id", "invoices": "invoice_id"}
@@ -109,7 +109,7 @@ def _require_columns(tables: dict[str, SparkTable]) -> None:
                         f"{', '.join(t.columns) or 'none'})")
                 for t in tables.values() if t.name in needed and not t.has_column(needed[t.name])]
     if problems:
-        raise DatasetError(str(next(iter(tables.values())).file.rsplit("/", 1)[0]), problems)
+        raise DatasetError(data, problems)
 
 
 def _id(frame_col: Column) -> Column:

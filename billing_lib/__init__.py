@@ -25,7 +25,7 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     "month_bounds": ("billing_lib.core.periods", "month_bounds"),
     # the audit
     "verify": ("billing_lib.verification", "verify"),
-    "verify_on_engine": ("billing_lib.verification", "verify_on_engine"),
+    "verify_on_engine": ("billing_lib.verification_engines", "verify_on_engine"),
     "write_results": ("billing_lib.verification", "write_results"),
     "write_findings_excel": ("billing_lib.verification", "write_findings_excel"),
     "analysis": ("billing_lib.workbook.analysis", None),

@@ -140,21 +140,6 @@ def verify(ds: Dataset, months: list[dt.date] | None = None, checks: list[str] |
     return VerificationResult(exceptions, summarize(exceptions, ctx, chosen))
 
 
-ENGINES = ("local", "spark")
-
-
-def verify_on_engine(engine: str, ds: Dataset, data_dir: str | Path, months: list[dt.date] | None = None,
-                     master: str | None = None, progress: Progress = _quiet) -> VerificationResult:
-    """:func:`verify` on ``engine``: ``local`` (this process, on ``ds``) or ``spark`` (Apache Spark reads
-    ``data_dir`` itself; ``master`` names the cluster). The result is the same either way."""
-    if engine not in ENGINES:
-        raise ParameterError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-    if engine == "spark":
-        from billing_lib.spark.verify import verify_on_spark
-        return verify_on_spark(str(data_dir), months, master=master, progress=progress)
-    return verify(ds, months, progress=progress)
-
-
 def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
     """Split the customers into ``shards`` groups of about equal size (deterministic: by sorted id).
 

@@ -485,6 +485,38 @@ def test_parquet_typed_columns_load_like_csv(tmp_path):
     assert_same_tables(got, want)
 
 
+def test_typed_parquet_skips_the_text_round_trip_with_the_same_values_and_problems(tmp_path):
+    """A Parquet column that already has its contract type stays typed; its values and its problems (the
+    value shown as the text round trip shows it) are those of the round trip."""
+    from billing_lib.data.loading import already_typed, read_raw, validate_table
+    want = typed_tables(write_dataset(tmp_path / "csv", **FULL))
+    usage = want["usage"].with_columns(
+        quantity=pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(-5, DECIMAL)).otherwise(pl.col("quantity")),
+        event_time=pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("event_time")))
+    path = tmp_path / "usage.parquet"
+    usage.write_parquet(path)
+    spec = TABLES["usage"]
+    assert set(already_typed(pl.read_parquet(path), spec)) == {"event_time", "quantity"}
+    fast = validate_table(spec, read_raw(path, spec), str(path), 1)
+    round_trip = validate_table(spec, read_raw(path), str(path), 1)
+    assert fast[0].to_dicts() == round_trip[0].to_dicts() and fast[0].schema == round_trip[0].schema
+    assert fast[1] == round_trip[1] and len(fast[1]) == 2
+    assert "'-5.0000000000' is negative" in str(fast[1])
+
+
+def test_timestamps_parsed_shape_by_shape_equal_the_one_expression():
+    from billing_lib.data.loading import parse_timestamp, parse_timestamps
+    shapes = ["2024-01-04T05:12:41Z", "2024-01-04T05:12:41.25z", "2024-01-04 05:12", "2024-01-04",
+              "2024-01-04T05:12:41+02:00", None, "junk", "2024-01-04T05:12+01:00", "2024-02-30", "",
+              "2024-01-04T05:12:41", "2024-01-04 05:12:41.123456-03:30"]
+    column = pl.Series("t", [shapes[(i * 7) % len(shapes)] for i in range(500)])
+    want = column.to_frame().select(parse_timestamp(pl.col("t"))).to_series()
+    got = parse_timestamps(column)
+    assert got.dtype == want.dtype and got.to_list() == want.to_list()
+    assert got.null_count() == column.to_frame().select(
+        pl.col("t").is_null() | pl.col("t").is_in(["junk", "2024-02-30", ""])).to_series().sum()
+
+
 def test_parquet_text_columns_load_like_csv(tmp_path):
     csv_dir = write_dataset(tmp_path / "csv", **FULL)
     want = typed_tables(csv_dir)

@@ -52,8 +52,12 @@ def find_table_file(folder: Path, table: str) -> Path | None:
     return found[0] if found else None
 
 
-def read_raw(path: Path) -> pl.DataFrame:
-    """Read a table file with every column as text (typed Parquet/Excel columns are turned to text)."""
+def read_raw(path: Path, spec: TableSpec | None = None) -> pl.DataFrame:
+    """Read a table file with every column as text (typed Parquet/Excel columns are turned to text).
+
+    With ``spec``, a Parquet column that already has its contract type (a date, a UTC timestamp, a decimal of
+    the contract's scale, ...) stays typed: turning it to text to parse it back would give the same values,
+    ten million timestamps later."""
     if path.suffix == ".csv":
         frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy",
                             raise_if_empty=False, truncate_ragged_lines=False)
@@ -61,8 +65,15 @@ def read_raw(path: Path) -> pl.DataFrame:
         frame = pl.read_parquet(path)
     else:
         frame = pl.read_excel(path, engine="calamine")
-    return as_text_frame(frame)
+    typed = already_typed(frame, spec) if spec is not None and path.suffix == ".parquet" else ()
+    return as_text_frame(frame, keep=typed)
 
+
+def already_typed(frame: pl.DataFrame, spec: TableSpec) -> tuple[str, ...]:
+    """The columns of ``frame`` (not text in the contract) whose type is already the contract's."""
+    contract = {c.name: c for c in spec.columns}
+    return tuple(name for name, dtype in frame.schema.items()
+                 if name in contract and dtype != pl.String and dtype == contract[name].dtype)
 
 def as_text_frame(frame: pl.DataFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
     """A table as read from its file turned to text: header names without surrounding blanks or a byte-order
@@ -88,7 +99,7 @@ def _as_text(frame: pl.DataFrame, name: str) -> pl.Expr:
 def _value_problems(frame: pl.DataFrame, bad: pl.Expr, column: str, file: str, offset: int, count: int,
                     describe) -> list[Problem]:
     """Problems for the ``count`` rows where ``bad`` holds, one per row up to a limit, then a count."""
-    rows = frame.filter(bad).select(ROW, pl.col(column).alias("value")).head(MAX_PROBLEMS_PER_COLUMN)
+    rows = frame.filter(bad).select(ROW, _as_text(frame, column).alias("value")).head(MAX_PROBLEMS_PER_COLUMN)
     out = [Problem(file, r[ROW] + offset, column, describe(r["value"])) for r in rows.iter_rows(named=True)]
     if count > MAX_PROBLEMS_PER_COLUMN:
         out.append(Problem(file, None, column, f"{count - MAX_PROBLEMS_PER_COLUMN} more rows like these"))
@@ -132,15 +143,41 @@ def _typed(col: Column) -> pl.Expr:
     return c
 
 
+def _timestamp_readers(norm: pl.Expr) -> list[pl.Expr]:
+    """The ISO 8601 shapes a timestamp may take, in the order they are tried (``norm``: see
+    :func:`_normalized`): with an offset, with an offset and no seconds, naive (UTC), naive without seconds,
+    a day alone (midnight UTC)."""
+    return [norm.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC", time_unit="us"),
+            norm.str.to_datetime("%Y-%m-%d %H:%M%z", strict=False, time_zone="UTC", time_unit="us"),
+            norm.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"),
+            norm.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us").dt.replace_time_zone("UTC"),
+            norm.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")]
+
+
+def _normalized(text: pl.Expr) -> pl.Expr:
+    return text.str.replace("T", " ", literal=True).str.replace(r"[zZ]$", "+00:00")
+
+
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
     """ISO 8601 text to a UTC datetime; a value without an offset is taken as UTC."""
-    norm = text.str.replace("T", " ", literal=True).str.replace(r"[zZ]$", "+00:00")
-    with_tz = norm.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC", time_unit="us")
-    minutes_tz = norm.str.to_datetime("%Y-%m-%d %H:%M%z", strict=False, time_zone="UTC", time_unit="us")
-    naive = norm.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC")
-    minutes = norm.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us").dt.replace_time_zone("UTC")
-    day = norm.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return pl.coalesce(with_tz, minutes_tz, naive, minutes, day)
+    return pl.coalesce(_timestamp_readers(_normalized(text)))
+
+
+def parse_timestamps(text: pl.Series) -> pl.Series:
+    """:func:`parse_timestamp` of a whole column, each shape tried only on the values the shapes before it
+    could not read (a column of one shape is parsed once, not five times)."""
+    norm = text.to_frame("v").select(_normalized(pl.col("v"))).to_series()
+    out = pl.Series(text.name, [None] * len(text), dtype=pl.Datetime("us", "UTC"))
+    todo = norm.is_not_null()
+    for reader in _timestamp_readers(pl.col("v")):
+        if not todo.any():
+            break
+        rows = todo.arg_true()
+        read = norm.gather(rows).to_frame("v").select(reader).to_series()
+        done = read.is_not_null()
+        out.scatter(rows.filter(done), read.filter(done))
+        todo.scatter(rows.filter(done), False)
+    return out
 
 
 _EXPECTED = {
@@ -183,11 +220,17 @@ def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int,
 
     raw = raw.with_columns(pl.col(ROW).cast(pl.UInt32)) if ROW in raw.columns else raw.with_row_index(ROW)
     present = [c for c in spec.columns if c.name in raw.columns]
+    typed_in = {c.name for c in present if raw.schema[c.name] == c.dtype and raw.schema[c.name] != pl.String}
+    text = [c for c in present if c.name not in typed_in]
     # text columns keep their characters; everything else is compared without surrounding blanks
     stripped = raw.with_columns(
-        pl.col(c.name).str.strip_chars().replace("", None) for c in present if c.kind not in ("text", "id"))
-    stripped = stripped.with_columns(pl.col(c.name).replace("", None) for c in present if c.kind == "id")
-    both = stripped.with_columns(_typed(c).alias(f"__t_{c.name}") for c in present)
+        pl.col(c.name).str.strip_chars().replace("", None) for c in text if c.kind not in ("text", "id"))
+    stripped = stripped.with_columns(pl.col(c.name).replace("", None) for c in text if c.kind == "id")
+    both = stripped.with_columns(
+        *(pl.col(c.name).alias(f"__t_{c.name}") for c in present if c.name in typed_in),
+        *(_typed(c).alias(f"__t_{c.name}") for c in text if c.kind != "timestamp"))
+    both = both.with_columns(parse_timestamps(stripped[c.name]).alias(f"__t_{c.name}")
+                             for c in text if c.kind == "timestamp")
     rules = [(col, mask, describe) for col in present for mask, describe in _rules(col)]
     # one pass counts every rule's bad rows; only rules that fail go back for their rows
     counts = both.select(mask.sum().alias(str(i)) for i, (_, mask, _) in enumerate(rules)).row(0)
@@ -258,7 +301,7 @@ def load_dataset(folder: str | Path, *, check_references: bool = True, redact: b
             problems.append(Problem(str(path), huge.row, huge.column, huge.message))
             continue
         try:
-            raw = read_raw(path)
+            raw = read_raw(path, spec)
         except (Exception, pl.exceptions.PanicException) as exc:  # a file polars cannot parse at all (a damaged
             problems.append(not_utf8_problem(path) or _unreadable(path, exc))  # Parquet file can make it panic)
             continue

@@ -34,7 +34,7 @@ from billing_lib.checks.context import ENGINE_VARIABLE, CheckContext, CrossCusto
 from billing_lib.core.money import SCALE
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import ROW, Dataset
-from billing_lib.data.loading import as_text_frame, validate_table
+from billing_lib.data.loading import already_typed, as_text_frame, validate_table
 from billing_lib.data.semantics import reference_problems
 from billing_lib.engine.cash_application import APPLICATION_SCHEMA
 from billing_lib.errors import Problem
@@ -127,7 +127,9 @@ def raw_table(rows: pl.DataFrame | None, layout: TableLayout) -> pl.DataFrame:
         return pl.DataFrame(schema={ROW: pl.UInt32, **{c.strip().lstrip("\ufeff"): pl.String
                                                      for c in layout.columns}})
     mine = rows.select(pl.col(ROW), *(pl.col(layout.neutral(i)).alias(name) for i, name in enumerate(layout.columns)))
-    return as_text_frame(mine.sort(ROW), keep=(ROW,))
+    # as the local loader does: a Parquet column that already has its contract type is not turned to text
+    typed = already_typed(mine, TABLES[layout.name]) if layout.file.endswith(".parquet") else ()
+    return as_text_frame(mine.sort(ROW), keep=(ROW, *typed))
 
 
 def _not_utf8(raw: pl.DataFrame, layout: TableLayout) -> list[Problem]:

@@ -193,14 +193,31 @@ def test_a_record_with_more_values_than_the_header_is_named(tmp_path):
     assert spark == [f"{data / 'invoices.csv'}, row 5: cannot be read: more values than the 12 columns the header names"]
 
 
-def test_a_missing_table_and_an_excel_table_are_named(tmp_path):
+def test_excel_tables_on_the_drivers_disk_give_the_local_files(tmp_path):
+    import openpyxl
+    data = write(sample_tables(), tmp_path / "data", "csv")
+    for name in ("customers", "payments"):
+        rows = pl.read_csv(data / f"{name}.csv", infer_schema=False)
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(rows.columns)
+        for row in rows.iter_rows():
+            sheet.append(list(row))
+        book.save(data / f"{name}.xlsx")
+        (data / f"{name}.csv").unlink()
+    local, spark = local_and_spark(data, tmp_path)
+    assert spark == local
+
+
+def test_a_missing_table_and_a_table_given_twice_are_named(tmp_path):
     tables = sample_tables()
     data = write({k: v for k, v in tables.items() if k != "plans"}, tmp_path / "data", "csv")
     spark = problems_of(data, lambda d: verify_on_spark(str(d), master=MASTER))
     assert any("required table 'plans' is missing" in p for p in spark)
-    (data / "plans.xlsx").write_bytes(b"PK")  # only its name is looked at
+    (data / "plans.csv").write_text("plan_id\n", encoding="utf-8")
+    (data / "plans.parquet").write_bytes(b"PAR1")
     spark = problems_of(data, lambda d: verify_on_spark(str(d), master=MASTER))
-    assert any("plans.xlsx" in p and "save the table as CSV or Parquet" in p for p in spark)
+    assert any("table 'plans' is given twice (plans.csv, plans.parquet)" in p for p in spark)
     with pytest.raises(ParameterError, match="does not exist"):
         verify_on_spark(str(tmp_path / "nowhere"), master=MASTER)
 

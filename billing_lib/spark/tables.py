@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from billing_lib.data.contract import TABLES
@@ -18,7 +19,10 @@ from billing_lib.errors import DatasetError, ParameterError, Problem
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-SPARK_SUFFIXES = (".csv", ".parquet")
+SPARK_SUFFIXES = (".csv", ".parquet", ".xlsx")
+# Spark has no Excel reader: a workbook on the driver's own disk is read there (a sheet holds at most
+# 1,048,576 rows) and handed to Spark; one anywhere else is refused
+EXCEL = ".xlsx"
 # a record's number within its Spark partition is the low 33 bits of monotonically_increasing_id
 _PARTITION_SHIFT = 33
 
@@ -69,10 +73,10 @@ def find_spark_tables(spark: SparkSession, data: str) -> dict[str, tuple[str, st
     found: dict[str, tuple[str, str]] = {}
     problems = []
     for spec in TABLES.values():
-        present = [s for s in (*SPARK_SUFFIXES, ".xlsx") if fs.exists(_hadoop_path(spark, f"{base}/{spec.name}{s}")[0])]
-        if ".xlsx" in present:
-            problems.append(Problem(f"{base}/{spec.name}.xlsx", None, None, "Excel tables are not read on Spark: "
-                                    "save the table as CSV or Parquet (or verify it with the local engine)"))
+        present = [s for s in SPARK_SUFFIXES if fs.exists(_hadoop_path(spark, f"{base}/{spec.name}{s}")[0])]
+        if EXCEL in present and not _local_file(f"{base}/{spec.name}{EXCEL}"):
+            problems.append(Problem(f"{base}/{spec.name}{EXCEL}", None, None, "an Excel table is read on Spark only "
+                                    "from the driver's own disk: save the table as CSV or Parquet"))
         elif len(present) > 1:
             problems.append(Problem(base, None, None, f"table {spec.name!r} is given twice "
                                     f"({', '.join(spec.name + s for s in present)}); keep one file"))
@@ -110,7 +114,7 @@ def read_spark_tables(spark: SparkSession, found: dict[str, tuple[str, str]]) ->
     for i, (name, (_frame, columns, suffix)) in enumerate(read.items()):
         mine = sorted((r["p"], r["n"]) for r in per_partition if r["t"] == i)
         frame, rows = _numbered(tagged[name], mine)
-        out[name] = SparkTable(name, list(TABLES).index(name), found[name][0], 2 if suffix == ".csv" else 1,
+        out[name] = SparkTable(name, list(TABLES).index(name), found[name][0], 1 if suffix == ".parquet" else 2,
                                columns, rows, frame)
     return out
 
@@ -127,9 +131,21 @@ def _read(spark: SparkSession, name: str, path: str, suffix: str) -> tuple[DataF
         schema = StructType([*(StructField(neutral_name(index, i), StringType()) for i in range(len(columns))),
                              StructField(extra_name(index), StringType())])
         return spark.read.options(**options, enforceSchema="true").schema(schema).csv(path), columns, suffix
+    if suffix == EXCEL:  # read as the local loader reads it, every column as text
+        from billing_lib.data.loading import read_raw
+        text = read_raw(_local_file(path))
+        columns = tuple(text.columns)
+        text = text.rename({c: neutral_name(index, i) for i, c in enumerate(columns)})
+        return spark.createDataFrame(text.to_arrow()) if text.width else spark.range(0).drop("id"), columns, suffix
     frame = spark.read.parquet(path)
     columns = tuple(frame.columns)
     return frame.toDF(*(neutral_name(index, i) for i in range(len(columns)))), columns, suffix
+
+
+def _local_file(path: str) -> Path | None:
+    """``path`` as a file of this machine (a plain path or ``file:``), else None."""
+    plain = path.removeprefix("file://").removeprefix("file:")
+    return Path(plain) if "://" not in plain and Path(plain).is_file() else None
 
 
 def _csv_header(spark: SparkSession, path: str) -> tuple[str, ...]:

@@ -75,10 +75,15 @@ def already_typed(frame: pl.DataFrame, spec: TableSpec) -> tuple[str, ...]:
     return tuple(name for name, dtype in frame.schema.items()
                  if name in contract and dtype != pl.String and dtype == contract[name].dtype)
 
+def header_name(name: str) -> str:
+    """A column name as written in a file's header, without surrounding blanks or a byte-order mark."""
+    return name.strip().lstrip("\ufeff")
+
+
 def as_text_frame(frame: pl.DataFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
-    """A table as read from its file turned to text: header names without surrounding blanks or a byte-order
-    mark, every column (but ``keep``) as text, dates and timestamps in ISO 8601 (timestamps in UTC)."""
-    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns if c not in keep})
+    """A table as read from its file turned to text: header names as :func:`header_name` gives them, every
+    column (but ``keep``) as text, dates and timestamps in ISO 8601 (timestamps in UTC)."""
+    frame = frame.rename({c: header_name(c) for c in frame.columns if c not in keep})
     return frame.with_columns(_as_text(frame, c) for c in frame.columns if c not in keep)
 
 
@@ -220,7 +225,7 @@ def validate_table(spec: TableSpec, raw: pl.DataFrame, file: str, offset: int,
 
     raw = raw.with_columns(pl.col(ROW).cast(pl.UInt32)) if ROW in raw.columns else raw.with_row_index(ROW)
     present = [c for c in spec.columns if c.name in raw.columns]
-    typed_in = {c.name for c in present if raw.schema[c.name] == c.dtype and raw.schema[c.name] != pl.String}
+    typed_in = set(already_typed(raw, spec))  # typed Parquet columns of the contract's type, kept by read_raw
     text = [c for c in present if c.name not in typed_in]
     # text columns keep their characters; everything else is compared without surrounding blanks
     stripped = raw.with_columns(

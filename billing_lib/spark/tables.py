@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import ROW
 from billing_lib.errors import DatasetError, ParameterError, Problem
+from billing_lib.spark.tasks import TableLayout, extra_name, neutral_name
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -28,33 +29,18 @@ _PARTITION_SHIFT = 33
 
 
 @dataclass(frozen=True)
-class SparkTable:
-    """One table of the dataset as Spark reads it."""
+class SparkTable(TableLayout):
+    """One table of the dataset as Spark reads it: its layout (``offset``: the row number of record 0, 2 for a
+    CSV or Excel sheet whose header is row 1, 1 for Parquet), its row count and its Spark frame (``_row`` and
+    the columns under neutral names)."""
 
-    name: str
-    index: int  # position in the contract: names its columns in shared frames
-    file: str  # the path as given, for problems
-    offset: int  # row number of record 0 (2 for a CSV: the header is row 1; 1 for Parquet)
-    columns: tuple[str, ...]  # the header as written, in file order
     rows: int
-    frame: DataFrame  # ``_row`` and the columns as ``t<index>_c<i>``
+    frame: DataFrame
 
-    def column(self, name: str) -> str:
-        """The neutral name of a contract column of this table (its first occurrence in the header)."""
-        cleaned = [c.strip().lstrip("\ufeff") for c in self.columns]
-        return neutral_name(self.index, cleaned.index(name))
-
-    def has_column(self, name: str) -> bool:
-        return name in [c.strip().lstrip("\ufeff") for c in self.columns]
-
-
-def neutral_name(table_index: int, column_index: int) -> str:
-    return f"t{table_index}_c{column_index}"
-
-
-def extra_name(table_index: int) -> str:
-    """The column that catches values beyond the header of a CSV record."""
-    return f"t{table_index}_extra"
+    @property
+    def layout(self) -> TableLayout:
+        """The layout alone, as the workers get it (no Spark frame in what is shipped to them)."""
+        return TableLayout(self.name, self.index, self.file, self.offset, self.columns)
 
 
 def _hadoop_path(spark: SparkSession, path: str):

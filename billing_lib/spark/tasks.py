@@ -34,7 +34,7 @@ from billing_lib.checks.context import ENGINE_VARIABLE, CheckContext, CrossCusto
 from billing_lib.core.money import SCALE
 from billing_lib.data.contract import TABLES
 from billing_lib.data.dataset import ROW, Dataset
-from billing_lib.data.loading import already_typed, as_text_frame, validate_table
+from billing_lib.data.loading import already_typed, as_text_frame, header_name, validate_table
 from billing_lib.data.semantics import reference_problems
 from billing_lib.engine.cash_application import APPLICATION_SCHEMA
 from billing_lib.errors import Problem
@@ -42,13 +42,26 @@ from billing_lib.errors import Problem
 TABLE = "_table"
 SHARD = "_shard"
 PAYLOAD = "payload"
-PACKED_SCHEMA = f"{SHARD} long, {TABLE} int, {PAYLOAD} binary"
 APPLICATIONS_TABLE = -1  # rows of the cash application travel beside the tables under this number
 APP_NO = "app_no"  # a cash application row's place in the whole application, kept through the shuffle
 APP_COLUMNS = [*APPLICATION_SCHEMA, "payer"]
-OUTPUT_SCHEMA = "kind string, payload binary"
-WHOLE_OUTPUT_SCHEMA = (f"kind string, payload binary, {APP_NO} long, payment_id string, customer_id string, "
-                       f"invoice_id string, applied decimal(38,{SCALE}), method string, payer string")
+# what the functions run by Spark return (the driver hands Spark the same schemas)
+PACKED_SCHEMA = pa.schema([(SHARD, pa.int64()), (TABLE, pa.int32()), (PAYLOAD, pa.binary())])
+OUTPUT_SCHEMA = pa.schema([("kind", pa.string()), (PAYLOAD, pa.binary())])
+WHOLE_OUTPUT_SCHEMA = pa.schema([*OUTPUT_SCHEMA, (APP_NO, pa.int64()), ("payment_id", pa.string()),
+                                 ("customer_id", pa.string()), ("invoice_id", pa.string()),
+                                 ("applied", pa.decimal128(38, SCALE)), ("method", pa.string()),
+                                 ("payer", pa.string())])
+
+
+def neutral_name(table_index: int, column_index: int) -> str:
+    """The name a table's column travels under beside other tables' columns."""
+    return f"t{table_index}_c{column_index}"
+
+
+def extra_name(table_index: int) -> str:
+    """The column that catches a CSV record's values beyond its header."""
+    return f"t{table_index}_extra"
 
 
 @dataclass(frozen=True)
@@ -62,12 +75,18 @@ class TableLayout:
     columns: tuple[str, ...]
 
     def neutral(self, i: int) -> str:
-        return f"t{self.index}_c{i}"
+        return neutral_name(self.index, i)
 
     @property
     def extra(self) -> str:
-        """A CSV record's values beyond its header (see ``billing_lib.spark.tables.extra_name``)."""
-        return f"t{self.index}_extra"
+        return extra_name(self.index)
+
+    def column(self, name: str) -> str:
+        """The neutral name of a contract column of this table (its first occurrence in the header)."""
+        return self.neutral([header_name(c) for c in self.columns].index(name))
+
+    def has_column(self, name: str) -> bool:
+        return name in [header_name(c) for c in self.columns]
 
 
 def to_ipc(frame: pl.DataFrame) -> bytes:
@@ -84,7 +103,6 @@ def from_ipc(payload: bytes) -> pl.DataFrame:
 def pack_batches(batches: Iterator[pa.RecordBatch], table: int) -> Iterator[pa.RecordBatch]:
     """``mapInArrow``: each batch's rows split by ``_shard``, each part as one row of ``PACKED_SCHEMA`` (rows
     of no shard are left out: the caller sends those elsewhere)."""
-    schema = pa.schema([(SHARD, pa.int64()), (TABLE, pa.int32()), (PAYLOAD, pa.binary())])
     for batch in batches:
         if not batch.num_rows:
             continue
@@ -101,7 +119,7 @@ def pack_batches(batches: Iterator[pa.RecordBatch], table: int) -> Iterator[pa.R
         if out:
             yield pa.RecordBatch.from_arrays([pa.array([s for s, _ in out], pa.int64()),
                                               pa.array([table] * len(out), pa.int32()),
-                                              pa.array([p for _, p in out], pa.binary())], schema=schema)
+                                              pa.array([p for _, p in out], pa.binary())], schema=PACKED_SCHEMA)
 
 
 def unpack(packed: pa.Table) -> dict[int, pl.DataFrame]:
@@ -124,8 +142,7 @@ def raw_table(rows: pl.DataFrame | None, layout: TableLayout) -> pl.DataFrame:
     """The rows of one table as the local loader reads its file: the header as written, every value as text,
     in the order of the file, with the record numbers as ``_row``."""
     if rows is None:  # none of its rows came to this task
-        return pl.DataFrame(schema={ROW: pl.UInt32, **{c.strip().lstrip("\ufeff"): pl.String
-                                                     for c in layout.columns}})
+        return pl.DataFrame(schema={ROW: pl.UInt32, **{header_name(c): pl.String for c in layout.columns}})
     mine = rows.select(pl.col(ROW), *(pl.col(layout.neutral(i)).alias(name) for i, name in enumerate(layout.columns)))
     # as the local loader does: a Parquet column that already has its contract type is not turned to text
     typed = already_typed(mine, TABLES[layout.name]) if layout.file.endswith(".parquet") else ()
@@ -211,11 +228,12 @@ def whole_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.dat
     from billing_lib.verification import run_checks, select_checks
     _use_engine(engine)
     tables, problems = typed_tables(unpack(packed), layouts)
+    dataset = _dataset(tables, layouts)
     if not problems:
-        problems = reference_problems(_dataset(tables, layouts))
+        problems = reference_problems(dataset)
     if problems:
         return _whole_output([_out("problems", problems_to_json(problems))])
-    ctx = CheckContext(_dataset(tables, layouts), months)
+    ctx = CheckContext(dataset, months)
     findings = run_checks(ctx, select_checks(check_names, scope="global"))
     payers = ctx.ds.frame("payments").select("payment_id", payer=pl.col("customer_id")).unique("payment_id")
     apps = (ctx.applications.lazy().with_row_index(APP_NO).join(payers, on="payment_id", how="left")
@@ -226,15 +244,12 @@ def whole_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.dat
 
 
 def _whole_output(payloads: list[dict], apps: pl.DataFrame | None = None) -> pa.Table:
-    schema = pa.schema([("kind", pa.string()), ("payload", pa.binary()), (APP_NO, pa.int64()),
-                        ("payment_id", pa.string()), ("customer_id", pa.string()), ("invoice_id", pa.string()),
-                        ("applied", pa.decimal128(38, SCALE)), ("method", pa.string()), ("payer", pa.string())])
-    head = pa.Table.from_pylist([{**p, APP_NO: None} for p in payloads], schema=schema)
+    head = pa.Table.from_pylist([{**p, APP_NO: None} for p in payloads], schema=WHOLE_OUTPUT_SCHEMA)
     if apps is None or not apps.height:
         return head
     body = apps.select(kind=pl.lit("application"), payload=pl.lit(None, pl.Binary),
                        **{APP_NO: pl.col(APP_NO).cast(pl.Int64)}, **{c: pl.col(c) for c in APP_COLUMNS})
-    return pa.concat_tables([head, body.to_arrow().cast(schema)])
+    return pa.concat_tables([head, body.to_arrow().cast(WHOLE_OUTPUT_SCHEMA)])
 
 
 def shard_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.date],
@@ -248,11 +263,11 @@ def shard_task(packed: pa.Table, layouts: list[TableLayout], months: list[dt.dat
     tables, problems = typed_tables(rows, layouts, shard=True)
     usage_problems = [p for p in problems if any(p.file == lt.file for lt in layouts if lt.name == "usage")]
     if usage_problems:
-        return pa.Table.from_pylist([_out("problems", problems_to_json(usage_problems))])
+        return pa.Table.from_pylist([_out("problems", problems_to_json(usage_problems))], schema=OUTPUT_SCHEMA)
     apps = rows.get(APPLICATIONS_TABLE, pl.DataFrame(schema={APP_NO: pl.Int64, **APPLICATION_SCHEMA}))
     apps = (apps.sort(APP_NO).unique(APP_NO, maintain_order=True)
             .select(pl.col(c).cast(dtype) for c, dtype in APPLICATION_SCHEMA.items()))
     cross = CrossCustomerFrames(apps, from_ipc(unknown_payers))
     ctx = CheckContext(_dataset(tables, layouts), months, cross=cross)
     findings = run_checks(ctx, select_checks(check_names, scope="customer"))
-    return pa.Table.from_pylist([_out("findings", to_ipc(findings))])
+    return pa.Table.from_pylist([_out("findings", to_ipc(findings))], schema=OUTPUT_SCHEMA)

@@ -18,6 +18,7 @@ from functools import partial, reduce
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 
 from billing_lib.checks.context import engine_setting
 from billing_lib.data.dataset import ROW
@@ -72,7 +73,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     progress(f"spark {spark.version} on {spark.sparkContext.master}: reading the tables of {data}")
     found = find_spark_tables(spark, data)
     tables = read_spark_tables(spark, found)
-    layouts = [TableLayout(t.name, t.index, t.file, t.offset, t.columns) for t in tables.values()]
+    layouts = [t.layout for t in tables.values()]
     _require_columns(data, tables)
     keyed = _shard_keys(tables, shards)
 
@@ -87,7 +88,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     task = partial(shard_task, layouts=layouts, months=verified, check_names=checks,
                    unknown_payers=bytes(small["unknown_payers"]), engine=engine_setting())
     parts = (_shard_rows(tables, keyed, whole, shards).groupBy(SHARD)
-             .applyInArrow(lambda rows: task(rows), OUTPUT_SCHEMA).collect())
+             .applyInArrow(lambda rows: task(rows), _spark(OUTPUT_SCHEMA)).collect())
     problems = [p for r in parts if r["kind"] == "problems" for p in problems_from_json(r["payload"])]
     if problems:
         raise DatasetError(data, _merged(problems) + _duplicate_events(tables, keyed))
@@ -154,10 +155,16 @@ def _joined(frame: DataFrame, key: Column, owners: DataFrame) -> DataFrame:
     return frame.withColumn("_key", key).join(owners, on="_key", how="left").drop("_key")
 
 
+def _spark(schema: pa.Schema):
+    """The Spark schema of what a task returns (declared once, as Arrow, beside the task)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+    return from_arrow_schema(schema)
+
+
 def _packed(frame: DataFrame, table: int) -> DataFrame:
     """``frame``'s rows (with ``_shard``) packed by shard: rows of ``PACKED_SCHEMA``, made where Spark holds
     them (see :func:`~billing_lib.spark.tasks.pack_batches`)."""
-    return frame.mapInArrow(partial(pack_batches, table=table), PACKED_SCHEMA)
+    return frame.mapInArrow(partial(pack_batches, table=table), _spark(PACKED_SCHEMA))
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -174,7 +181,7 @@ def _whole_stage(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], lay
         unowned = keyed["usage"].filter(F.col(SHARD).isNull()).withColumn(SHARD, one)
         parts.append(_packed(unowned, tables["usage"].index))
     task = partial(whole_task, layouts=layouts, months=months, check_names=checks, engine=engine_setting())
-    return _union(parts).groupBy(SHARD).applyInArrow(lambda rows: task(rows), WHOLE_OUTPUT_SCHEMA)
+    return _union(parts).groupBy(SHARD).applyInArrow(lambda rows: task(rows), _spark(WHOLE_OUTPUT_SCHEMA))
 
 
 def _shard_rows(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], whole: DataFrame,

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("data", help="dataset folder")
     g.add_argument("--period", required=True, help="month to invoice, YYYY-MM")
     g.add_argument("--out", required=True, help="output folder (created when missing)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="processes drawing the PDFs (default: one per usable core; the files are the same "
+                        "whatever the number)")
 
     r = sub.add_parser("run", help="the monthly suite: every workbook, then the HTML reports")
     r.add_argument("params", help="parameters YAML file, e.g. parameters/2024-06.yaml")
@@ -175,6 +178,23 @@ def _progress_printer():
     return progress
 
 
+class _ProgressBar:
+    """A done/total callback drawing a progress bar on the terminal (stderr), made when the total is known."""
+
+    def __init__(self, title: str):
+        self.title, self.bar = title, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=self.title, unit="doc", file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
     from billing_lib.data.loading import load_dataset
@@ -215,8 +235,10 @@ def _verify(args) -> int:
 def _generate(args) -> int:
     from billing_lib.core.periods import parse_period
     from billing_lib.data.loading import load_dataset
-    from billing_lib.invoicing.generate import generate_period, summary, write_generated
+    from billing_lib.invoicing.generate import documents_told, generate_period, summary, write_generated
     from billing_lib.invoicing.prebilling import issued_invoices
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be 1 or more, not {args.workers}")
     month = parse_period(args.period)
     ds = load_dataset(args.data)
     issued = issued_invoices(ds, month)
@@ -225,7 +247,13 @@ def _generate(args) -> int:
               f"({issued['invoice_id'].min()} to {issued['invoice_id'].max()}); the generated ones would bill "
               "the month again", file=sys.stderr)
     generated = generate_period(ds, month)
-    write_generated(generated, ds, args.out, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    bar = _ProgressBar("invoice documents") if sys.stderr.isatty() else None
+    progress = bar or documents_told(lambda text: print(text, file=sys.stderr, flush=True))
+    try:
+        write_generated(generated, ds, args.out, progress=progress, workers=args.workers)
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"{summary(generated)} -> {args.out}")
     return 0
 

@@ -149,6 +149,8 @@ WRONG_CALLS = {
                                          "period '9999-12' is outside the years 1900 to 2999"),
     "generate: missing folder": (["generate", "nowhere", "--period", "2024-01", "--out", "o"],
                                  "data folder 'nowhere' does not exist"),
+    "generate: no workers": (["generate", "ds", "--period", "2024-01", "--out", "o", "--workers", "0"],
+                             "--workers must be 1 or more, not 0"),
     "generate: bad period text": (["generate", "ds", "--period", "2024-1", "--out", "o"],
                                   "period '2024-1' is not a month"),
     "generate: period year out of range": (["generate", "ds", "--period", "0001-01", "--out", "o"],

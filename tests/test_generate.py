@@ -326,3 +326,31 @@ def test_generating_a_month_already_invoiced_says_so(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "already holds 32 invoice(s) for 2024-06 (INV-0000160 to INV-0000192)" in done.stderr
     assert "invoice documents written" in done.stderr  # progress
+
+
+def test_generate_draws_a_progress_bar_on_a_terminal(tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+    data = Path(__file__).resolve().parents[1] / "data" / "sample"
+    terminal, its_end = pty.openpty()
+    fcntl.ioctl(its_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    done = subprocess.run([sys.executable, "-m", "billing_lib", "generate", str(data), "--period", "2024-06",
+                           "--out", str(tmp_path / "g")], stdout=subprocess.PIPE, stderr=its_end, text=True)
+    os.close(its_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # the other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    assert done.returncode == 0
+    screen = shown.decode()
+    assert "invoice documents: 100%" in screen and "32/32" in screen, screen
+    assert "\r" in screen  # one line redrawn, not a line per step

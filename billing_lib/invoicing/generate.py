@@ -4,7 +4,8 @@ The invoices come from the same rating engine the checks compare against, so
 generating a period and verifying it gives no findings. Numbers continue the
 dataset's invoice sequence without gaps; each invoice also gets an HTML
 document rendered from a template with every value from the data escaped, and
-a PDF of it (:mod:`billing_lib.invoicing.documents`, :mod:`billing_lib.invoicing.pdf`).
+a PDF of it (:mod:`billing_lib.invoicing.documents`, :mod:`billing_lib.invoicing.pdf`), drawn on every
+core (:mod:`billing_lib.invoicing.rendering`).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from billing_lib.errors import DatasetError, ParameterError, Problem
 from billing_lib.invoicing.assemble import build_invoices, header_sums
 from billing_lib.invoicing.documents import InvoiceDocument, render_html
 from billing_lib.invoicing.documents import invoice_documents as documents_of
-from billing_lib.invoicing.pdf import invoice_pdf
+from billing_lib.invoicing.rendering import draw_pdfs
 
 DEFAULT_PREFIX, DEFAULT_WIDTH = "INV-", 7
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -116,27 +117,41 @@ def document_name(invoice_id: str, suffix: str = ".html") -> str:
     return f"{invoice_id}{suffix}"
 
 
-def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path,
-                    progress: Callable[[str], None] | None = None) -> list[Path]:
+DocumentsDone = Callable[[int, int], None]
+
+
+def documents_told(say: Callable[[str], None]) -> DocumentsDone:
+    """A :data:`DocumentsDone` callback passing ``say`` a line every hundred documents and at the end."""
+    def told(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            say(f"{done}/{total} invoice documents written")
+    return told
+
+
+def write_generated(gen: GeneratedInvoices, ds: Dataset, out: str | Path, progress: DocumentsDone | None = None,
+                    workers: int | None = None) -> list[Path]:
     """Write invoices.csv, invoice_lines.csv and documents/<invoice_id>.html and .pdf atomically into ``out``.
 
-    ``progress`` (optional) is told how many documents are done, every hundred and at the end.
+    The PDFs are drawn by ``workers`` processes (default: one per usable core; the bytes do not depend on
+    it). ``progress`` (optional) is told how many documents are done, of how many, after each one.
     """
     out = Path(out)
     docs = invoice_documents(gen, ds)
     names = {invoice_id: document_name(invoice_id) for invoice_id in docs}  # refuses unsafe ids first
     written = [out / "invoices.csv", out / "invoice_lines.csv"]
+    ordered = sorted(docs)
     with atomic_outputs(out) as stage:
         invoices_text(gen.headers).write_csv(stage / "invoices.csv", line_terminator="\n")
         lines_text(gen.lines).write_csv(stage / "invoice_lines.csv", line_terminator="\n")
         (stage / "documents").mkdir()
-        for done, invoice_id in enumerate(sorted(docs), 1):
+        pdfs = draw_pdfs([docs[invoice_id] for invoice_id in ordered], workers)
+        for done, (invoice_id, pdf) in enumerate(zip(ordered, pdfs, strict=True), 1):
             html_name, pdf_name = names[invoice_id], document_name(invoice_id, ".pdf")
             (stage / "documents" / html_name).write_text(render_html(docs[invoice_id]), encoding="utf-8")
-            (stage / "documents" / pdf_name).write_bytes(invoice_pdf(docs[invoice_id]))
+            (stage / "documents" / pdf_name).write_bytes(pdf)
             written += [out / "documents" / html_name, out / "documents" / pdf_name]
-            if progress is not None and (done % 100 == 0 or done == len(docs)):
-                progress(f"{done}/{len(docs)} invoice documents written")
+            if progress is not None:
+                progress(done, len(ordered))
     _remove_stale_documents(out / "documents", set(written))
     return written
 

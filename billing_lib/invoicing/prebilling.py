@@ -51,7 +51,7 @@ from billing_lib.invoicing.delivery.approval import (
     finish_review,
     folder_hashes,
 )
-from billing_lib.invoicing.generate import GeneratedInvoices, generate_period, write_generated
+from billing_lib.invoicing.generate import GeneratedInvoices, documents_told, generate_period, write_generated
 from billing_lib.month_end.revenue import revenue_bridge_detail
 from billing_lib.reports.summary import Amount, Summary
 from billing_lib.verification import VerificationResult, verify
@@ -147,7 +147,7 @@ def prepare_run(ds: Dataset, period: str | dt.date, output_dir: str | Path,
     drafts = generate_period(base, month)
     clear_review(output_dir)
     say(f"writing {drafts.headers.height} draft invoices and their documents")
-    written = write_generated(drafts, base, Path(output_dir) / "drafts", progress=say)
+    written = write_generated(drafts, base, Path(output_dir) / "drafts", progress=documents_told(say))
     hashes = folder_hashes(Path(output_dir) / "drafts")
     review = with_drafts(base, drafts)
     say("running the checks on the drafts")

@@ -354,3 +354,17 @@ def test_generate_draws_a_progress_bar_on_a_terminal(tmp_path):
     screen = shown.decode()
     assert "invoice documents: 100%" in screen and "32/32" in screen, screen
     assert "\r" in screen  # one line redrawn, not a line per step
+
+
+def test_a_month_drawn_by_a_pool_of_processes_is_the_same_bytes_as_by_one(tmp_path):
+    data = tmp_path / "data"
+    synthesize(data, seed=11, customers=220, months=1, anomaly_rate=0.0)
+    for workers in ("2", "1"):
+        done = billing("generate", str(data), "--period", "2024-01", "--out", str(tmp_path / workers),
+                       "--workers", workers)
+        assert done.returncode == 0, done.stderr
+    pdfs = sorted((tmp_path / "2" / "documents").glob("*.pdf"))
+    assert len(pdfs) >= 128  # enough documents for the pool to be used
+    for path in sorted((tmp_path / "2").rglob("*")):
+        if path.is_file():
+            assert (tmp_path / "1" / path.relative_to(tmp_path / "2")).read_bytes() == path.read_bytes(), path.name

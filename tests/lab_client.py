@@ -14,9 +14,11 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -49,14 +51,17 @@ class LabServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "jupyterlab.log"
+        # kernels talk over Unix sockets in this folder, not TCP ports: a port picked free and bound a moment
+        # later can be taken in between ("Address already in use"); a socket path is the kernel's alone
+        self.runtime = tempfile.mkdtemp(prefix="lab-rt-")
         self.process: subprocess.Popen | None = None
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
-        for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                          ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipython")):
+        for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipython")):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
             env[name] = str(self.home / sub)
+        env["JUPYTER_RUNTIME_DIR"] = self.runtime  # short: kernels' sockets live there
         env["JUPYTER_PLATFORM_DIRS"] = "1"
         return env
 
@@ -65,7 +70,8 @@ class LabServer:
                 f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
                 "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+                "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
+                "--KernelManager.transport=ipc"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
             argv.append("--allow-root")
         with open(self.log, "wb") as log:
@@ -118,6 +124,7 @@ class LabServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        shutil.rmtree(self.runtime, ignore_errors=True)
 
 
 @dataclass

@@ -64,13 +64,6 @@ def subscription_terms(ds: Dataset) -> pl.LazyFrame:
                           .otherwise(pl.lit("recurring"))))
 
 
-def usage_by_day(ds: Dataset) -> pl.LazyFrame:
-    """Metered usage summed per subscription and UTC day (quantity and event count)."""
-    return (ds.frame("usage")
-            .group_by("subscription_id", pl.col("event_time").dt.date().alias("day"))
-            .agg(pl.col("quantity").sum().alias("units"), pl.len().alias("events")))
-
-
 def _active_months(terms: pl.LazyFrame, months: list[dt.date]) -> pl.LazyFrame:
     """Cross subscriptions with the months, keeping the months each is billed in."""
     crossed = terms.join(periods_frame(months), how="cross").filter(
@@ -98,10 +91,14 @@ def _with_usage(rows: pl.LazyFrame, ds: Dataset) -> pl.LazyFrame:
     """Add the billable usage (within active days) of usage charges: quantity and event_count."""
     usage_rows = rows.filter(pl.col("kind") == "usage").select("subscription_id", "period", "active_start",
                                                                "active_end")
-    metered = (usage_rows.join(usage_by_day(ds), on="subscription_id", how="inner")
+    # each event meets only the row of its own UTC month (the active days lie within the month): one equi-join
+    # and one aggregation. Summing per day first would not pay: a subscription's events rarely share a day.
+    events = ds.frame("usage").select("subscription_id", "quantity", day=pl.col("event_time").dt.date()) \
+        .with_columns(period=pl.col("day").dt.month_start())
+    metered = (events.join(usage_rows, on=["subscription_id", "period"], how="inner")
                .filter(pl.col("day").is_between(pl.col("active_start"), pl.col("active_end")))
                .group_by("subscription_id", "period")
-               .agg(pl.col("units").sum().alias("metered"), pl.col("events").sum().alias("metered_events")))
+               .agg(pl.col("quantity").sum().alias("metered"), pl.len().alias("metered_events")))
     return rows.join(metered, on=["subscription_id", "period"], how="left").with_columns(
         units=pl.when(pl.col("kind") == "usage").then(pl.col("metered").fill_null(ZERO))
         .otherwise(_dec(pl.col("seats").fill_null(0))).cast(DECIMAL),
@@ -186,7 +183,8 @@ def expected_charges(ds: Dataset, months: list[dt.date]) -> pl.LazyFrame:
 
     Charges of zero are kept (amount 0); an invoice may show or omit them.
     """
-    rows = _with_usage(_active_months(subscription_terms(ds), months), ds)
+    # read twice (the tiered charges are computed from the same rows): computed once
+    rows = _with_usage(_active_months(subscription_terms(ds), months), ds).cache()
     rows = rows.join(tier_charge(rows, tiers_with_bounds(ds)), on=["subscription_id", "period"], how="left")
     full = pl.when(pl.col("charge_model").is_in(TIERED)).then(pl.col("tiered_charge").fill_null(ZERO)) \
         .otherwise(model_charge())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_lib.core.currency import currency_digits_table, digits_expr
+from billing_lib.core.currency import digits_expr
 
 SCALE = 10
 DECIMAL = pl.Decimal(38, SCALE)
@@ -55,18 +55,14 @@ def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
-    digits = digits_expr(currency).fill_null(2)
-    # a DECIMAL prints SCALE fraction digits: keep as many as the currency has, with one literal pattern
-    # per digit count. Text is written on small collected frames only: the panic "assertion failed:
-    # i < self.len()" seen in CI comes from pl.format on a text column holding an empty chunk
-    # (tests/test_streaming_panic.py), not from this function
+    digits = digits_expr(currency).fill_null(2).cast(pl.Int64)
+    # a DECIMAL prints SCALE (more than any currency's) fraction digits: keep as many as the currency has,
+    # cut at the point (no regular expression: inside list.eval one would be compiled for every row). Text
+    # is written on small collected frames only: the panic "assertion failed: i < self.len()" seen in CI
+    # comes from pl.format on a text column holding an empty chunk (tests/test_streaming_panic.py)
     text = round_money(amount, currency).cast(pl.String)
-    out: pl.Expr | None = None
-    for d in sorted(set(currency_digits_table().values())):
-        kept = text.str.extract(r"^(-?\d+)" if d == 0 else rf"^(-?\d+\.\d{{{d}}})", 1)
-        out = pl.when(digits == d).then(kept) if out is None else out.when(digits == d).then(kept)
-    assert out is not None
-    return out.otherwise(text.str.extract(r"^(-?\d+\.\d{2})", 1))
+    point = text.str.find(".", literal=True)
+    return text.str.slice(0, point + digits + (digits > 0).cast(pl.Int64))
 
 
 def number_text(value: pl.Expr) -> pl.Expr:

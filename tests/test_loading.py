@@ -508,13 +508,15 @@ def test_timestamps_parsed_shape_by_shape_equal_the_one_expression():
     from billing_lib.data.loading import parse_timestamp, parse_timestamps
     shapes = ["2024-01-04T05:12:41Z", "2024-01-04T05:12:41.25z", "2024-01-04 05:12", "2024-01-04",
               "2024-01-04T05:12:41+02:00", None, "junk", "2024-01-04T05:12+01:00", "2024-02-30", "",
-              "2024-01-04T05:12:41", "2024-01-04 05:12:41.123456-03:30"]
+              "2024-01-04T05:12:41", "2024-01-04 05:12:41.123456-03:30", "2024-01-04T05:12:41-0530",
+              "2024-01-04T05:12:41+05", "2024-01-04T25:12:41Z", "2024-01-04T05:12:41Zjunk"]
     column = pl.Series("t", [shapes[(i * 7) % len(shapes)] for i in range(500)])
     want = column.to_frame().select(parse_timestamp(pl.col("t"))).to_series()
     got = parse_timestamps(column)
     assert got.dtype == want.dtype and got.to_list() == want.to_list()
     assert got.null_count() == column.to_frame().select(
-        pl.col("t").is_null() | pl.col("t").is_in(["junk", "2024-02-30", ""])).to_series().sum()
+        pl.col("t").is_null() | pl.col("t").is_in(["junk", "2024-02-30", "", "2024-01-04T25:12:41Z",
+                                                    "2024-01-04T05:12:41Zjunk"])).to_series().sum()
 
 
 def test_parquet_text_columns_load_like_csv(tmp_path):
@@ -590,12 +592,16 @@ def test_timestamp_forms(tmp_path):
         "E2,S1,2024-01-01T10:00:00Z,1",
         "E3,S1,2024-01-01 10:00:00,1",         # no offset: UTC
         "E4,S1,2024-01-01T10:00:00.5-01:00,1",  # fractional seconds
-        "E5,S1,2024-01-01,1"))                  # a date: its midnight UTC
+        "E5,S1,2024-01-01,1",                  # a date: its midnight UTC
+        "E6,S1,2024-01-01T10:00:00-0530,1",    # offset without colon
+        "E7,S1,2024-01-01T10:00:00+05,1",      # offset in hours alone (ISO 8601 allows it)
+        "E8,S1,2024-01-01T10:00:00,1"))        # no offset, with T: UTC
     got = load_dataset(d).tables["usage"]["event_time"].to_list()
     utc = dt.UTC
     assert got == [dt.datetime(2023, 12, 31, 18, 30, tzinfo=utc), dt.datetime(2024, 1, 1, 10, tzinfo=utc),
                    dt.datetime(2024, 1, 1, 10, tzinfo=utc), dt.datetime(2024, 1, 1, 11, 0, 0, 500000, tzinfo=utc),
-                   dt.datetime(2024, 1, 1, tzinfo=utc)]
+                   dt.datetime(2024, 1, 1, tzinfo=utc), dt.datetime(2024, 1, 1, 15, 30, tzinfo=utc),
+                   dt.datetime(2024, 1, 1, 5, tzinfo=utc), dt.datetime(2024, 1, 1, 10, tzinfo=utc)]
 
 
 def test_bad_timestamp(tmp_path):

@@ -23,7 +23,7 @@ import polars as pl
 from billing_lib.core.numbering import number_parts
 from billing_lib.core.periods import month_range
 from billing_lib.data.dataset import Dataset
-from billing_lib.engine.rating import charge_description, expected_charges
+from billing_lib.engine.rating import CHARGE_ORDER, charge_description, expected_charges
 from billing_lib.errors import ParameterError
 
 PERIOD_FMT = "%Y-%m"
@@ -237,9 +237,12 @@ class CheckContext:
         if not self.months:
             charges = expected_charges(self.ds, [dt.date(1970, 1, 1)]).head(0).collect(engine=self.engine)
         else:
-            # rating meets the whole usage table: under auto, the engine polars picks (streaming) keeps memory low
-            plan = expected_charges(self.ds, self.months)
-            charges = (plan.drop("description").collect(engine=self.large_engine)
+            # rating meets the whole usage table: under auto, the engine polars picks (streaming) keeps memory low.
+            # The charges are sorted once collected: the streaming engine's sort of the 1M charges of the
+            # benchmark took 1.3 s, the in-memory one 0.4 s
+            plan = expected_charges(self.ds, self.months, ordered=False)
+            charges = (plan.drop("description").collect(engine=self.large_engine).lazy().sort(CHARGE_ORDER)
+                       .collect(engine="in-memory")
                        .with_columns(description=charge_description()).select(plan.collect_schema().names()))
         return _with_period(charges, "period")
 

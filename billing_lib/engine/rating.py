@@ -178,10 +178,14 @@ def charge_description() -> pl.Expr:
     return pl.concat_str([what, label, span, pl.when(pl.col("prorated")).then(days).otherwise(pl.lit(""))])
 
 
-def expected_charges(ds: Dataset, months: list[dt.date]) -> pl.LazyFrame:
+CHARGE_ORDER = ["customer_id", "period", "subscription_id"]
+
+
+def expected_charges(ds: Dataset, months: list[dt.date], *, ordered: bool = True) -> pl.LazyFrame:
     """What the contract bills in each of ``months``: one row per charge, columns ``CHARGE_COLUMNS``.
 
-    Charges of zero are kept (amount 0); an invoice may show or omit them.
+    Charges of zero are kept (amount 0); an invoice may show or omit them. ``ordered``: sorted by
+    ``CHARGE_ORDER``; a caller that sorts the collected charges itself passes False.
     """
     # read twice (the tiered charges are computed from the same rows): computed once
     rows = _with_usage(_active_months(subscription_terms(ds), months), ds).cache()
@@ -207,5 +211,5 @@ def expected_charges(ds: Dataset, months: list[dt.date]) -> pl.LazyFrame:
         .cast(DECIMAL),
         due_date=pl.col("issue_date").dt.offset_by(pl.format("{}d", pl.col("payment_terms_days"))),
     ).with_columns(description=charge_description())
-    return rows.select(CHARGE_COLUMNS + ["tax_rate_known", "seats", "units", "price", "full_exact"]) \
-        .sort("customer_id", "period", "subscription_id")
+    rows = rows.select(CHARGE_COLUMNS + ["tax_rate_known", "seats", "units", "price", "full_exact"])
+    return rows.sort(CHARGE_ORDER) if ordered else rows

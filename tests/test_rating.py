@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from helpers import CUST_H, PLANS_H, SUBS_H, TAX_H, TIERS_H, USAGE_H, table, write_dataset
 
-from billing_lib.core.currency import minor_digits
+from billing_lib.core.currency import currency_digits_table, digits_by_membership, digits_expr, minor_digits
 from billing_lib.core.money import DECIMAL, round_money, to_text
 from billing_lib.data.loading import load_dataset
 from billing_lib.engine.rating import expected_charges
@@ -732,3 +732,12 @@ def test_to_text_keeps_nulls():
         .with_columns(pl.col("amount").cast(DECIMAL))
     out = frame.select(text=to_text(pl.col("amount"), pl.col("currency")))
     assert out["text"].to_list() == [None, "1.00"]
+
+
+def test_digits_by_membership_is_digits_expr_for_every_code():
+    codes = [*currency_digits_table(), "ZZZ", "usd", "", None]
+    frame = pl.DataFrame({"currency": codes}, schema={"currency": pl.String})
+    out = frame.select(table=digits_expr(pl.col("currency")), chain=digits_by_membership(pl.col("currency")))
+    assert out["chain"].to_list() == out["table"].to_list()
+    assert out["chain"].to_list()[-4:] == [None, None, None, None]
+    assert out.filter(pl.col("table").is_not_null()).height == len(currency_digits_table())

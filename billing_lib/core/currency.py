@@ -49,10 +49,25 @@ def quantize(amount: Decimal, code: str) -> Decimal:
 
 
 def digits_expr(currency: pl.Expr) -> pl.Expr:
-    """Polars expression: the minor-unit digits of a currency-code column."""
+    """Polars expression: the minor-unit digits of a currency-code column (null for an unknown code)."""
     table = currency_digits_table()
     return currency.replace_strict(list(table), list(table.values()), default=None,
                                    return_dtype=pl.Int8)
+
+
+def digits_by_membership(currency: pl.Expr) -> pl.Expr:
+    """:func:`digits_expr` as a chain of membership tests, for text written from lists of amounts: inside
+    ``list.eval`` under a ``when``, ``replace_strict`` builds its map again for every list (0.1 s to write a
+    posting list on 5,000 findings, against 2 ms). On a flat column of a million rows it is twice as slow
+    as :func:`digits_expr`, so rating keeps that one."""
+    by_digits: dict[int, list[str]] = {}
+    for code, digits in currency_digits_table().items():
+        by_digits.setdefault(digits, []).append(code)
+    chain = None
+    for digits, codes in sorted(by_digits.items(), key=lambda item: -len(item[1])):  # the most common first
+        test = currency.is_in(codes)
+        chain = (pl.when(test) if chain is None else chain.when(test)).then(pl.lit(digits, pl.Int8))
+    return chain.otherwise(pl.lit(None, pl.Int8))
 
 
 def format_money(amount: Decimal | None, code: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_lib.core.currency import digits_expr
+from billing_lib.core.currency import digits_by_membership, digits_expr
 
 SCALE = 10
 DECIMAL = pl.Decimal(38, SCALE)
@@ -33,7 +33,11 @@ def round_money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     in decimal arithmetic. Rows of an unknown currency keep two digits
     (validation rejects them before rating; this only keeps the expression total).
     """
-    factor = pl.lit(10, dtype=pl.Int64).pow(digits_expr(currency).fill_null(2).cast(pl.Int64)).cast(DECIMAL)
+    return _round_to_digits(amount, digits_expr(currency).fill_null(2).cast(pl.Int64))
+
+
+def _round_to_digits(amount: pl.Expr, digits: pl.Expr) -> pl.Expr:
+    factor = pl.lit(10, dtype=pl.Int64).pow(digits).cast(DECIMAL)
     return round_to(amount.cast(DECIMAL) * factor, 0).cast(DECIMAL) / factor
 
 
@@ -55,12 +59,13 @@ def line_tax(amount: pl.Expr, discount: pl.Expr, tax_rate_pct: pl.Expr, currency
 
 def to_text(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Decimal text with exactly the currency's minor-unit digits ("12.50", "1200", "1.125")."""
-    digits = digits_expr(currency).fill_null(2).cast(pl.Int64)
+    # text is written on small collected frames, often from lists of amounts: see digits_by_membership
+    digits = digits_by_membership(currency).fill_null(2).cast(pl.Int64)
     # a DECIMAL prints SCALE (more than any currency's) fraction digits: keep as many as the currency has,
     # cut at the point (no regular expression: inside list.eval one would be compiled for every row). Text
     # is written on small collected frames only: the panic "assertion failed: i < self.len()" seen in CI
     # comes from pl.format on a text column holding an empty chunk (tests/test_streaming_panic.py)
-    text = round_money(amount, currency).cast(pl.String)
+    text = _round_to_digits(amount, digits).cast(pl.String)
     point = text.str.find(".", literal=True)
     return text.str.slice(0, point + digits + (digits > 0).cast(pl.Int64))
 

@@ -66,7 +66,7 @@ def invoice_heads(invoices: pl.LazyFrame) -> pl.LazyFrame:
     void, then in the order of the invoices table)."""
     return (invoices.with_columns(_void=pl.col("status") == "void").sort("_void", maintain_order=True)
             .unique(INVOICE_KEY, keep="first", maintain_order=True)
-            .with_columns(copies=pl.len().over("invoice_id"), first=pl.int_range(pl.len()).over("invoice_id") == 0)
+            .with_columns(copies=pl.len().over("invoice_id"), first=pl.col("invoice_id").is_first_distinct())
             .drop("_void"))
 
 

@@ -20,6 +20,13 @@ def _number(n: pl.Expr) -> Figure:
     return Figure((pl.col("prefix"), n, pl.col("width")), lambda c: number_text(c[0], c[1], c[2]))
 
 
+def _next_in_prefix(value: pl.Expr) -> pl.Expr:
+    """The value of the next row of the same prefix (rows sorted by prefix): a shift, not a window over the
+    prefixes, which hashes every number."""
+    same = pl.col("prefix").shift(-1).eq_missing(pl.col("prefix"))
+    return pl.when(same).then(value.shift(-1))
+
+
 @check("invoice_number_gap", title="Invoice number sequence", scope="global",
        explain=Explanation("An invoice number is missing from, or repeated in, the sequence.", "numbering",
                            "auditors expect one gapless sequence"))
@@ -39,9 +46,7 @@ def invoice_number_gap(ctx: CheckContext) -> list[Finding]:
     numbers = (inv.group_by("prefix", "number").agg(pl.col("width").max(), pl.col("verified").any(),
                                                     pl.col("period").min())
                .sort("prefix", "number")
-               .with_columns(next_number=pl.col("number").shift(-1).over("prefix"),
-                             next_verified=pl.col("verified").shift(-1).over("prefix"),
-                             next_period=pl.col("period").shift(-1).over("prefix"))
+               .with_columns(**{f"next_{c}": _next_in_prefix(pl.col(c)) for c in ("number", "verified", "period")})
                .filter((pl.col("next_number") - pl.col("number") > 1)
                        & (pl.col("verified") | pl.col("next_verified"))))
     gaps = numbers.with_columns(run=pl.col("next_number") - pl.col("number") - 1)

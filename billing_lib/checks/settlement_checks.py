@@ -40,8 +40,8 @@ def _invoice_balances(ctx: CheckContext, without: pl.DataFrame | None = None) ->
     if without is not None:
         apps = apps.join(without.lazy().select("payment_id"), on="payment_id", how="anti")
     # an invoice is its number and its customer: a number two customers carry is two invoices here
-    paid = apps.sort("payment_id").group_by(INVOICE_KEY).agg(
-        pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").last().alias("last_payment"),
+    paid = apps.group_by(INVOICE_KEY).agg(
+        pl.col("applied").sum().cast(DECIMAL).alias("paid"), pl.col("payment_id").max().alias("last_payment"),
         pl.len().alias("payments"))
     head = ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True).select(
         *INVOICE_KEY, "status", "period", "subtotal", "discount", "tax")
@@ -58,8 +58,12 @@ def _over_credited(ctx: CheckContext) -> pl.LazyFrame:
     notes = ctx.ds.frame("credit_notes").group_by("invoice_id").agg(
         pl.col("amount").sum().cast(DECIMAL).alias("cn_amount"),
         pl.col("tax").fill_null(ZERO).sum().cast(DECIMAL).alias("cn_tax"), pl.len().alias("notes"))
-    first = invoice_heads(ctx.ds.frame("invoices").filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
-    head = (ctx.live_invoices.lazy().unique(INVOICE_KEY, keep="first", maintain_order=True)
+    # only the numbers credit notes name (all the invoices of each, in the table's order) matter
+    named = notes.select("invoice_id")
+    first = invoice_heads(ctx.ds.frame("invoices").join(named, on="invoice_id", how="semi", maintain_order="left")
+                          .filter(pl.col("status") != "void").select(*INVOICE_KEY, "status"))
+    head = (ctx.live_invoices.lazy().join(named, on="invoice_id", how="semi", maintain_order="left")
+            .unique(INVOICE_KEY, keep="first", maintain_order=True)
             .join(first.filter(pl.col("first")).select(INVOICE_KEY), on=INVOICE_KEY, how="semi"))
     inv = head.join(notes, on="invoice_id").with_columns(
         net=(pl.col("subtotal") - pl.col("discount")).cast(DECIMAL),

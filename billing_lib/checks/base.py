@@ -24,7 +24,7 @@ from typing import Literal
 
 import polars as pl
 
-from billing_lib.checks.context import CheckContext
+from billing_lib.checks.context import SHARED_FRAMES, CheckContext
 from billing_lib.checks.evidence import ROOT_CAUSES, Evidence, Explanation
 from billing_lib.checks.figures import Figure, Part, figure
 from billing_lib.core.money import DECIMAL
@@ -111,6 +111,7 @@ class Check:
     scope: Scope
     run: Finder
     explain: Explain
+    reads: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> str:
@@ -139,19 +140,26 @@ REGISTRY: dict[str, Check] = {}
 
 
 def check(name: str, *, title: str, explain: Explain, severity: Severity = "error",
-          scope: Scope = "customer") -> Callable[[Finder], Finder]:
-    """Register a finder as the check ``name`` of the catalogue; its docstring is the check's description."""
+          scope: Scope = "customer", reads: tuple[str, ...] = ()) -> Callable[[Finder], Finder]:
+    """Register a finder as the check ``name`` of the catalogue; its docstring is the check's description.
+
+    ``reads``: the shared frames of :class:`CheckContext` the check reads, those they are made from included
+    (``tests/test_checks.py`` holds the list to what the check reads): a run frees a frame once no check left
+    to run reads it."""
     if name not in CATALOGUE:
         raise ValueError(f"check {name!r} is not in CATALOGUE (billing_lib/checks/base.py): add it where it "
                          f"belongs in the order")
     if isinstance(explain, Explanation) and explain.cause not in ROOT_CAUSES:
         raise ValueError(f"check {name!r}: root cause {explain.cause!r} is not one of ROOT_CAUSES")
+    unknown = sorted(set(reads) - set(SHARED_FRAMES))
+    if unknown:
+        raise ValueError(f"check {name!r} reads {unknown}, which are not shared frames of CheckContext")
 
     def register(fn: Finder) -> Finder:
         doc = inspect.cleandoc(fn.__doc__ or "")
         if not doc:
             raise ValueError(f"check {name!r} needs a docstring: it is the check's description")
-        REGISTRY[name] = Check(name, title, doc, severity, scope, fn, explain)
+        REGISTRY[name] = Check(name, title, doc, severity, scope, fn, explain, frozenset(reads))
         return fn
     return register
 

@@ -17,7 +17,8 @@ def _span(start: str = "period_start", end: str = "period_end"):
     return text("{start} to {end}", start=day(pl.col(start)), end=day(pl.col(end)))
 
 
-@check("date_inconsistency", title="Dates", severity="warning", explain=CUSTOMER_SETUP)
+@check("date_inconsistency", title="Dates", severity="warning", explain=CUSTOMER_SETUP,
+       reads=("every_line", "invoices", "lines", "live_invoices"))
 def date_inconsistency(ctx: CheckContext) -> list[Finding]:
     """A due date other than issue date + payment terms, or a period (of an invoice or line) ending before it
     starts."""
@@ -53,7 +54,8 @@ def _explain_orphan(found: dict, evidence: Evidence) -> Explanation:
                        f"{found['actual']} is unknown")
 
 
-@check("orphan_reference", title="References", scope="global", explain=_explain_orphan)
+@check("orphan_reference", title="References", scope="global", explain=_explain_orphan,
+       reads=("applications", "every_line", "invoices", "lines", "live_invoices", "payments"))
 def orphan_reference(ctx: CheckContext) -> list[Finding]:
     """A row naming a customer, subscription, plan or invoice that does not exist.
 

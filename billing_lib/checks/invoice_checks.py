@@ -58,7 +58,8 @@ def _whole_month(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 
 @check("line_arithmetic", title="Line arithmetic",
        explain=Explanation("The line's own figures do not add up (tax, discount or amount).", "manual edit",
-                           "a computed figure was overwritten by hand"))
+                           "a computed figure was overwritten by hand"),
+       reads=("every_line", "lines", "plans"))
 def line_arithmetic(ctx: CheckContext) -> list[Finding]:
     """A line whose tax, discount or (per-unit/flat, whole month) amount does not follow from its own figures."""
     lines = ctx.lines.lazy().with_columns(
@@ -100,7 +101,8 @@ def line_arithmetic(ctx: CheckContext) -> list[Finding]:
 
 @check("invoice_totals", title="Invoice totals",
        explain=Explanation("The invoice header does not equal the sum of its lines.", "manual edit",
-                           "the header was changed after the lines were computed"))
+                           "the header was changed after the lines were computed"),
+       reads=("every_line", "invoices", "lines", "live_invoices"))
 def invoice_totals(ctx: CheckContext) -> list[Finding]:
     """An invoice whose subtotal, discount or tax is not the sum of its lines, or whose total is not
     subtotal - discount + tax."""
@@ -168,7 +170,8 @@ def _explain_price(found: dict, evidence: Evidence) -> Explanation:
                        "manual edit", "the quantity and price are right but the amount was set otherwise")
 
 
-@check("price_mismatch", title="Price", explain=_explain_price)
+@check("price_mismatch", title="Price", explain=_explain_price,
+       reads=("every_line", "expected", "lines", "matched", "ranked_lines"))
 def price_mismatch(ctx: CheckContext) -> list[Finding]:
     """A line rated at another price than the contract: plan price, tier, override or proration."""
     m = ctx.matched.lazy()
@@ -210,7 +213,8 @@ def _explain_quantity(found: dict, evidence: Evidence) -> Explanation:
                        f"the subscription has {found['expected']} seats, the invoice {found['actual']}")
 
 
-@check("quantity_mismatch", title="Quantity", explain=_explain_quantity)
+@check("quantity_mismatch", title="Quantity", explain=_explain_quantity,
+       reads=("every_line", "expected", "lines", "matched", "ranked_lines"))
 def quantity_mismatch(ctx: CheckContext) -> Finding:
     """A billed quantity that differs from the subscription's seats or the metered usage."""
     m = ctx.matched.lazy().filter(pl.col("quantity").ne_missing(pl.col("exp_quantity")))
@@ -232,7 +236,8 @@ def _explain_discount(found: dict, evidence: Evidence) -> Explanation:
                        f"discount expected {found['expected']}, given {found['actual']}")
 
 
-@check("discount_mismatch", title="Discount", explain=_explain_discount)
+@check("discount_mismatch", title="Discount", explain=_explain_discount,
+       reads=("every_line", "expected", "lines", "matched", "ranked_lines"))
 def discount_mismatch(ctx: CheckContext) -> Finding:
     """A line whose discount is not the subscription's discount_pct of the line amount (missing or wrong)."""
     m = ctx.matched.lazy().with_columns(_due=line_discount(pl.col("amount"), pl.col("discount_pct"), CUR))
@@ -270,7 +275,8 @@ def _explain_tax(found: dict, evidence: Evidence) -> Explanation:
                                            f"rate is set up wrongly in billing")
 
 
-@check("tax_mismatch", title="Tax rate", explain=_explain_tax)
+@check("tax_mismatch", title="Tax rate", explain=_explain_tax,
+       reads=("every_line", "lines"))
 def tax_mismatch(ctx: CheckContext) -> list[Finding]:
     """A tax rate other than the one in force for the customer's country on the issue date, tax on an
     exempt customer, or (detail ``tax_rate_missing``) a line of a country with no rate in force at all.
@@ -319,7 +325,8 @@ def _explain_unbilled(found: dict, evidence: Evidence) -> Explanation:
                        "the subscription was active in the month but the billing run left it out")
 
 
-@check("unbilled_charge", title="Unbilled charges", explain=_explain_unbilled)
+@check("unbilled_charge", title="Unbilled charges", explain=_explain_unbilled,
+       reads=("every_line", "expected", "lines", "ranked_lines"))
 def unbilled_charge(ctx: CheckContext) -> Finding:
     """A billable subscription-month (recurring charge, year term or usage) with no invoice line."""
     billed = ctx.ranked_lines.lazy().select("subscription_id", "period").unique()
@@ -338,7 +345,8 @@ def unbilled_charge(ctx: CheckContext) -> Finding:
 
 @check("duplicate_charge", title="Duplicate charges",
        explain=Explanation("The same subscription and service days are billed a second time.", "duplicate run",
-                           "an earlier line already bills these days"))
+                           "an earlier line already bills these days"),
+       reads=("every_line", "lines", "repeated_lines"))
 def duplicate_charge(ctx: CheckContext) -> Finding:
     """The same subscription and service days billed twice (a line overlapping one issued before it)."""
     dup = ctx.repeated_lines.lazy()
@@ -356,7 +364,8 @@ def duplicate_charge(ctx: CheckContext) -> Finding:
 
 @check("billed_outside_term", title="Billed outside the term",
        explain=Explanation("The line bills days when the subscription was not active.", "proration",
-                           "the start or end date of the subscription was not applied"))
+                           "the start or end date of the subscription was not applied"),
+       reads=("every_line", "expected", "lines", "plans", "ranked_lines", "repeated_lines"))
 def billed_outside_term(ctx: CheckContext) -> Finding:
     """A charge for days outside the subscription's active days."""
     subs = ctx.ds.frame("subscriptions").select("subscription_id", "start_date", "end_date")
@@ -394,7 +403,8 @@ def _explain_currency(found: dict, evidence: Evidence) -> Explanation:
                        f"{found['actual']} used, {found['expected']} agreed")
 
 
-@check("currency_mismatch", title="Currency", explain=_explain_currency)
+@check("currency_mismatch", title="Currency", explain=_explain_currency,
+       reads=("invoices", "live_invoices", "payments"))
 def currency_mismatch(ctx: CheckContext) -> list[Finding]:
     """An invoice or payment in another currency than the customer's."""
     customers = ctx.ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))

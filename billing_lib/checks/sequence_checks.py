@@ -29,7 +29,8 @@ def _next_in_prefix(value: pl.Expr) -> pl.Expr:
 
 @check("invoice_number_gap", title="Invoice number sequence", scope="global",
        explain=Explanation("An invoice number is missing from, or repeated in, the sequence.", "numbering",
-                           "auditors expect one gapless sequence"))
+                           "auditors expect one gapless sequence"),
+       reads=("invoice_numbers",))
 def invoice_number_gap(ctx: CheckContext) -> list[Finding]:
     """A number missing from, or repeated in, the invoice number sequence (void invoices keep their number)."""
     inv = ctx.invoice_numbers.lazy().filter(pl.col("number").is_not_null())

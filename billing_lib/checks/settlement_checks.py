@@ -73,7 +73,8 @@ def _over_credited(ctx: CheckContext) -> pl.LazyFrame:
 
 @check("unapplied_payment", title="Unapplied payments",
        explain=Explanation("Money came in that matches no open invoice.", "cash application",
-                           "no invoice named, no invoice number in the reference, no open amount equal to it"))
+                           "no invoice named, no invoice number in the reference, no open amount equal to it"),
+       reads=("applications", "payments"))
 def unapplied_payment(ctx: CheckContext) -> Finding:
     """A payment that matches no open invoice: none named, none in its reference, none of its amount.
 
@@ -102,7 +103,8 @@ def _explain_payment(found: dict, evidence: Evidence) -> Explanation:
                        "the customer paid too much, or a payment was applied to the wrong invoice")
 
 
-@check("payment_mismatch", title="Payments", explain=_explain_payment)
+@check("payment_mismatch", title="Payments", explain=_explain_payment,
+       reads=("applications", "invoices", "live_invoices", "payment_copies", "payments"))
 def payment_mismatch(ctx: CheckContext) -> list[Finding]:
     """A payment recorded twice (same customer, amount, day and reference), or payments that leave an invoice
     overpaid; partial payments and instalments that add up are normal."""
@@ -137,7 +139,8 @@ def _explain_status(found: dict, evidence: Evidence) -> Explanation:
                        f"status {found['actual']} with the balance the payments and credits leave")
 
 
-@check("status_mismatch", title="Invoice status", explain=_explain_status)
+@check("status_mismatch", title="Invoice status", explain=_explain_status,
+       reads=("applications", "invoices", "live_invoices", "unknown_payer_payments"))
 def status_mismatch(ctx: CheckContext) -> Finding:
     """An invoice whose status contradicts its balance: `paid` with money owed, or `open` with nothing owed.
 
@@ -172,7 +175,8 @@ def status_mismatch(ctx: CheckContext) -> Finding:
 
 @check("credit_note_excess", title="Credit notes",
        explain=Explanation("The invoice was credited beyond its own amounts.", "credit handling",
-                           "a credit note was issued again for a charge already credited"))
+                           "a credit note was issued again for a charge already credited"),
+       reads=("invoices", "live_invoices"))
 def credit_note_excess(ctx: CheckContext) -> Finding:
     """Credit notes of an invoice whose amounts exceed its subtotal - discount, or whose amounts plus tax exceed
     its total (equal is fine)."""

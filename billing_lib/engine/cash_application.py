@@ -78,10 +78,14 @@ def owed_before_payments(invoices: pl.DataFrame, credit_notes: pl.DataFrame) -> 
             .with_columns(owed=(pl.col("total") - pl.col("credited")).cast(DECIMAL)).drop("_first"))
 
 
-def _owed_now(inv: pl.DataFrame, apps: list[pl.DataFrame]) -> pl.DataFrame:
-    """Invoices with ``open_amount``: what is still owed after the applications so far."""
+def _owed_now(inv: pl.DataFrame, apps: list[pl.DataFrame], customers: pl.Series) -> pl.DataFrame:
+    """The invoices of ``customers`` with ``open_amount``: what is still owed after the applications so far
+    (only the customers asked about: the payments left at a step are a few of the many)."""
+    of_them = pl.DataFrame({"customer_id": customers}).unique()
+    inv = inv.join(of_them, on="customer_id", how="semi", maintain_order="left")
     if apps:
-        paid = pl.concat(apps).group_by(INVOICE).agg(pl.col("applied").sum().cast(DECIMAL).alias("_paid"))
+        paid = (pl.concat(apps).join(of_them, on="customer_id", how="semi").group_by(INVOICE)
+                .agg(pl.col("applied").sum().cast(DECIMAL).alias("_paid")))
         inv = inv.join(paid, on=INVOICE, how="left")
     else:
         inv = inv.with_columns(_paid=pl.lit(None, DECIMAL))
@@ -223,7 +227,8 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
     apps.append(_shaped(placed.filter(pl.col("one")).rename({"amount": "applied"})))
     several = placed.filter(~pl.col("one"))
     if several.height:
-        apps.append(_shaped(_allocate(several.join(_owed_now(inv, apps).select(*INVOICE, "issue_date", "open_amount"),
+        owed = _owed_now(inv, apps, several["customer_id"])
+        apps.append(_shaped(_allocate(several.join(owed.select(*INVOICE, "issue_date", "open_amount"),
                                            on=INVOICE))))
     # never by amount against a text that names another customer's invoice, nor for a payer not known
     names_another = named.filter(pl.col("how").is_in(_STRONG) & (pl.col("customer_id") != pl.col("payer")))
@@ -232,7 +237,7 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
             .join(names_another.select("payment_id"), on="payment_id", how="anti"))
 
     if rest.height:
-        open_now = _owed_now(inv, apps).filter(pl.col("open_amount") > 0)
+        open_now = _owed_now(inv, apps, rest["payer"]).filter(pl.col("open_amount") > 0)
         key = ["customer_id", "currency"]
         p = rest.drop("invoice_id", "customer_id").rename({"payer": "customer_id"}).sort(
             "received_date", "payment_id").with_columns(_n=pl.int_range(pl.len()).over(*key, "amount"))
@@ -246,7 +251,7 @@ def apply_payments(invoices: pl.DataFrame | pl.LazyFrame, payments: pl.DataFrame
 
     if rest.height:
         apps.append(_shaped(_apply_sums(rest.drop("customer_id").rename({"payer": "customer_id"}),
-                                        _owed_now(inv, apps))))
+                                        _owed_now(inv, apps, rest["payer"]))))
     return pl.concat(apps).sort("payment_id", "invoice_id", "customer_id")
 
 

@@ -9,8 +9,15 @@ Modules inside the package import from a name's home, never from here.
 from __future__ import annotations
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
+
+# jsonschema, which nbformat imports (and with it plotly and papermill), loads ``rfc3987_syntax`` when it is
+# installed (Jupyter installs it), and that package builds some thirty parsers as it is imported: 1.3 s of
+# every workbook kernel's start (python-jsonschema/jsonschema#1428). Nothing here checks IRIs against a
+# schema; without it jsonschema leaves out that one format check. A process that imported it already keeps it.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 # The facade's names: name -> (home module, attribute of it; None when the name is the module itself).
 _HOMES: dict[str, tuple[str, str | None]] = {

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--redact", action="store_true",
                    help="mask customers' names, e-mail addresses and addresses in every report and Excel file "
                         "(ids, money and dates stay), for reports shared beyond finance; as redact: true")
+    r.add_argument("--workers", type=int, metavar="N",
+                   help="workbooks executed at a time (default: one per usable core; the files are the same "
+                        "whatever the number)")
 
     sc = sub.add_parser("schedule", help="run the previous month's suite (for cron and CI), with a summary",
                         description="Run the monthly suite for the month before today: parameters/YYYY-MM.yaml, "
@@ -274,7 +277,9 @@ def _synth(args) -> int:
 
 def _run(args) -> int:
     from billing_lib.runner.monthly import run_monthly
-    return run_monthly(Path(args.params), redact=args.redact)
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers must be 1 or more, not {args.workers}")
+    return run_monthly(Path(args.params), redact=args.redact, workers=args.workers)
 
 
 def _cases(args) -> int:

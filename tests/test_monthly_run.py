@@ -69,7 +69,8 @@ def _workbooks() -> list[str]:
 def test_progress_is_shown_per_step(run):
     _, out, proc = run
     for i, name in enumerate(_workbooks(), 1):
-        assert re.search(rf"\[{i}/\d+\] {name}: executing\.\.\. done in \d+\.\ds", proc.stderr), proc.stderr
+        # one workbook at a time: "executing... done in"; several at a time: "done in" as each ends
+        assert re.search(rf"\[{i}/\d+\] {name}: (executing\.\.\. )?done in \d+\.\ds", proc.stderr), proc.stderr
     assert "WARNING" not in proc.stderr
     assert proc.stdout.strip() == str(out / "index.html")
 
@@ -285,6 +286,37 @@ def test_failing_workbook_exits_1_and_publishes_nothing(tmp_path):
     assert not (out / "manifest.json").exists() and not (out / "reports").exists()
     failed = nbformat.read(out / "failed" / "01_boom.ipynb", as_version=4)
     assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_a_workbook_failing_beside_others_exits_1_names_it_and_publishes_nothing(tmp_path):
+    """Two workbooks at a time: the one that fails is named, the run publishes nothing; the other ran whole."""
+    write_workbook_dataset(tmp_path / "data")
+    books = tmp_path / "books"
+    books.mkdir()
+    for name, body in (("01_fine", 'print("fine")'), ("02_boom", 'raise ValueError("no such ledger")'),
+                       ("03_fine", 'print("fine too")')):
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, books / f"{name}.ipynb")
+    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+    proc = _billing("run", "run.yaml", "--workers", "2", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "executing 3 workbooks, 2 at a time" in proc.stderr
+    assert "[2/3] 02_boom: FAILED" in proc.stderr
+    assert "workbook 02_boom failed in cell" in proc.stderr and "ValueError: no such ledger" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "index.html").exists() and not (tmp_path / "out" / "manifest.json").exists()
+    failed = nbformat.read(tmp_path / "out" / "failed" / "02_boom.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
+
+
+def test_workers_below_one_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "run.yaml", "--workers", "0"]) == 2
+    assert "--workers must be 1 or more, not 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

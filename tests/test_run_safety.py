@@ -38,8 +38,8 @@ MANIFEST_WORKBOOK_CLOCK = ("execute_seconds", "export_seconds")
 class Run:
     """A ``billing run`` in its own process group (umask 022), its stderr read as it comes."""
 
-    def __init__(self, folder: Path, params: str, **env: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "billing_lib", "run", params], cwd=folder,
+    def __init__(self, folder: Path, params: str, *args: str, **env: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", "billing_lib", "run", params, *args], cwd=folder,
                                      env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, start_new_session=True, preexec_fn=lambda: os.umask(0o022))
         self.stderr = ""
@@ -103,6 +103,20 @@ def assert_complete(out: Path) -> dict:
     return manifest
 
 
+def _workers_of(pid: int) -> list[int]:
+    """The pool workers a killed run started (spawned Python processes of its process group, kernels aside)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            if int(stat[2]) == pid and stat[0] != "Z" and b"multiprocessing" in command:
+                found.append(int(entry.name))
+    return found
+
+
 def _leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith("."))
 
@@ -148,7 +162,7 @@ def test_a_rerun_gives_the_same_bytes_in_every_published_file(first):
     folder, out, before = first
     manifest_before = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     history_before = (out.parent / "index.html").read_text(encoding="utf-8")
-    run = Run(folder, "run.yaml")
+    run = Run(folder, "run.yaml", "--workers", "1")  # the first ran a workbook per core: the same files
     assert run.finish() == 0, run.stderr
     after = _hashes(out)
     assert set(after) == set(before)
@@ -167,18 +181,23 @@ def test_a_rerun_gives_the_same_bytes_in_every_published_file(first):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment, group", [
-    ("[1/2] 01_invoice_verification: executing...", True),  # the run and its kernel
-    # the first workbook's results are staged; only the billing process, as the OOM killer would: its kernel
-    # notices its parent is gone and ends
-    ("[2/2] 03_month_end_close: executing...", False),
+    ("executing 2 workbooks, 2 at a time", True),  # the run, its workers and their kernels
+    # one workbook's results are staged; only the billing process, as the OOM killer would: its workers end
+    # with it, and their kernels notice their parent is gone and end
+    (": done in", False),
 ])
 def test_killed_while_a_workbook_executes_the_previous_output_stays_whole(first, moment, group):
     folder, out, _ = first
     before = _hashes(out)  # the output as published now
-    run = Run(folder, "changed.yaml")
+    run = Run(folder, "changed.yaml", "--workers", "2")
     run.wait_for(moment)
     time.sleep(1)
     run.kill(group=group)
+    if not group:  # the workers end with the run: none is left to write or to start a kernel
+        deadline = time.monotonic() + 30
+        while _workers_of(run.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _workers_of(run.proc.pid)
     assert _hashes(out) == before
     assert_complete(out)
     with contextlib.suppress(ProcessLookupError):  # leave no kernel to the next test

@@ -6,25 +6,15 @@ batches are drawn in this process: starting the workers (about a second each) wo
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
+from billing_lib.core.processes import spawned_pool, usable_cores
 from billing_lib.errors import ParameterError
 from billing_lib.invoicing.documents import InvoiceDocument
 from billing_lib.invoicing.pdf import invoice_pdf
 
 CHUNK = 32  # documents per task: a few hundred milliseconds of drawing against one round trip
 POOL_FROM = 128  # fewer documents are drawn in this process
-
-
-def usable_cores() -> int:
-    """The processors this process may run on (its CPU affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _draw_chunk(docs: list[InvoiceDocument]) -> list[bytes]:
@@ -41,9 +31,7 @@ def draw_pdfs(docs: Sequence[InvoiceDocument], workers: int | None = None) -> It
         yield from map(invoice_pdf, docs)
         return
     chunks = [list(docs[start:start + CHUNK]) for start in range(0, len(docs), CHUNK)]
-    # spawned, not forked: the parent runs polars' thread pool, which a fork would copy mid-flight
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                               mp_context=multiprocessing.get_context("spawn"))
+    pool = spawned_pool(min(workers, len(chunks)))
     try:
         for drawn in pool.map(_draw_chunk, chunks):
             yield from drawn

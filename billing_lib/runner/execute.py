@@ -7,6 +7,7 @@ published paths, as if the workbook had run in its final place.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,7 @@ import papermill as pm
 from papermill.translators import translate_parameters
 
 from billing_lib.core.output import write_text_atomic
-from billing_lib.errors import BillingInputError
+from billing_lib.errors import BillingInputError, ParameterError
 from billing_lib.reports.packed_scripts import PLOTLY_PACKED_ID
 
 # The kernel's own log is noise on the run's console: ipykernel 7 warns about TCP without encryption, and
@@ -35,6 +36,9 @@ class WorkbookError(Exception):
         super().__init__(message)
         self.executed = executed  # the executed notebook holding the error (absent when the kernel did not start)
 
+    def __reduce__(self):  # raised in a worker process, it reaches the run whole
+        return (WorkbookError, (str(self), self.executed))
+
 
 def execute(notebook: Path, executed: Path, parameters: dict, kernel: str) -> None:
     """Run ``notebook`` into ``executed`` with the (declared) ``parameters``; WorkbookError when a cell fails."""
@@ -51,6 +55,19 @@ def execute(notebook: Path, executed: Path, parameters: dict, kernel: str) -> No
     except Exception as exc:  # kernel could not start, died, timed out...
         raise WorkbookError(f"workbook {notebook.stem} could not be executed: {type(exc).__name__}: "
                             f"{_first_line(str(exc))}", executed) from exc
+
+
+def execute_timed(notebook: Path, executed: Path, parameters: dict, kernel: str) -> float:
+    """:func:`execute`, in a worker process of the run: the seconds it took. An input error comes back as a
+    ParameterError with its message (the run's exit code 2 either way)."""
+    start = time.perf_counter()
+    try:
+        execute(notebook, executed, parameters, kernel)
+    except ParameterError:
+        raise
+    except BillingInputError as exc:  # some carry more than their message, which a process boundary drops
+        raise ParameterError(str(exc)) from None
+    return time.perf_counter() - start
 
 
 def record(executed: Path, parameters: dict, published: Path) -> nbformat.NotebookNode:

@@ -28,6 +28,7 @@ byte, except the manifest's clock.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import polars as pl
 
 from billing_lib.core.output import clean_leftovers, staging_folder, write_bytes_atomic
 from billing_lib.core.periods import month_bounds
+from billing_lib.core.processes import spawned_pool, usable_cores
 from billing_lib.data.coverage import month_without_activity, stale_exchange_rates
 from billing_lib.data.dataset import Dataset
 from billing_lib.data.loading import load_dataset
@@ -47,7 +49,7 @@ from billing_lib.reports.index_page import Entry, write_index
 from billing_lib.reports.summary import read as read_summary
 from billing_lib.runner.cases import case_jobs, open_cases, run_exceptions
 from billing_lib.runner.console import say, step
-from billing_lib.runner.execute import WorkbookError, execute, leave_out_libraries, record
+from billing_lib.runner.execute import WorkbookError, execute, execute_timed, leave_out_libraries, record
 from billing_lib.runner.jobs import Job, is_per_case, job
 from billing_lib.runner.kernel import kernel_for_this_python
 from billing_lib.runner.lock import run_lock, this_process
@@ -59,10 +61,14 @@ from billing_lib.runner.publish import FAILED, publish_run
 DOWNLOADS = ("*.xlsx", "exceptions.csv", "drafts/invoices.csv")  # result files worth a link from the index
 
 
-def run_monthly(params_path: Path, *, redact: bool = False) -> int:
+def run_monthly(params_path: Path, *, redact: bool = False, workers: int | None = None) -> int:
     """Run every workbook of the parameters file and publish the reports; return the exit code. ``redact``
-    masks customers' names, e-mail addresses and addresses in every report (as ``redact: true`` does)."""
+    masks customers' names, e-mail addresses and addresses in every report (as ``redact: true`` does).
+    ``workers``: workbooks executed at a time (default: one per usable core; the files are the same)."""
     started = dt.datetime.now(dt.UTC)
+    workers = usable_cores() if workers is None else workers
+    if workers < 1:
+        raise ParameterError(f"workers must be 1 or more, not {workers}")
     params = load_params(Path(params_path))
     if redact:
         params = replace(params, redact=True)
@@ -83,11 +89,12 @@ def run_monthly(params_path: Path, *, redact: bool = False) -> int:
         per_case = [w for w in params.workbooks if w not in regular]
         with staging_folder(out) as stage:
             try:
-                done = run_jobs([job(w, values) for w in regular], stage, out, kernel)
+                done = run_jobs([job(w, values) for w in regular], stage, out, kernel, workers=workers)
                 if per_case:
                     found = run_exceptions(results_folders(done, stage), ds, params.period)
                     cases = open_cases(found, ds, params.base_currency, params.investigations, params.case_log)
-                    done += run_cases(per_case, cases, values, stage, out, kernel, params.investigations)
+                    done += run_cases(per_case, cases, values, stage, out, kernel, params.investigations,
+                                      workers=workers)
             except WorkbookError as exc:
                 return failed(exc, out, params.period)
             entries, export_seconds = export_reports(done, stage, params.period)
@@ -133,17 +140,50 @@ class Executed:
     seconds: float
 
 
-def run_jobs(jobs: list[Job], stage: Path, out: Path, kernel: str, label: str = "") -> list[Executed]:
-    """Execute each job into ``stage`` (``out`` is where the run is published); WorkbookError when one fails."""
-    done = []
-    for i, current in enumerate(jobs, 1):
-        executed = stage / "notebooks" / f"{current.name}.ipynb"
-        _, seconds = step(f"[{label}{i}/{len(jobs)}] {current.name}", "executing",
-                          lambda current=current, executed=executed:
-                          execute(current.notebook, executed, current.parameters(stage), kernel))
-        record(executed, current.parameters(out), out / "notebooks" / executed.name)
-        done.append(Executed(current, executed, seconds))
-    return done
+def run_jobs(jobs: list[Job], stage: Path, out: Path, kernel: str, label: str = "", workers: int = 1) -> list[Executed]:
+    """Execute each job into ``stage`` (``out`` is where the run is published), ``workers`` at a time (each
+    job writes only its own files, so the files do not depend on how many); WorkbookError when one fails (the
+    first in the jobs' order, once the jobs already running have ended; the others are not started)."""
+    executed = [stage / "notebooks" / f"{current.name}.ipynb" for current in jobs]
+    if workers > 1 and len(jobs) > 1:
+        seconds = _run_in_pool(jobs, executed, stage, kernel, label, min(workers, len(jobs)))
+    else:
+        seconds = [step(f"[{label}{i}/{len(jobs)}] {current.name}", "executing",
+                        lambda current=current, path=path: execute(current.notebook, path, current.parameters(stage),
+                                                                   kernel))[1]
+                   for i, (current, path) in enumerate(zip(jobs, executed, strict=True), 1)]
+    for current, path in zip(jobs, executed, strict=True):
+        record(path, current.parameters(out), out / "notebooks" / path.name)
+    return [Executed(current, path, secs) for current, path, secs in zip(jobs, executed, seconds, strict=True)]
+
+
+def _run_in_pool(jobs: list[Job], executed: list[Path], stage: Path, kernel: str, label: str,
+                 workers: int) -> list[float]:
+    """Execute the jobs in a pool of ``workers`` processes (papermill changes the working folder of its
+    process: threads would share one), saying each one's end as it comes; their seconds, in the jobs' order."""
+    say(f"executing {len(jobs)} workbooks, {workers} at a time")
+    pool = spawned_pool(workers)
+    try:
+        futures = {pool.submit(execute_timed, current.notebook, path, current.parameters(stage), kernel): i
+                   for i, (current, path) in enumerate(zip(jobs, executed, strict=True))}
+        seconds: dict[int, float] = {}
+        errors: dict[int, BaseException] = {}
+        for future in as_completed(futures):
+            i = futures[future]
+            name = f"[{label}{i + 1}/{len(jobs)}] {jobs[i].name}"
+            if future.exception() is not None:
+                errors[i] = future.exception()
+                say(f"{name}: FAILED")
+                for waiting in futures:  # no new workbook starts once one has failed
+                    waiting.cancel()
+            elif not future.cancelled():
+                seconds[i] = future.result()
+                say(f"{name}: done in {seconds[i]:.1f}s")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if errors:
+        raise errors[min(errors)]
+    return [seconds[i] for i in range(len(jobs))]
 
 
 def results_folders(done: list[Executed], stage: Path) -> list[Path]:
@@ -152,12 +192,12 @@ def results_folders(done: list[Executed], stage: Path) -> list[Path]:
 
 
 def run_cases(per_case: list[Path], cases: pl.DataFrame, values: dict, stage: Path, out: Path, kernel: str,
-              asked: int) -> list[Executed]:
+              asked: int, workers: int = 1) -> list[Executed]:
     """Execute each per-case workbook for each of the ``cases`` (``asked``: how many the parameters ask for)."""
     done = []
     for notebook in per_case:
         say(f"{notebook.stem}: {cases.height} case(s) to investigate (investigations: {asked})")
-        done += run_jobs(case_jobs(notebook, cases, values), stage, out, kernel, label="case ")
+        done += run_jobs(case_jobs(notebook, cases, values), stage, out, kernel, label="case ", workers=workers)
     return done
 
 

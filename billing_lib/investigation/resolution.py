@@ -37,6 +37,7 @@ from billing_lib.checks.context import duplicate_copies
 from billing_lib.checks.ledger_checks import ACCOUNT_NAMES, document_postings, ledger_lines
 from billing_lib.core.currency import format_money, is_currency, quantize
 from billing_lib.engine.ledger import invoice_rule, payment_rule
+from billing_lib.engine.rating import charge_description
 from billing_lib.investigation.subject import Investigation
 
 ZERO = Decimal(0)
@@ -86,7 +87,8 @@ class _Books:
     def __init__(self, inv: Investigation):
         ds, ctx = inv.ds, inv.ctx
         self.lines = {(r["invoice_id"], r["line_no"]): r for r in ctx.lines.iter_rows(named=True)}
-        self.expected = {(r["subscription_id"], r["period"]): r for r in ctx.expected.iter_rows(named=True)}
+        charges = ctx.expected.with_columns(description=charge_description())
+        self.expected = {(r["subscription_id"], r["period"]): r for r in charges.iter_rows(named=True)}
         invoices = ds.frame("invoices").unique("invoice_id", keep="first", maintain_order=True).collect()
         self.invoices = {r["invoice_id"]: r for r in invoices.iter_rows(named=True)}
         plans = ds.frame("plans").select("plan_id", "currency", "interval").collect()

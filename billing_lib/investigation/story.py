@@ -13,6 +13,7 @@ import polars as pl
 
 from billing_lib.core.money import DECIMAL, ZERO
 from billing_lib.core.periods import month_end
+from billing_lib.engine.rating import charge_description
 from billing_lib.investigation.subject import Investigation
 
 
@@ -78,7 +79,7 @@ def line_comparison(inv: Investigation) -> pl.DataFrame:
         "subscription_id", "period", pl.col("currency").alias("exp_currency"),
         pl.col("quantity").alias("expected_quantity"), (pl.col("amount") - pl.col("discount")).alias("expected_net"),
         pl.col("tax_amount").alias("expected_tax"), pl.col("total").alias("expected_total"),
-        pl.col("description").alias("exp_description"), pl.lit(1, pl.Int64).alias("rank"))
+        charge_description().alias("exp_description"), pl.lit(1, pl.Int64).alias("rank"))
     joined = lines.join(expected, on=["subscription_id", "period", "rank"], how="full", coalesce=True)
     billed_total = pl.col("amount") - pl.col("discount") + pl.col("tax_amount")
     out = joined.with_columns(

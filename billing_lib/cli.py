@@ -11,9 +11,14 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from billing_lib.errors import BillingInputError, ParameterError
+
+if TYPE_CHECKING:  # the command line loads the data libraries only for the commands that need them
+    from billing_lib.data.dataset import Dataset
 
 IMPORT_SOURCES = ("stripe", "quickbooks", "xero", "csv", "lago", "online-retail", "ibm-receivables")
 
@@ -198,9 +203,16 @@ class _ProgressBar:
             self.bar.close()
 
 
+def _loaded(folder: str, progress: Callable[[str], None]) -> Dataset:
+    """The dataset of ``folder``, loaded and validated, said in a progress line."""
+    from billing_lib.data.loading import load_dataset
+    ds = load_dataset(folder)
+    progress(f"loaded {sum(ds.row_counts().values()):,} rows")
+    return ds
+
+
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
-    from billing_lib.data.loading import load_dataset
     from billing_lib.verification import select_checks, verify, verify_sharded, write_results
     if args.shards is not None and args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
@@ -216,10 +228,10 @@ def _verify(args) -> int:
         result = verify_on_spark(args.data, months, args.checks, args.master, args.shards, progress)
     else:
         progress(f"loading and validating {args.data}")
-        ds = load_dataset(args.data)
-        progress(f"loaded {sum(ds.row_counts().values()):,} rows")
-        result = verify(ds, months, args.checks, progress) if (args.shards or 1) == 1 else \
-            verify_sharded(ds, args.shards, months, args.checks, progress)
+        if (args.shards or 1) == 1:  # no reference kept here: verify lets go of what no check left reads
+            result = verify(_loaded(args.data, progress), months, args.checks, progress)
+        else:
+            result = verify_sharded(_loaded(args.data, progress), args.shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
     if case_log is not None:  # -- case log: a separate file; the contract's exceptions keep their shape

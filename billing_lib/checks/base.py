@@ -24,7 +24,7 @@ from typing import Literal
 
 import polars as pl
 
-from billing_lib.checks.context import SHARED_FRAMES, CheckContext
+from billing_lib.checks.context import RELEASABLE_TABLES, SHARED_FRAMES, CheckContext
 from billing_lib.checks.evidence import ROOT_CAUSES, Evidence, Explanation
 from billing_lib.checks.figures import Figure, Part, figure
 from billing_lib.core.money import DECIMAL
@@ -143,17 +143,18 @@ def check(name: str, *, title: str, explain: Explain, severity: Severity = "erro
           scope: Scope = "customer", reads: tuple[str, ...] = ()) -> Callable[[Finder], Finder]:
     """Register a finder as the check ``name`` of the catalogue; its docstring is the check's description.
 
-    ``reads``: the shared frames of :class:`CheckContext` the check reads, those they are made from included
-    (``tests/test_checks.py`` holds the list to what the check reads): a run frees a frame once no check left
-    to run reads it."""
+    ``reads``: the shared frames of :class:`CheckContext` the check reads, those they are made from included,
+    and the releasable tables of the dataset it reads itself (``tests/test_check_reads.py`` holds the list to
+    what the check reads): a run frees a frame or table once no check left to run reads it."""
     if name not in CATALOGUE:
         raise ValueError(f"check {name!r} is not in CATALOGUE (billing_lib/checks/base.py): add it where it "
                          f"belongs in the order")
     if isinstance(explain, Explanation) and explain.cause not in ROOT_CAUSES:
         raise ValueError(f"check {name!r}: root cause {explain.cause!r} is not one of ROOT_CAUSES")
-    unknown = sorted(set(reads) - set(SHARED_FRAMES))
+    unknown = sorted(set(reads) - set(SHARED_FRAMES) - set(RELEASABLE_TABLES))
     if unknown:
-        raise ValueError(f"check {name!r} reads {unknown}, which are not shared frames of CheckContext")
+        raise ValueError(f"check {name!r} reads {unknown}, which are neither shared frames of CheckContext nor "
+                         f"releasable tables")
 
     def register(fn: Finder) -> Finder:
         doc = inspect.cleandoc(fn.__doc__ or "")

@@ -55,7 +55,7 @@ def _explain_orphan(found: dict, evidence: Evidence) -> Explanation:
 
 
 @check("orphan_reference", title="References", scope="global", explain=_explain_orphan,
-       reads=("applications", "every_line", "invoices", "lines", "live_invoices", "payments"))
+       reads=("applications", "every_line", "invoices", "lines", "live_invoices", "payments", "usage"))
 def orphan_reference(ctx: CheckContext) -> list[Finding]:
     """A row naming a customer, subscription, plan or invoice that does not exist.
 

@@ -44,6 +44,11 @@ class Dataset:
         """Rows per table present in the dataset."""
         return {name: frame.height for name, frame in sorted(self.tables.items())}
 
+    def without(self, name: str) -> Dataset:
+        """The dataset without the table ``name`` (it then reads as absent); the other frames are shared."""
+        return Dataset(folder=self.folder, tables={k: v for k, v in self.tables.items() if k != name},
+                       files={k: v for k, v in self.files.items() if k != name})
+
     def only_customers(self, customer_ids: list[str]) -> Dataset:
         """The part of the dataset that belongs to these customers (a shard for parallel checks)."""
         ids = pl.Series(customer_ids, dtype=pl.String)

@@ -208,7 +208,7 @@ class CheckContext:
 
     @cached_property
     def every_line(self) -> pl.DataFrame:
-        """:meth:`live_lines` collected, with ``period`` (YYYY-MM of the invoice's period) after their own
+        """:meth:`CheckContext.live_lines` collected, with ``period`` (YYYY-MM of the invoice's period) after their own
         columns."""
         typed = self.live_lines().collect(engine=self.engine)
         head = ["customer_id", "currency", "period", "issue_date", "status", "tax_behavior", "invoice_period_start",

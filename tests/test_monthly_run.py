@@ -313,6 +313,28 @@ def test_a_workbook_failing_beside_others_exits_1_names_it_and_publishes_nothing
     assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
 
 
+@pytest.mark.slow
+def test_a_worker_that_dies_is_its_workbook_failing(tmp_path):
+    """A workbook whose process dies (here its kernel kills it, as the OOM killer would) fails the run with
+    exit 1 naming it, not with a traceback; nothing is published."""
+    write_workbook_dataset(tmp_path / "data")
+    books = tmp_path / "books"
+    books.mkdir()
+    for name, body in (("01_killer", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
+                       ("02_fine", 'print("fine")')):
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, books / f"{name}.ipynb")
+    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+    proc = _billing("run", "run.yaml", "--workers", "2", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "workbook 01_killer could not be executed: BrokenProcessPool" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
 def test_workers_below_one_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "run.yaml", "--workers", "0"]) == 2

@@ -172,7 +172,7 @@ def _run_in_pool(jobs: list[Job], executed: list[Path], stage: Path, kernel: str
             i = futures[future]
             name = f"[{label}{i + 1}/{len(jobs)}] {jobs[i].name}"
             if future.exception() is not None:
-                errors[i] = future.exception()
+                errors[i] = _as_workbook_error(future.exception(), jobs[i], executed[i])
                 say(f"{name}: FAILED")
                 for waiting in futures:  # no new workbook starts once one has failed
                     waiting.cancel()
@@ -184,6 +184,15 @@ def _run_in_pool(jobs: list[Job], executed: list[Path], stage: Path, kernel: str
     if errors:
         raise errors[min(errors)]
     return [seconds[i] for i in range(len(jobs))]
+
+
+def _as_workbook_error(error: BaseException, current: Job, executed: Path) -> BaseException:
+    """What a worker raised, as the run reports it: a workbook's or an input's error as it is; a worker that
+    died (killed, out of memory) as that workbook's failure."""
+    if isinstance(error, (WorkbookError, ParameterError)):
+        return error
+    return WorkbookError(f"workbook {current.name} could not be executed: {type(error).__name__}: {error}",
+                         executed if executed.is_file() else None)
 
 
 def results_folders(done: list[Executed], stage: Path) -> list[Path]:

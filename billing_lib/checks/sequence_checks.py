@@ -11,6 +11,7 @@ from billing_lib.checks.context import CheckContext
 from billing_lib.checks.evidence import Explanation
 from billing_lib.checks.figures import Figure, joined, text
 from billing_lib.core.numbering import number_text
+from billing_lib.core.runs import run_last
 
 MAX_LISTED_PER_GAP = 100  # a longer run of missing numbers is reported as one range
 
@@ -23,8 +24,7 @@ def _number(n: pl.Expr) -> Figure:
 def _next_in_prefix(value: pl.Expr) -> pl.Expr:
     """The value of the next row of the same prefix (rows sorted by prefix): a shift, not a window over the
     prefixes, which hashes every number."""
-    same = pl.col("prefix").shift(-1).eq_missing(pl.col("prefix"))
-    return pl.when(same).then(value.shift(-1))
+    return pl.when(~run_last("prefix")).then(value.shift(-1))
 
 
 @check("invoice_number_gap", title="Invoice number sequence", scope="global",

@@ -37,6 +37,7 @@ from functools import cached_property
 import polars as pl
 
 from billing_lib.core.money import DECIMAL, ZERO
+from billing_lib.core.runs import run_last
 from billing_lib.engine.remittance import (
     INVOICE_WORDS,
     invoice_number_parts,
@@ -98,7 +99,7 @@ def _allocate(rows: pl.DataFrame) -> pl.DataFrame:
     open_ = pl.max_horizontal(pl.col("open_amount"), ZERO).cast(DECIMAL)
     rows = rows.sort("payment_id", "issue_date", "invoice_id", "customer_id").with_columns(
         _before=(open_.cum_sum().over("payment_id") - open_).cast(DECIMAL),
-        _last=pl.int_range(pl.len()).over("payment_id") == pl.len().over("payment_id") - 1)
+        _last=run_last("payment_id"))
     part = pl.min_horizontal(pl.max_horizontal(pl.col("amount") - pl.col("_before"), ZERO), open_).cast(DECIMAL)
     rows = rows.with_columns(_part=part)
     rows = rows.with_columns(

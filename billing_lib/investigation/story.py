@@ -13,6 +13,7 @@ import polars as pl
 
 from billing_lib.core.money import DECIMAL, ZERO
 from billing_lib.core.periods import month_end
+from billing_lib.core.runs import run_position
 from billing_lib.engine.rating import charge_description
 from billing_lib.investigation.subject import Investigation
 
@@ -74,7 +75,7 @@ def line_comparison(inv: Investigation) -> pl.DataFrame:
         return _none({c: pl.String for c in schema_cols})
     lines = (ctx.lines.filter(pl.col("customer_id") == inv.customer_id)
              .sort("subscription_id", "period", "issue_date", "invoice_id", "line_no", nulls_last=True)
-             .with_columns(rank=pl.int_range(pl.len()).over("subscription_id", "period") + 1))
+             .with_columns(rank=run_position("subscription_id", "period").cast(pl.Int64) + 1))
     expected = ctx.expected.filter(pl.col("customer_id") == inv.customer_id).select(
         "subscription_id", "period", pl.col("currency").alias("exp_currency"),
         pl.col("quantity").alias("expected_quantity"), (pl.col("amount") - pl.col("discount")).alias("expected_net"),

@@ -262,21 +262,27 @@ def test_invalid_dataset_exits_2_before_any_workbook(tmp_path, monkeypatch, caps
 
 # ---- a failing workbook: exit 1, named, nothing published -------------------------------------------------
 
+def _one_cell_workbooks(folder: Path, bodies: dict[str, str]) -> None:
+    """A run's data and workbooks in ``folder``: each workbook (name -> the code of its one cell after the
+    parameters cell) in ``books/``, and run.yaml running them on the data for June 2024 into ``out/``."""
+    write_workbook_dataset(folder / "data")
+    books = folder / "books"
+    books.mkdir()
+    for name, body in bodies.items():
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, books / f"{name}.ipynb")
+    _params(folder, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+
+
 @pytest.mark.slow
 def test_failing_workbook_exits_1_and_publishes_nothing(tmp_path):
-    write_workbook_dataset(tmp_path / "data")
-    books = tmp_path / "books"
-    books.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('raise RuntimeError("the ledger is on fire")'),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, books / "01_boom.ipynb")
+    _one_cell_workbooks(tmp_path, {"01_boom": 'raise RuntimeError("the ledger is on fire")'})
     out = tmp_path / "out"
     out.mkdir()
     (out / "index.html").write_text("previous run", encoding="utf-8")
-    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
     proc = _billing("run", "run.yaml", cwd=tmp_path)
     assert proc.returncode == 1
     assert "workbook 01_boom failed in cell" in proc.stderr
@@ -291,17 +297,8 @@ def test_failing_workbook_exits_1_and_publishes_nothing(tmp_path):
 @pytest.mark.slow
 def test_a_workbook_failing_beside_others_exits_1_names_it_and_publishes_nothing(tmp_path):
     """Two workbooks at a time: the one that fails is named, the run publishes nothing; the other ran whole."""
-    write_workbook_dataset(tmp_path / "data")
-    books = tmp_path / "books"
-    books.mkdir()
-    for name, body in (("01_fine", 'print("fine")'), ("02_boom", 'raise ValueError("no such ledger")'),
-                       ("03_fine", 'print("fine too")')):
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
-            nbformat.v4.new_code_cell(body)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, books / f"{name}.ipynb")
-    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+    _one_cell_workbooks(tmp_path, {"01_fine": 'print("fine")', "02_boom": 'raise ValueError("no such ledger")',
+                                   "03_fine": 'print("fine too")'})
     proc = _billing("run", "run.yaml", "--workers", "2", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "executing 3 workbooks, 2 at a time" in proc.stderr
@@ -317,17 +314,8 @@ def test_a_workbook_failing_beside_others_exits_1_names_it_and_publishes_nothing
 def test_a_worker_that_dies_is_its_workbook_failing(tmp_path):
     """A workbook whose process dies (here its kernel kills it, as the OOM killer would) fails the run with
     exit 1 naming it, not with a traceback; nothing is published."""
-    write_workbook_dataset(tmp_path / "data")
-    books = tmp_path / "books"
-    books.mkdir()
-    for name, body in (("01_killer", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"),
-                       ("02_fine", 'print("fine")')):
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_code_cell('data_dir = "x"', metadata={"tags": ["parameters"]}),
-            nbformat.v4.new_code_cell(body)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, books / f"{name}.ipynb")
-    _params(tmp_path, f'period: "2024-06"\ndata_dir: data\noutput_dir: out\nnotebooks_dir: {books}\n')
+    _one_cell_workbooks(tmp_path, {"01_killer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+                                   "02_fine": 'print("fine")'})
     proc = _billing("run", "run.yaml", "--workers", "2", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "workbook 01_killer could not be executed: BrokenProcessPool" in proc.stderr

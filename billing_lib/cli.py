@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run only this check (repeatable)")
     ve.add_argument("--shards", type=int, default=None, metavar="N",
                     help="run the per-customer checks on N groups of customers (local engine: one after "
-                         "another, less memory on large data; spark: N tasks, default two per core); same result")
+                         "another, the tables kept on disk between them, as typed Parquet in the temporary "
+                         "folder (TMPDIR): for data larger than memory; spark: N tasks, default two per core); "
+                         "same result")
     ve.add_argument("--engine", choices=("local", "spark"), default="local",
                     help="where the checks run: this process (default) or Apache Spark (needs the spark extra "
                          "and Java; DATA may then be any path Spark reads); the same files either way")
@@ -213,7 +215,7 @@ def _loaded(folder: str, progress: Callable[[str], None]) -> Dataset:
 
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
-    from billing_lib.verification import select_checks, verify, verify_sharded, write_results
+    from billing_lib.verification import select_checks, verify, verify_from_disk, write_results
     if args.shards is not None and args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     if args.master and args.engine != "spark":
@@ -231,7 +233,7 @@ def _verify(args) -> int:
         if (args.shards or 1) == 1:  # no reference kept here: verify lets go of what no check left reads
             result = verify(_loaded(args.data, progress), months, args.checks, progress)
         else:
-            result = verify_sharded(_loaded(args.data, progress), args.shards, months, args.checks, progress)
+            result = verify_from_disk(args.data, args.shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
     if case_log is not None:  # -- case log: a separate file; the contract's exceptions keep their shape

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from billing_lib.core.currency import format_money
 from billing_lib.core.money import money_text_where_currency
 from billing_lib.core.output import atomic_outputs, neutralize_formulas
 from billing_lib.data.dataset import Dataset
+from billing_lib.data.loading import load_dataset
 from billing_lib.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -69,13 +71,14 @@ def _quiet(_message: str) -> None:
 
 
 def run_checks(ctx: CheckContext, checks: list[Check], progress: Progress = _quiet,
-               release: bool = False) -> pl.DataFrame:
+               release: bool = False, keep: frozenset[str] = frozenset()) -> pl.DataFrame:
     """Run ``checks`` on a context and return their raw findings with ``check`` and ``severity``.
 
     ``progress`` is called with a short line before each check (the CLI prints them). ``release``: free each
     shared frame of the context, and each releasable table of its dataset, once no check left to run reads it
     (for a context nothing reads afterwards; on the 1M-line benchmark the usage events, 0.44 GB, are let go
-    after the second check, the invoice lines and the rated charges, 1.4 GB, before the ledger).
+    after the second check, the invoice lines and the rated charges, 1.4 GB, before the ledger); ``keep``: the
+    shared frames to keep all the same (what shards read from the whole dataset's context).
     """
     frames = []
     for i, c in enumerate(checks, 1):
@@ -83,7 +86,7 @@ def run_checks(ctx: CheckContext, checks: list[Check], progress: Progress = _qui
         # collected one by one: collect_all optimizes the plans together, which costs more than it saves
         frames.append(c.collect(ctx).with_columns(check=pl.lit(c.name), severity=pl.lit(c.severity)))
         if release:
-            ctx.release(frozenset().union(*(later.reads for later in checks[i:])))
+            ctx.release(keep.union(*(later.reads for later in checks[i:])))
     if not frames:
         return pl.DataFrame(schema={**FINDING_SCHEMA, "check": pl.String, "severity": pl.String})
     return pl.concat(frames, how="vertical")
@@ -155,12 +158,37 @@ def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
     """Split the customers into ``shards`` groups of about equal size (deterministic: by sorted id).
 
     Customer ids that documents name but the customers table lacks are shared out too, so their
-    invoices and payments are checked in some shard.
+    invoices and payments are checked in some shard. Customers that carry one invoice number are kept in one
+    shard (with every customer linked to them that way): an invoice's lines are found by its number, so a
+    shard that held one of them only would give it the lines of both.
     """
     named = [ds.frame(t).select("customer_id") for t in ("customers", "subscriptions", "invoices", "payments")]
     engine = polars_engine(sum(ds.row_counts().values()))
-    ids = pl.concat(named).unique().drop_nulls().collect(engine=engine).to_series().sort().to_list()
-    return [ids[i::shards] for i in range(shards) if ids[i::shards]]
+    ids = pl.concat(named).unique().drop_nulls().collect(engine=engine).to_series()
+    units = (pl.DataFrame({"customer_id": ids}).join(linked_customers(ds, engine), on="customer_id", how="left")
+             .with_columns(pl.col("unit").fill_null(pl.col("customer_id")))
+             .group_by("unit").agg(pl.col("customer_id").sort()).sort("unit"))
+    members = units["customer_id"].to_list()
+    groups = [sorted(c for unit in members[i::shards] for c in unit) for i in range(shards)]
+    return [g for g in groups if g]
+
+
+def linked_customers(ds: Dataset, engine: str = "auto") -> pl.DataFrame:
+    """Customers linked by invoice numbers they carry together (directly or through others), with ``unit``:
+    the smallest customer id of the customers so linked (found by spreading the smallest id along the numbers
+    until nothing changes: as many rounds as the longest chain of links, one or two in practice)."""
+    carried = ds.frame("invoices").select("invoice_id", "customer_id").drop_nulls().unique()
+    pairs = (carried.filter(pl.col("customer_id").n_unique().over("invoice_id") > 1)
+             .collect(engine=engine))
+    units = pairs.select("customer_id", unit="customer_id").unique("customer_id")
+    while True:
+        by_number = pairs.join(units, on="customer_id").group_by("invoice_id").agg(pl.col("unit").min())
+        spread = (pairs.join(by_number, on="invoice_id").group_by("customer_id").agg(pl.col("unit").min())
+                  .join(units, on="customer_id", suffix="_was")
+                  .with_columns(pl.min_horizontal("unit", "unit_was").alias("unit")))
+        if spread.filter(pl.col("unit") != pl.col("unit_was")).is_empty():
+            return units.sort("customer_id")
+        units = spread.select("customer_id", "unit")
 
 
 def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None,
@@ -170,19 +198,37 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     Each shard is independent (it could run on another worker of a distributed
     engine) but for the cash application, computed once over the whole dataset and
     handed to every shard; the global checks run once over the whole dataset. The
-    result is the same as :func:`verify`'s.
+    result is the same as :func:`verify`'s. On a dataset spilled to disk (``load_dataset(...,
+    spill_to=...)``), one shard is in memory at a time, and the whole dataset's frames are freed once the
+    global checks are done but the cash application the shards read.
     """
     whole = CheckContext(ds, months)
     chosen = select_checks(checks)
+    rows = ds.row_counts()
     progress("global checks on the whole dataset")
-    parts = [run_checks(whole, [c for c in chosen if c.scope == "global"])]
+    cross = frozenset(("applications", "unknown_payer_payments"))
+    parts = [run_checks(whole, [c for c in chosen if c.scope == "global"], progress, release=True, keep=cross)]
+    whole.release(cross)
     groups = customer_shards(ds, max(1, shards))
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
         shard = CheckContext(ds.only_customers(ids), whole.months, whole=whole)
-        parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"]))
+        parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"], release=True))
+        del shard
     exceptions = finalize(pl.concat(parts, how="vertical"))
-    return VerificationResult(exceptions, summarize(exceptions, whole, chosen))
+    return VerificationResult(exceptions, summary_of(exceptions, whole.months, rows, chosen))
+
+
+def verify_from_disk(folder: str | Path, shards: int, months: list[dt.date] | None = None,
+                     checks: list[str] | None = None, progress: Progress = _quiet,
+                     work_dir: str | Path | None = None) -> VerificationResult:
+    """:func:`verify_sharded` on the dataset in ``folder``, its tables kept on disk once validated (as typed
+    Parquet in a temporary folder under ``work_dir``, default the system's, removed at the end) and one shard
+    of customers in memory at a time: for data larger than memory (``billing verify --shards N``)."""
+    with tempfile.TemporaryDirectory(prefix="billing-verify-", dir=work_dir) as spill:
+        ds = load_dataset(folder, spill_to=Path(spill))
+        progress(f"loaded {sum(ds.row_counts().values()):,} rows (kept on disk, {spill})")
+        return verify_sharded(ds, shards, months, checks, progress)
 
 
 def write_results(result: VerificationResult, out_dir: str | Path) -> list[Path]:

@@ -30,6 +30,7 @@ from billing_lib.data.dataset import ROW, Dataset
 from billing_lib.data.redact import redact as redact_dataset
 from billing_lib.data.semantics import reference_problems
 from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number
+from billing_lib.data.spill import spill_table
 from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import DatasetError, ParameterError, Problem
 
@@ -299,17 +300,23 @@ def duplicate_key_problems(dups: pl.DataFrame, keys: list[str], file: str, offse
     return out
 
 
-def load_dataset(folder: str | Path, *, check_references: bool = True, redact: bool = False) -> Dataset:
+def load_dataset(folder: str | Path, *, check_references: bool = True, redact: bool = False,
+                 spill_to: Path | None = None) -> Dataset:
     """Load and validate the billing dataset in ``folder``; raise DatasetError listing every problem.
 
     ``redact`` masks the customers' names, e-mail addresses and addresses (see :mod:`billing_lib.data.redact`)
-    once the data is validated, for reports shared beyond finance."""
+    once the data is validated, for reports shared beyond finance. ``spill_to``: a folder where each table,
+    once validated, is written as typed Parquet and held as a scan, not in memory (data larger than memory;
+    see :mod:`billing_lib.data.spill`)."""
     folder = Path(folder)
+    if redact and spill_to is not None:
+        raise ParameterError("a redacted dataset is held in memory: load it without spill_to")
     if not folder.is_dir():
         raise ParameterError(f"data folder {str(folder)!r} does not exist or is not a folder")
     problems: list[Problem] = []
-    tables: dict[str, pl.DataFrame] = {}
+    tables: dict[str, pl.DataFrame | pl.LazyFrame] = {}
     files: dict[str, Path] = {}
+    counts: dict[str, int] = {}
     for spec in TABLES.values():
         path = find_table_file(folder, spec.name)
         if path is None:
@@ -328,12 +335,16 @@ def load_dataset(folder: str | Path, *, check_references: bool = True, redact: b
             problems.append(not_utf8_problem(path) or _unreadable(path, exc))  # Parquet file can make it panic)
             continue
         typed, found = validate_table(spec, raw, str(path), first_row_number(path))
+        del raw
         problems += found
+        if spill_to is not None and not problems:
+            counts[spec.name] = typed.height
+            typed = spill_table(typed, spill_to, spec.name)
         tables[spec.name] = typed
         files[spec.name] = path
     if problems:
         raise DatasetError(str(folder), problems)
-    dataset = Dataset(folder=folder, tables=tables, files=files)
+    dataset = Dataset(folder=folder, tables=tables, files=files, counts=counts)
     if check_references:
         problems = reference_problems(dataset)
         if problems:

@@ -23,8 +23,8 @@ def _rows(ds: Dataset, table: str, bad: pl.DataFrame, column: str, message) -> l
 def reference_problems(ds: Dataset) -> list[Problem]:
     """Problems in how the configuration tables fit together."""
     out: list[Problem] = []
-    plans = ds.tables["plans"]
-    subs = ds.tables["subscriptions"]
+    plans = ds.frame("plans").collect()
+    subs = ds.frame("subscriptions").select(ROW, "subscription_id", "start_date", "end_date").collect()
     tiers = ds.frame("plan_tiers").collect()
 
     bad = plans.filter((pl.col("charge_model") == "package") & (pl.col("package_size") <= 0))
@@ -63,6 +63,6 @@ def reference_problems(ds: Dataset) -> list[Problem]:
                  lambda r: f"subscription {r['subscription_id']!r} ends ({r['end_date']}) before it starts "
                            f"({r['start_date']})")
     if "tax_rates" in ds.tables:
-        bad = ds.tables["tax_rates"].filter(pl.col("valid_to") < pl.col("valid_from"))
+        bad = ds.frame("tax_rates").collect().filter(pl.col("valid_to") < pl.col("valid_from"))
         out += _rows(ds, "tax_rates", bad, "valid_to", lambda r: "valid_to is before valid_from")
     return out

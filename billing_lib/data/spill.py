@@ -1,0 +1,20 @@
+"""Validated tables kept on disk instead of in memory, for datasets larger than memory.
+
+``load_dataset(folder, spill_to=work)`` writes each table, once read and validated, to ``work`` as typed
+Parquet and holds it as a scan: the whole dataset is never in memory at once, and every plan reads only the
+columns it needs. A verification in shards (``billing verify --shards N``) then loads one shard of customers
+at a time (see :func:`billing_lib.verification.verify_sharded`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+
+def spill_table(frame: pl.DataFrame, folder: Path, name: str) -> pl.LazyFrame:
+    """Write a typed table to ``folder/<name>.parquet`` (fast compression, no statistics: it is read back by
+    this run only) and return a scan of it."""
+    path = folder / f"{name}.parquet"
+    frame.write_parquet(path, compression="lz4", statistics=False)
+    return pl.scan_parquet(path)

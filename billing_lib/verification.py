@@ -174,12 +174,18 @@ def customer_shards(ds: Dataset, shards: int) -> list[list[str]]:
 
 
 def linked_customers(ds: Dataset, engine: str = "auto") -> pl.DataFrame:
-    """Customers linked by invoice numbers they carry together (directly or through others), with ``unit``:
-    the smallest customer id of the customers so linked (found by spreading the smallest id along the numbers
-    until nothing changes: as many rounds as the longest chain of links, one or two in practice)."""
+    """Customers linked by invoice numbers they carry together, with their ``unit`` (see
+    :func:`customer_units`)."""
     carried = ds.frame("invoices").select("invoice_id", "customer_id").drop_nulls().unique()
-    pairs = (carried.filter(pl.col("customer_id").n_unique().over("invoice_id") > 1)
-             .collect(engine=engine))
+    return customer_units(carried.filter(pl.col("customer_id").n_unique().over("invoice_id") > 1)
+                          .collect(engine=engine))
+
+
+def customer_units(pairs: pl.DataFrame) -> pl.DataFrame:
+    """From the (``invoice_id``, ``customer_id``) pairs of numbers several customers carry: each such customer
+    with ``unit``, the smallest customer id of the customers linked to it by numbers (directly or through
+    others), found by spreading the smallest id along the numbers until nothing changes (as many rounds as the
+    longest chain of links, one or two in practice)."""
     units = pairs.select("customer_id", unit="customer_id").unique("customer_id")
     while True:
         by_number = pairs.join(units, on="customer_id").group_by("invoice_id").agg(pl.col("unit").min())

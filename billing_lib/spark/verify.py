@@ -3,9 +3,10 @@
 1. The driver lists the table files (it reads none) and Spark reads them, numbering every record.
 2. One task gets every table but the usage events of known subscriptions: it validates them, runs the global
    checks and the cash application (:func:`~billing_lib.spark.tasks.whole_task`).
-3. Each row goes to the shard of its customer (``pmod(xxhash64(customer_id), shards)``): invoice lines and
-   credit notes follow their invoice, usage events their subscription, cash application rows both the
-   invoice's and the payer's customer; configuration tables go to every shard. Each shard runs the
+3. Each row goes to the shard of its customer (``pmod(xxhash64(customer_id), shards)``; customers that carry
+   one invoice number go to the shard of the smallest of them): invoice lines and credit notes follow their
+   invoice, usage events their subscription, cash application rows both the invoice's and the payer's
+   customer; configuration tables go to every shard. Each shard runs the
    per-customer checks (:func:`~billing_lib.spark.tasks.shard_task`).
 4. The driver puts the findings together as the local run does (:func:`~billing_lib.verification.finalize`).
 """
@@ -75,7 +76,8 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     tables = read_spark_tables(spark, found)
     layouts = [t.layout for t in tables.values()]
     _require_columns(data, tables)
-    keyed = _shard_keys(tables, shards)
+    units = _units(tables)
+    keyed = _shard_keys(tables, shards, units)
 
     progress("validating the tables, global checks and cash application (one task)")
     whole = _whole_stage(tables, keyed, layouts, months, checks).localCheckpoint(eager=True)
@@ -87,7 +89,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
     progress(f"per-customer checks on {shards} shards")
     task = partial(shard_task, layouts=layouts, months=verified, check_names=checks,
                    unknown_payers=bytes(small["unknown_payers"]), engine=engine_setting())
-    parts = (_shard_rows(tables, keyed, whole, shards).groupBy(SHARD)
+    parts = (_shard_rows(tables, keyed, whole, shards, units).groupBy(SHARD)
              .applyInArrow(lambda rows: task(rows), _spark(OUTPUT_SCHEMA)).collect())
     problems = [p for r in parts if r["kind"] == "problems" for p in problems_from_json(r["payload"])]
     if problems:
@@ -125,17 +127,44 @@ def _shard_of(key: Column, shards: int) -> Column:
     return F.pmod(F.xxhash64(key), F.lit(shards))
 
 
-def _shard_keys(tables: dict[str, SparkTable], shards: int) -> dict[str, DataFrame]:
+def _units(tables: dict[str, SparkTable]) -> DataFrame | None:
+    """The customers that carry an invoice number with others, with the customer whose shard they go to
+    (:func:`~billing_lib.verification.customer_units`: the pairs are few, the driver links them), or None."""
+    if "invoices" not in tables:
+        return None
+    from pyspark.sql import functions as F
+
+    from billing_lib.verification import customer_units
+    t = tables["invoices"]
+    carried = (t.frame.select(_id(F.col(t.column("invoice_id"))).alias("invoice_id"),
+                              _id(F.col(t.column("customer_id"))).alias("customer_id")).dropna().distinct())
+    shared = carried.groupBy("invoice_id").count().filter("count > 1").select("invoice_id")
+    pairs = carried.join(shared, on="invoice_id").toArrow()
+    if pairs.num_rows == 0:
+        return None
+    units = customer_units(pl.from_arrow(pairs))
+    return t.frame.sparkSession.createDataFrame(units.rename({"customer_id": "_owner", "unit": "_unit"}).to_pandas())
+
+
+def _shard_of_customer(frame: DataFrame, customer: Column, units: DataFrame | None, shards: int) -> DataFrame:
+    """``frame`` with ``_shard``: the shard of its ``customer`` (of the customer's unit where it carries an
+    invoice number with others; none where it names no customer)."""
+    from pyspark.sql import functions as F
+    if units is None:
+        return frame.withColumn(SHARD, F.when(customer.isNotNull(), _shard_of(customer, shards)))
+    keyed = frame.withColumn("_owner", customer).join(F.broadcast(units), on="_owner", how="left")
+    unit = F.coalesce(F.col("_unit"), F.col("_owner"))
+    return keyed.withColumn(SHARD, F.when(unit.isNotNull(), _shard_of(unit, shards))).drop("_owner", "_unit")
+
+
+def _shard_keys(tables: dict[str, SparkTable], shards: int, units: DataFrame | None) -> dict[str, DataFrame]:
     """The rows of the tables that belong to customers with their ``_shard`` (a row of a number several
     customers carry goes to each of their shards: one row per shard; a row no customer owns has none)."""
     from pyspark.sql import functions as F
     out = {}
     for name, t in tables.items():
-        frame = t.frame
         if name in CUSTOMER_TABLES:
-            key = _id(F.col(t.column("customer_id")))
-            frame = frame.withColumn(SHARD, F.when(key.isNotNull(), _shard_of(key, shards)))
-            out[name] = frame
+            out[name] = _shard_of_customer(t.frame, _id(F.col(t.column("customer_id"))), units, shards)
     if "invoices" in tables:
         owners = (out["invoices"].filter(F.col(SHARD).isNotNull())
                   .select(_id(F.col(tables["invoices"].column("invoice_id"))).alias("_key"), SHARD).distinct())
@@ -185,7 +214,7 @@ def _whole_stage(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], lay
 
 
 def _shard_rows(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], whole: DataFrame,
-                shards: int) -> DataFrame:
+                shards: int, units: DataFrame | None) -> DataFrame:
     """Every shard's packed rows: its customers' documents and usage events, every configuration table, and
     the cash application rows of its invoices and payments."""
     from pyspark.sql import functions as F
@@ -195,7 +224,7 @@ def _shard_rows(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], whol
               .select(SHARD, TABLE, PAYLOAD) for n, t in tables.items()
               if n not in (*CUSTOMER_TABLES, *BY_INVOICE, *WHOLE_ONLY, "usage")]
     apps = whole.filter("kind = 'application'").select(APP_NO, *APP_COLUMNS)
-    by_owner = [apps.withColumn(SHARD, _shard_of(F.col(who), shards)).filter(F.col(who).isNotNull())
+    by_owner = [_shard_of_customer(apps, F.col(who), units, shards).filter(F.col(who).isNotNull())
                 for who in ("customer_id", "payer")]
     apps = _union(by_owner).dropDuplicates([APP_NO, SHARD])
     return _union([*routed, *shared, _packed(apps, APPLICATIONS_TABLE)])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from billing_lib.checks.base import CATALOGUE, FINDING_SCHEMA, KEY_COLUMNS, REGISTRY, Check, catalogue
-from billing_lib.checks.context import CheckContext, polars_engine
+from billing_lib.checks.context import CheckContext, CrossCustomerFrames, polars_engine
 from billing_lib.core.currency import format_money
 from billing_lib.core.money import money_text_where_currency
 from billing_lib.core.output import atomic_outputs, neutralize_formulas
@@ -177,8 +177,8 @@ def linked_customers(ds: Dataset, engine: str = "auto") -> pl.DataFrame:
     """Customers linked by invoice numbers they carry together, with their ``unit`` (see
     :func:`customer_units`)."""
     carried = ds.frame("invoices").select("invoice_id", "customer_id").drop_nulls().unique()
-    return customer_units(carried.filter(pl.col("customer_id").n_unique().over("invoice_id") > 1)
-                          .collect(engine=engine))
+    # once unique, a number on two rows is carried by two customers
+    return customer_units(carried.filter(pl.col("invoice_id").is_duplicated()).collect(engine=engine))
 
 
 def customer_units(pairs: pl.DataFrame) -> pl.DataFrame:
@@ -212,13 +212,21 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     chosen = select_checks(checks)
     rows = ds.row_counts()
     progress("global checks on the whole dataset")
-    cross = frozenset(("applications", "unknown_payer_payments"))
-    parts = [run_checks(whole, [c for c in chosen if c.scope == "global"], progress, release=True, keep=cross)]
-    whole.release(cross)
+    kept = frozenset(("applications", "unknown_payer_payments"))  # read by every shard
+    parts = [run_checks(whole, [c for c in chosen if c.scope == "global"], progress, release=True, keep=kept)]
+    whole.release(kept)
     groups = customer_shards(ds, max(1, shards))
+    payers = ds.frame("payments").select("payment_id", payer=pl.col("customer_id")).unique("payment_id")
+    applications = (whole.applications.lazy().join(payers, on="payment_id", how="left", maintain_order="left")
+                    .collect())
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
-        shard = CheckContext(ds.only_customers(ids), whole.months, whole=whole)
+        # the shard's cash application rows: of its invoices and of its customers' payments
+        mine = pl.Series(ids, dtype=pl.String).implode()
+        cross = CrossCustomerFrames(
+            applications.filter(pl.col("customer_id").is_in(mine) | pl.col("payer").is_in(mine)).drop("payer"),
+            whole.unknown_payer_payments)
+        shard = CheckContext(ds.only_customers(ids), whole.months, cross=cross)
         parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"], release=True))
         del shard
     exceptions = finalize(pl.concat(parts, how="vertical"))

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     ve.add_argument("--shards", type=int, default=None, metavar="N",
                     help="run the per-customer checks on N groups of customers (local engine: one after "
                          "another, the tables kept on disk between them, as typed Parquet in the temporary "
-                         "folder (TMPDIR): for data larger than memory; spark: N tasks, default two per core); "
+                         "folder (TMPDIR), for data larger than memory; default: 1, or as many as the memory "
+                         "at hand needs (BILLING_MEMORY sets it); spark: N tasks, default two per core); "
                          "same result")
     ve.add_argument("--engine", choices=("local", "spark"), default="local",
                     help="where the checks run: this process (default) or Apache Spark (needs the spark extra "
@@ -215,7 +216,7 @@ def _loaded(folder: str, progress: Callable[[str], None]) -> Dataset:
 
 def _verify(args) -> int:
     from billing_lib.core.periods import parse_period
-    from billing_lib.verification import select_checks, verify, verify_from_disk, write_results
+    from billing_lib.verification import select_checks, shards_for, verify, verify_from_disk, write_results
     if args.shards is not None and args.shards < 1:
         raise ParameterError(f"--shards must be 1 or more, not {args.shards}")
     if args.master and args.engine != "spark":
@@ -229,11 +230,16 @@ def _verify(args) -> int:
         from billing_lib.spark.verify import verify_on_spark
         result = verify_on_spark(args.data, months, args.checks, args.master, args.shards, progress)
     else:
+        shards = args.shards or shards_for(args.data)
+        if args.shards is None and shards > 1:
+            progress(f"{args.data} needs more memory than a run here may take: its tables are kept on disk and "
+                     f"its customers checked in {shards} groups (as with --shards {shards}; --shards 1 keeps it "
+                     "in memory)")
         progress(f"loading and validating {args.data}")
-        if (args.shards or 1) == 1:  # no reference kept here: verify lets go of what no check left reads
+        if shards == 1:  # no reference kept here: verify lets go of what no check left reads
             result = verify(_loaded(args.data, progress), months, args.checks, progress)
         else:
-            result = verify_from_disk(args.data, args.shards, months, args.checks, progress)
+            result = verify_from_disk(args.data, shards, months, args.checks, progress)
     progress(f"writing {args.out}")
     write_results(result, args.out)
     if case_log is not None:  # -- case log: a separate file; the contract's exceptions keep their shape

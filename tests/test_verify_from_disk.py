@@ -123,3 +123,62 @@ def test_customers_that_carry_one_number_share_a_shard(tmp_path):
     assert shard_of["C-3"] == shard_of["C-5"] == shard_of["C-9"]
     assert shard_of["C-1"] == shard_of["C-8"]
     assert len(groups) == 3
+
+
+def test_available_memory_is_capped_by_the_control_group(tmp_path):
+    from billing_lib.core.memory import available_memory
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683784 kB\nMemAvailable:   20000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    assert available_memory(meminfo, cgroup) == 20000000 * 1024  # no control group files: the machine's
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("1000\n")
+    assert available_memory(meminfo, cgroup) == 20000000 * 1024
+    (cgroup / "memory.max").write_text(f"{8 << 30}\n")
+    assert available_memory(meminfo, cgroup) == (8 << 30) - 1000
+    assert available_memory(tmp_path / "absent", cgroup) is None
+
+
+@pytest.mark.parametrize("setting,budget", [("16G", 16 << 30), ("512MiB", 512 << 20), ("1.5g", 3 << 29),
+                                            ("123456", 123456)])
+def test_the_memory_setting_reads_as_people_write_it(setting, budget, monkeypatch):
+    from billing_lib.core.memory import memory_budget
+    monkeypatch.setenv("BILLING_MEMORY", setting)
+    assert memory_budget() == budget
+
+
+@pytest.mark.parametrize("setting", ["lots", "-2G", "0", "G"])
+def test_a_memory_setting_that_is_no_amount_is_refused(setting, monkeypatch):
+    from billing_lib.core.memory import memory_budget
+    from billing_lib.errors import ParameterError
+    monkeypatch.setenv("BILLING_MEMORY", setting)
+    with pytest.raises(ParameterError, match="BILLING_MEMORY"):
+        memory_budget()
+
+
+def test_the_size_of_a_dataset_is_read_from_file_sizes_and_parquet_footers(tmp_path, monkeypatch):
+    from billing_lib.data.footprint import dataset_bytes
+    from billing_lib.verification import shards_for
+    csv_bytes = sum(p.stat().st_size for p in SAMPLE.glob("*.csv") if p.stem != "ground_truth")
+    assert dataset_bytes(SAMPLE) == csv_bytes
+    folder = write(sample_tables(), tmp_path / "parquet", "parquet-typed")
+    assert 0 < dataset_bytes(folder)
+    (tmp_path / "parquet" / "notes.csv").write_text("not a table\n")
+    assert dataset_bytes(folder) == dataset_bytes(tmp_path / "parquet")  # files that are no table are left out
+    monkeypatch.setenv("BILLING_MEMORY", "64G")
+    assert shards_for(SAMPLE) == 1
+    monkeypatch.setenv("BILLING_MEMORY", str(csv_bytes))  # four and a half times the data: far too little
+    assert shards_for(SAMPLE) == 23
+
+
+def test_the_command_line_keeps_data_too_large_for_memory_on_disk_by_itself(tmp_path):
+    import os
+    synthesize(tmp_path / "data", seed=9, customers=30, months=3, anomaly_rate=0.05)
+    plain = _billing("verify", str(tmp_path / "data"), "--out", str(tmp_path / "plain"))
+    small = _billing("verify", str(tmp_path / "data"), "--out", str(tmp_path / "small"),
+                     env={**os.environ, "BILLING_MEMORY": "100K"})
+    assert plain.returncode == 0 and small.returncode == 0, small.stderr
+    assert "kept on disk" not in plain.stderr
+    assert "needs more memory than a run here may take" in small.stderr and "kept on disk" in small.stderr
+    assert _digest(tmp_path / "small") == _digest(tmp_path / "plain")

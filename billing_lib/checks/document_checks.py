@@ -65,7 +65,7 @@ def orphan_reference(ctx: CheckContext) -> list[Finding]:
     customers = ds.frame("customers").select("customer_id", pl.col("currency").alias("customer_currency"))
     subs = ds.frame("subscriptions")
     plans = ds.frame("plans").select("plan_id", "currency")
-    invoices = ds.frame("invoices").select("invoice_id").unique()
+    invoices = ds.frame("invoices").select("invoice_id")  # read by anti joins only: repeats change nothing
     out = []
 
     def missing(frame: pl.LazyFrame, what: str, ref: str, named_by, **keys) -> None:
@@ -120,16 +120,19 @@ def orphan_reference(ctx: CheckContext) -> list[Finding]:
         expected="an existing invoice_id", actual=pl.col("invoice_id"),
         message=text("Credit note {note} names invoice {invoice}, which does not exist.",
                      note=pl.col("credit_note_id"), invoice=pl.col("invoice_id"))))
-    # payments of the verified months, and later ones the cash application placed on their invoices
+    # payments of the verified months, and others the cash application placed on their invoices (a payment id
+    # on several rows is its first row)
     placed = ctx.applications.lazy().join(ctx.live_invoices.lazy().select(INVOICE_KEY), on=INVOICE_KEY, how="semi")
-    pay = pl.concat([ctx.payments.lazy(), ds.frame("payments").join(placed.select("payment_id"), on="payment_id",
-                                                                     how="semi")]).unique("payment_id", keep="first",
-                                                                                           maintain_order=True)
+    others = ds.frame("payments").filter(~ctx.in_months("received_date").fill_null(False))
+    pay = pl.concat([ctx.payments.lazy(), others.join(placed.select("payment_id"), on="payment_id", how="semi")]
+                    ).unique("payment_id", keep="first", maintain_order=True)
     payment = text("Payment {payment}", payment=pl.col("payment_id"))
     pay_keys = dict(payment_id=pl.col("payment_id"), period=month(pl.col("received_date")))
     # the cash application may still place a payment of an unknown customer by its reference: name that invoice
-    paid = ctx.applications.lazy().group_by("payment_id").agg(pl.col("invoice_id").min().alias("paid_invoice"))
-    missing(pay.join(customers, on="customer_id", how="anti").join(paid, on="payment_id", how="left"), "payment",
+    strangers = pay.join(customers, on="customer_id", how="anti")
+    paid = (ctx.applications.lazy().join(strangers.select("payment_id"), on="payment_id", how="semi")
+            .group_by("payment_id").agg(pl.col("invoice_id").min().alias("paid_invoice")))
+    missing(strangers.join(paid, on="payment_id", how="left"), "payment",
             "customer_id", payment, **pay_keys, customer_id=pl.col("customer_id"), invoice_id=pl.col("paid_invoice"))
     missing(pay.filter(pl.col("invoice_id").is_not_null()).join(invoices, on="invoice_id", how="anti"),
             "payment", "invoice_id", payment, **pay_keys, customer_id=pl.col("customer_id"),

@@ -34,6 +34,7 @@ from billing_lib.core.output import atomic_outputs, neutralize_formulas
 from billing_lib.data.dataset import Dataset
 from billing_lib.data.footprint import dataset_bytes
 from billing_lib.data.loading import load_dataset
+from billing_lib.data.spill import IN_MEMORY_FILESYSTEMS, filesystem_type
 from billing_lib.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -261,6 +262,9 @@ def verify_from_disk(folder: str | Path, shards: int, months: list[dt.date] | No
     Parquet in a temporary folder under ``work_dir``, default the system's, removed at the end) and one shard
     of customers in memory at a time: for data larger than memory (``billing verify --shards N``)."""
     with tempfile.TemporaryDirectory(prefix="billing-verify-", dir=work_dir) as spill:
+        if filesystem_type(Path(spill)) in IN_MEMORY_FILESYSTEMS:
+            progress(f"warning: {Path(spill).parent} is held in memory ({filesystem_type(Path(spill))}), so the "
+                     "tables kept there take memory: set TMPDIR to a folder on disk")
         ds = load_dataset(folder, spill_to=Path(spill))
         progress(f"loaded {sum(ds.row_counts().values()):,} rows (kept on disk, {spill})")
         return verify_sharded(ds, shards, months, checks, progress)

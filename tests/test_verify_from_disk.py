@@ -182,3 +182,27 @@ def test_the_command_line_keeps_data_too_large_for_memory_on_disk_by_itself(tmp_
     assert "kept on disk" not in plain.stderr
     assert "needs more memory than a run here may take" in small.stderr and "kept on disk" in small.stderr
     assert _digest(tmp_path / "small") == _digest(tmp_path / "plain")
+
+
+def test_a_temporary_folder_held_in_memory_is_told(tmp_path):
+    from billing_lib.data.spill import filesystem_type
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/vda / ext4 rw 0 0\ntmpfs /tmp tmpfs rw,nosuid 0 0\n"
+                      "/dev/vdb /tmp/big\\040disk xfs rw 0 0\nproc /proc proc rw 0 0\n")
+    assert filesystem_type(Path("/tmp/billing-verify-1"), mounts) == "tmpfs"
+    assert filesystem_type(Path("/tmp/big disk/x"), mounts) == "xfs"
+    assert filesystem_type(Path("/tmpx/y"), mounts) == "ext4"  # /tmp is no folder above /tmpx
+    assert filesystem_type(Path("/work"), tmp_path / "absent") is None
+
+
+def test_a_run_from_disk_in_a_folder_held_in_memory_says_so():
+    if filesystem_type_of_shm() != "tmpfs":
+        pytest.skip("this machine has no /dev/shm held in memory")
+    lines: list[str] = []
+    verify_from_disk(SAMPLE, 2, work_dir="/dev/shm", progress=lines.append)
+    assert any("/dev/shm is held in memory (tmpfs)" in line and "TMPDIR" in line for line in lines)
+
+
+def filesystem_type_of_shm() -> str | None:
+    from billing_lib.data.spill import filesystem_type
+    return filesystem_type(Path("/dev/shm")) if Path("/dev/shm").is_dir() else None

@@ -18,3 +18,25 @@ def spill_table(frame: pl.DataFrame, folder: Path, name: str) -> pl.LazyFrame:
     path = folder / f"{name}.parquet"
     frame.write_parquet(path, compression="lz4", statistics=False)
     return pl.scan_parquet(path)
+
+
+IN_MEMORY_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def filesystem_type(path: Path, mounts: Path = Path("/proc/mounts")) -> str | None:
+    """The type of the file system ``path`` is on (Linux: the longest mount point above it in
+    ``/proc/mounts``), or None where it cannot be told."""
+    try:
+        table = [line.split() for line in mounts.read_text().splitlines()]
+    except OSError:
+        return None
+    target = str(Path(path).resolve())
+    best, kind = "", None
+    for fields in table:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind

@@ -170,7 +170,7 @@ def _explain_ledger(found: dict, evidence: Evidence) -> Explanation:
                        "ledger posting", "the posting is missing, or was made with other amounts")
 
 
-@check("gl_mismatch", title="General ledger", scope="global", explain=_explain_ledger)
+@check("gl_mismatch", title="General ledger", scope="global", explain=_explain_ledger, reads=("gl_entries",))
 def gl_mismatch(ctx: CheckContext) -> list[Finding]:
     """A document not posted to the ledger, posted with other amounts or accounts, or ledger balances of cash,
     receivables, tax and revenue (with deferred revenue) that do not tie to the billing records at period end."""

@@ -13,9 +13,10 @@ exchange rates are shared, given once. The copies cannot see each other, so a ve
 must find exactly what it finds on SRC, once per copy, with the tag in front of its ids:
 `benchmarks/compare_scaled.py` checks that.
 
-    python benchmarks/scale_dataset.py SRC OUT [--copies 10]
+    python benchmarks/scale_dataset.py SRC OUT [--copies 10] [--format parquet|csv]
 
-SRC is a dataset folder of CSV or Parquet tables (as `load_dataset` reads them); OUT gets Parquet tables.
+SRC is a dataset folder of CSV or Parquet tables (as `load_dataset` reads them); OUT gets Parquet tables
+(default) or CSV ones (from a CSV SRC, every value as SRC writes it).
 """
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def tagged_copy(frame: pl.LazyFrame, table: str, k: int) -> pl.LazyFrame:
     return out
 
 
-def scale(src: Path, out: Path, copies: int) -> None:
-    """Write ``copies`` tagged copies of the dataset in ``src`` to ``out`` as Parquet tables."""
+def scale(src: Path, out: Path, copies: int, fmt: str = "parquet") -> None:
+    """Write ``copies`` tagged copies of the dataset in ``src`` to ``out`` as Parquet (or CSV) tables."""
     if not 1 <= copies <= 10:
         raise SystemExit(f"--copies must be 1 to 10, not {copies}")
     out.mkdir(parents=True, exist_ok=True)
@@ -73,14 +74,15 @@ def scale(src: Path, out: Path, copies: int) -> None:
         if table == "ground_truth":
             continue
         frame = _scan(path)
-        target = out / f"{table}.parquet"
-        if table in TAGGED:
-            pl.concat([tagged_copy(frame, table, k) for k in range(copies)]).sink_parquet(target)
-        elif path.suffix == ".parquet":
+        target = out / f"{table}.{fmt}"
+        whole = pl.concat([tagged_copy(frame, table, k) for k in range(copies)]) if table in TAGGED else frame
+        if table not in TAGGED and path.suffix == f".{fmt}":
             shutil.copyfile(path, target)
+        elif fmt == "csv":
+            whole.sink_csv(target)
         else:
-            frame.sink_parquet(target)
-        rows = pl.scan_parquet(target).select(pl.len()).collect().item()
+            whole.sink_parquet(target)
+        rows = _scan(target).select(pl.len()).collect().item()
         print(f"{table}: {rows:,} rows", file=sys.stderr)
 
 
@@ -89,8 +91,9 @@ def main() -> None:
     parser.add_argument("src", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     args = parser.parse_args()
-    scale(args.src, args.out, args.copies)
+    scale(args.src, args.out, args.copies, args.format)
 
 
 if __name__ == "__main__":

@@ -206,3 +206,46 @@ def test_a_run_from_disk_in_a_folder_held_in_memory_says_so():
 def filesystem_type_of_shm() -> str | None:
     from billing_lib.data.spill import filesystem_type
     return filesystem_type(Path("/dev/shm")) if Path("/dev/shm").is_dir() else None
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Every CSV table read in parts of seven records when kept on disk (large tables are, in real runs)."""
+    import billing_lib.data.loading as loading
+    monkeypatch.setattr(loading, "PART_BYTES", 0)
+    monkeypatch.setattr(loading, "PART_ROWS", 7)
+
+
+def _problems(folder: Path, **kwargs) -> list:
+    with pytest.raises(DatasetError) as err:
+        load_dataset(folder, **kwargs)
+    return err.value.problems
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_table_read_in_parts_is_the_table_read_whole(tmp_path):
+    loaded = load_dataset(SAMPLE)
+    spilled = load_dataset(SAMPLE, spill_to=tmp_path)
+    assert spilled.row_counts() == loaded.row_counts()
+    for name in loaded.tables:
+        assert spilled.frame(name).collect().equals(loaded.frame(name).collect()), name
+    assert len(list(tmp_path.glob("usage.part*.parquet"))) > 100
+    assert verify_from_disk(SAMPLE, 3).exceptions.equals(verify(loaded).exceptions)
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_problems_in_many_parts_are_named_as_a_whole_read_names_them(tmp_path):
+    tables = sample_tables()
+    payments = tables["payments"]
+    bad = pl.Series([f"{i}x" if i % 3 == 0 else None for i in range(payments.height)], dtype=pl.String)
+    tables["payments"] = payments.with_columns(amount=pl.coalesce(bad, pl.col("amount").cast(pl.String)))
+    usage = tables["usage"]
+    tables["usage"] = usage.with_columns(  # the first event's id again, far down the file
+        event_id=pl.when(pl.int_range(pl.len()) == usage.height - 5).then(pl.lit(usage["event_id"][0]))
+        .otherwise(pl.col("event_id")))
+    folder = write(tables, tmp_path / "data", "csv")
+    whole = _problems(folder)
+    in_parts = _problems(folder, spill_to=tmp_path)
+    assert any(p.message.endswith("more rows like these") for p in whole)
+    assert any("duplicate key" in p.message for p in whole)
+    assert in_parts == whole

@@ -29,10 +29,15 @@ from billing_lib.data.contract import (
 from billing_lib.data.dataset import ROW, Dataset
 from billing_lib.data.redact import redact as redact_dataset
 from billing_lib.data.semantics import reference_problems
-from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number
+from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN, first_row_number, merged_problems
 from billing_lib.data.spill import spill_table
 from billing_lib.data.value_size import oversized_value
 from billing_lib.errors import DatasetError, ParameterError, Problem
+
+# a CSV table larger than this is read and validated in parts of PART_ROWS records when the tables are kept on
+# disk (load_dataset(..., spill_to=...)): read whole, 100M usage events as text took 18 GiB
+PART_BYTES = 512 << 20
+PART_ROWS = 5_000_000
 
 _DECIMAL_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _INT_RE = r"^[+-]?\d+(\.0*)?$"
@@ -329,6 +334,12 @@ def load_dataset(folder: str | Path, *, check_references: bool = True, redact: b
         if huge is not None:  # read no further: parsing it would take many times its size in memory
             problems.append(Problem(str(path), huge.row, huge.column, huge.message))
             continue
+        if spill_to is not None and path.suffix == ".csv" and path.stat().st_size > PART_BYTES:
+            scan, rows, found = _validated_in_parts(spec, path, spill_to, write=not problems)
+            problems += found
+            if scan is not None and not problems:
+                tables[spec.name], counts[spec.name], files[spec.name] = scan, rows, path
+            continue
         try:
             raw = read_raw(path, spec)
         except (Exception, pl.exceptions.PanicException) as exc:  # a file polars cannot parse at all (a damaged
@@ -350,6 +361,37 @@ def load_dataset(folder: str | Path, *, check_references: bool = True, redact: b
         if problems:
             raise DatasetError(str(folder), problems)
     return redact_dataset(dataset) if redact else dataset
+
+
+def _validated_in_parts(spec: TableSpec, path: Path, spill_to: Path,
+                        write: bool = True) -> tuple[pl.LazyFrame | None, int, list[Problem]]:
+    """A large CSV table read and validated ``PART_ROWS`` records at a time, each part written to ``spill_to``
+    (unless ``write`` is false: an earlier table failed): (a scan of the parts, the rows, the problems, as
+    a read of the whole file gives them). Keys repeated across parts are found on the written parts."""
+    offset, file = first_row_number(path), str(path)
+    reader = pl.scan_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=False,
+                         truncate_ragged_lines=False)
+    problems: list[Problem] = []
+    parts: list[Path] = []
+    done = 0
+    try:
+        for raw in reader.collect_batches(chunk_size=PART_ROWS):
+            raw = as_text_frame(raw).with_columns(pl.int_range(done, done + raw.height, dtype=pl.UInt32).alias(ROW))
+            typed, found = validate_table(spec, raw, file, offset, check_keys=False)
+            problems += found
+            done += raw.height
+            if write and not problems:
+                spill_table(typed, spill_to, f"{spec.name}.part{len(parts):05d}")
+                parts.append(spill_to / f"{spec.name}.part{len(parts):05d}.parquet")
+    except (Exception, pl.exceptions.PanicException) as exc:
+        return None, 0, [not_utf8_problem(path) or _unreadable(path, exc)]
+    problems = merged_problems(problems)
+    if problems or not parts:
+        return None, done, problems
+    scan = pl.scan_parquet(parts)
+    if spec.reference and spec.key:
+        problems = _duplicate_keys(scan.select(ROW, *spec.key).collect(), spec, file, offset)
+    return scan, done, problems
 
 
 def not_utf8_problem(path: Path, chunk_size: int = 1 << 20) -> Problem | None:

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from billing_lib.checks.context import engine_setting
 from billing_lib.data.dataset import ROW
-from billing_lib.data.source_rows import MAX_PROBLEMS_PER_COLUMN
+from billing_lib.data.source_rows import merged_problems
 from billing_lib.errors import DatasetError, ParameterError, Problem
 from billing_lib.spark.session import spark_session
 from billing_lib.spark.tables import SparkTable, find_spark_tables, read_spark_tables
@@ -93,7 +93,7 @@ def verify_on_spark(data: str, months: list[dt.date] | None = None, checks: list
              .applyInArrow(lambda rows: task(rows), _spark(OUTPUT_SCHEMA)).collect())
     problems = [p for r in parts if r["kind"] == "problems" for p in problems_from_json(r["payload"])]
     if problems:
-        raise DatasetError(data, _merged(problems) + _duplicate_events(tables, keyed))
+        raise DatasetError(data, merged_problems(problems) + _duplicate_events(tables, keyed))
     duplicates = _duplicate_events(tables, keyed)
     if duplicates:
         raise DatasetError(data, duplicates)
@@ -228,27 +228,6 @@ def _shard_rows(tables: dict[str, SparkTable], keyed: dict[str, DataFrame], whol
                 for who in ("customer_id", "payer")]
     apps = _union(by_owner).dropDuplicates([APP_NO, SHARD])
     return _union([*routed, *shared, _packed(apps, APPLICATIONS_TABLE)])
-
-
-def _merged(problems: list[Problem]) -> list[Problem]:
-    """The problems the shards found in their usage events, as one table's: the first rows of each column up
-    to the loader's limit, the rest counted."""
-    listed = sorted((p for p in problems if p.row is not None), key=lambda p: (p.file, p.column or "", p.row))
-    more: dict[tuple, int] = {}
-    for p in problems:
-        if p.row is None and p.message.endswith(" more rows like these"):
-            more[(p.file, p.column)] = more.get((p.file, p.column), 0) + int(p.message.split()[0])
-    out, shown = [], {}
-    for p in listed:
-        key = (p.file, p.column)
-        shown[key] = shown.get(key, 0) + 1
-        if shown[key] <= MAX_PROBLEMS_PER_COLUMN:
-            out.append(p)
-        else:
-            more[key] = more.get(key, 0) + 1
-    out += [Problem(f, None, c, f"{n} more rows like these") for (f, c), n in sorted(more.items(), key=str)]
-    out += [p for p in problems if p.row is None and not p.message.endswith(" more rows like these")]
-    return out
 
 
 def _duplicate_events(tables: dict[str, SparkTable], keyed: dict[str, DataFrame]) -> list[Problem]:

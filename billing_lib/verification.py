@@ -249,19 +249,17 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     parts = [run_checks(whole, [c for c in chosen if c.scope == "global"], progress, release=True, keep=kept)]
     whole.release(kept)
     groups = customer_shards(ds, max(1, shards))
-    payers = ds.frame("payments").select("payment_id", payer=pl.col("customer_id")).unique("payment_id")
-    applications = (whole.applications.lazy().join(payers, on="payment_id", how="left", maintain_order="left")
-                    .collect())
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
-        # the shard's cash application rows: of its invoices and of its customers' payments
-        mine = pl.Series(ids, dtype=pl.String).implode()
-        cross = CrossCustomerFrames(
-            applications.filter(pl.col("customer_id").is_in(mine) | pl.col("payer").is_in(mine)).drop("payer"),
-            whole.unknown_payer_payments)
-        shard = CheckContext(ds.only_customers(ids), whole.months, cross=cross)
+        part = ds.only_customers(ids)
+        # the shard's cash application rows: of its customers' invoices and of its payments
+        theirs = pl.col("customer_id").is_in(pl.Series(ids, dtype=pl.String).implode())
+        paid_here = pl.col("payment_id").is_in(part.frame("payments").select("payment_id").collect().to_series()
+                                               .implode())
+        cross = CrossCustomerFrames(whole.applications.filter(theirs | paid_here), whole.unknown_payer_payments)
+        shard = CheckContext(part, whole.months, cross=cross)
         parts.append(run_checks(shard, [c for c in chosen if c.scope == "customer"], release=True))
-        del shard
+        del shard, part
     exceptions = finalize(pl.concat(parts, how="vertical"))
     return VerificationResult(exceptions, summary_of(exceptions, whole.months, rows, chosen))
 

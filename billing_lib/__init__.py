@@ -33,6 +33,7 @@ _HOMES: dict[str, tuple[str, str | None]] = {
     # the audit
     "verify": ("billing_lib.verification", "verify"),
     "verify_on_engine": ("billing_lib.verification_engines", "verify_on_engine"),
+    "verify_from_disk": ("billing_lib.verification", "verify_from_disk"),
     "write_results": ("billing_lib.verification", "write_results"),
     "write_findings_excel": ("billing_lib.verification", "write_findings_excel"),
     "analysis": ("billing_lib.workbook.analysis", None),

@@ -268,7 +268,9 @@ def expected_postings(invoices: pl.LazyFrame, lines: pl.LazyFrame, plans: pl.Laz
                            date=pl.col("received_date"), amount=pl.col("amount"))
     # a credit note names only a number: where two customers carry it, it credits the number's first invoice
     # (not void, then in the order given)
-    first = (inv.sort(pl.col("status") == "void", "_order")
+    # (only the numbers credit notes name are ranked: a few, not every invoice)
+    credited = credit_notes.select("invoice_id").unique()
+    first = (inv.join(credited, on="invoice_id", how="semi").sort(pl.col("status") == "void", "_order")
              .unique("invoice_id", keep="first", maintain_order=True))
     notes = (credit_notes.join(first.select("invoice_id", pl.col("currency").alias("_cur"), "year_net", "lines_net"),
                                on="invoice_id", how="left")

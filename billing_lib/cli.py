@@ -172,9 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validate(args) -> int:
+    import tempfile
+
     from billing_lib.data.loading import load_dataset
-    ds = load_dataset(args.data)
-    counts = ds.row_counts()
+    from billing_lib.verification import shards_for
+    if shards_for(args.data) > 1:  # larger than memory: each table is let go (to disk) once it is checked
+        with tempfile.TemporaryDirectory(prefix="billing-validate-") as spill:
+            counts = load_dataset(args.data, spill_to=Path(spill)).row_counts()
+    else:
+        counts = load_dataset(args.data).row_counts()
     print(f"{args.data}: follows the billing data contract "
           f"({', '.join(f'{n} {t}' for t, n in counts.items())}).")
     return 0

@@ -249,3 +249,16 @@ def test_problems_in_many_parts_are_named_as_a_whole_read_names_them(tmp_path):
     assert any(p.message.endswith("more rows like these") for p in whole)
     assert any("duplicate key" in p.message for p in whole)
     assert in_parts == whole
+
+
+def test_validating_data_too_large_for_memory_says_the_same(tmp_path):
+    import os
+    small = {**os.environ, "BILLING_MEMORY": "100K"}
+    assert _billing("validate", str(SAMPLE)).stdout == _billing("validate", str(SAMPLE), env=small).stdout != ""
+    tables = sample_tables()
+    tables["payments"] = tables["payments"].with_columns(amount=pl.lit("12,5x"))
+    folder = write(tables, tmp_path / "data", "csv")
+    plain, on_disk = _billing("validate", str(folder)), _billing("validate", str(folder), env=small)
+    assert plain.returncode == on_disk.returncode == 2
+    assert "payments.csv, row 2, column 'amount'" in on_disk.stderr
+    assert on_disk.stderr == plain.stderr

@@ -118,14 +118,10 @@ def finalize(raw: pl.DataFrame) -> pl.DataFrame:
     return frame.select(EXCEPTION_COLUMNS)
 
 
-def summarize(exceptions: pl.DataFrame, ctx: CheckContext, checks: list[Check]) -> dict:
-    """Counts by check and severity and money at stake by currency (plain data, no clock)."""
-    return summary_of(exceptions, ctx.months, ctx.ds.row_counts(), checks)
-
-
 def summary_of(exceptions: pl.DataFrame, months: list[dt.date], row_counts: dict[str, int],
                checks: list[Check]) -> dict:
-    """:func:`summarize` from the verified months and the rows per table (where no one context holds them)."""
+    """Counts by check and severity and money at stake by currency (plain data, no clock), from the verified
+    months and the rows per table."""
     by_check = {c.name: {"severity": c.severity, "count": 0} for c in checks}
     for rec in exceptions.group_by("check").len().iter_rows(named=True):
         by_check.setdefault(rec["check"], {"severity": "", "count": 0})["count"] = rec["len"]

@@ -243,7 +243,6 @@ def verify_sharded(ds: Dataset, shards: int, months: list[dt.date] | None = None
     progress("global checks on the whole dataset")
     kept = frozenset(("applications", "unknown_payer_payments"))  # read by every shard
     parts = [run_checks(whole, [c for c in chosen if c.scope == "global"], progress, release=True, keep=kept)]
-    whole.release(kept)
     groups = customer_shards(ds, max(1, shards))
     for i, ids in enumerate(groups, 1):
         progress(f"shard {i}/{len(groups)}: {len(ids):,} customers")
@@ -267,9 +266,10 @@ def verify_from_disk(folder: str | Path, shards: int, months: list[dt.date] | No
     Parquet in a temporary folder under ``work_dir``, default the system's, removed at the end) and one shard
     of customers in memory at a time: for data larger than memory (``billing verify --shards N``)."""
     with tempfile.TemporaryDirectory(prefix="billing-verify-", dir=work_dir) as spill:
-        if filesystem_type(Path(spill)) in IN_MEMORY_FILESYSTEMS:
-            progress(f"warning: {Path(spill).parent} is held in memory ({filesystem_type(Path(spill))}), so the "
-                     "tables kept there take memory: set TMPDIR to a folder on disk")
+        kind = filesystem_type(Path(spill))
+        if kind in IN_MEMORY_FILESYSTEMS:
+            progress(f"warning: {Path(spill).parent} is held in memory ({kind}), so the tables kept there take "
+                     "memory: set TMPDIR to a folder on disk")
         ds = load_dataset(folder, spill_to=Path(spill))
         progress(f"loaded {sum(ds.row_counts().values()):,} rows (kept on disk, {spill})")
         return verify_sharded(ds, shards, months, checks, progress)

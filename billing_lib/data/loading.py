@@ -372,7 +372,7 @@ def _validated_in_parts(spec: TableSpec, path: Path, spill_to: Path,
     reader = pl.scan_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=False,
                          truncate_ragged_lines=False)
     problems: list[Problem] = []
-    parts: list[Path] = []
+    parts: list[pl.LazyFrame] = []
     done = 0
     try:
         for raw in reader.collect_batches(chunk_size=PART_ROWS):
@@ -381,14 +381,13 @@ def _validated_in_parts(spec: TableSpec, path: Path, spill_to: Path,
             problems += found
             done += raw.height
             if write and not problems:
-                spill_table(typed, spill_to, f"{spec.name}.part{len(parts):05d}")
-                parts.append(spill_to / f"{spec.name}.part{len(parts):05d}.parquet")
+                parts.append(spill_table(typed, spill_to, f"{spec.name}.part{len(parts):05d}"))
     except (Exception, pl.exceptions.PanicException) as exc:
         return None, 0, [not_utf8_problem(path) or _unreadable(path, exc)]
     problems = merged_problems(problems)
     if problems or not parts:
         return None, done, problems
-    scan = pl.scan_parquet(parts)
+    scan = pl.concat(parts)
     if spec.reference and spec.key:
         problems = _duplicate_keys(scan.select(ROW, *spec.key).collect(), spec, file, offset)
     return scan, done, problems

@@ -2,7 +2,10 @@
 control group (a container's memory limit) where one is set."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from billing_lib.errors import ParameterError
 
 _MEMINFO = Path("/proc/meminfo")
 _CGROUP = Path("/sys/fs/cgroup")  # cgroup v2: memory.max and memory.current of this process's group
@@ -32,9 +35,6 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 def memory_budget() -> int | None:
     """The bytes a run may take: the setting ``BILLING_MEMORY`` (``16G``, ``512M``, bytes) where it is set,
     else :func:`available_memory`."""
-    import os
-
-    from billing_lib.errors import ParameterError
     setting = os.environ.get(MEMORY_SETTING, "").strip().upper().removesuffix("B").removesuffix("I")
     if not setting:
         return available_memory()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from billing_lib.data.contract import TABLES
+from billing_lib.data.loading import find_table_file
 from billing_lib.errors import DatasetError
 
 EXCEL_GROWTH = 4  # an .xlsx file is zipped XML: its cells take several times the file's size as text
@@ -26,7 +27,6 @@ def table_bytes(path: Path) -> int:
 
 def dataset_bytes(folder: str | Path) -> int:
     """The bytes the contract's tables in ``folder`` hold as values (files that are not tables are left out)."""
-    from billing_lib.data.loading import find_table_file
     folder = Path(folder)
     if not folder.is_dir():
         return 0
